@@ -1,0 +1,62 @@
+/* arena.c — chunked bump allocation; see arena.h. */
+#include "arena.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN 16
+#define ARENA_FIRST_CHUNK 2048
+#define ARENA_MAX_CHUNK 65536
+
+struct irh_arena_chunk {
+  irh_arena_chunk *next;
+  size_t size; /* usable bytes in data */
+  size_t used;
+  _Alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+static size_t round_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+
+static irh_arena_chunk *chunk_new(size_t at_least, size_t previous) {
+  size_t size = previous ? previous * 2 : ARENA_FIRST_CHUNK;
+  if (size > ARENA_MAX_CHUNK) size = ARENA_MAX_CHUNK;
+  if (size < at_least) size = at_least;
+  irh_arena_chunk *c = malloc(sizeof(*c) + size);
+  if (!c) return NULL;
+  c->size = size;
+  c->used = 0;
+  return c;
+}
+
+void *irh_arena_alloc(irh_arena *a, size_t size) {
+  if (size > SIZE_MAX / 2) return NULL;
+  size = round_up(size ? size : 1);
+  irh_arena_chunk *c = a->head;
+  if (!c || c->size - c->used < size) {
+    c = chunk_new(size, c ? c->size : 0);
+    if (!c) return NULL;
+    c->next = a->head;
+    a->head = c;
+  }
+  void *p = c->data + c->used;
+  c->used += size;
+  memset(p, 0, size);
+  return p;
+}
+
+char *irh_arena_strndup(irh_arena *a, const char *s, size_t len) {
+  char *p = irh_arena_alloc(a, len + 1);
+  if (p && len) memcpy(p, s, len);
+  return p;
+}
+
+void irh_arena_free(irh_arena *a) {
+  irh_arena_chunk *c = a->head;
+  while (c) {
+    irh_arena_chunk *next = c->next;
+    free(c);
+    c = next;
+  }
+  a->head = NULL;
+}

@@ -1,0 +1,1120 @@
+/* config.c — reads the INI file into an irh_config and checks it.
+ *
+ * Two passes. Reading (read_sections): inih parses "key = value" lines, but
+ * through our own line reader (read_line), which counts lines, takes the
+ * [section] headers itself and hands inih nothing but key lines. So every
+ * key lands in the section it was written in, with its line number, and the
+ * model keeps sections that have no keys and repeated headers as separate
+ * entries — things inih's callback alone cannot tell us.
+ *
+ * Checking (check_config): [server] becomes typed fields, [listen] addresses,
+ * [module] paths and [route] entries are validated. Every problem is printed
+ * as "FILE:LINE: message" and counted; irh_config_load reports all of them
+ * and then gives up. The keys a route passes to its module are checked later
+ * by module.c through irh_config_check_keys(), the same function used here
+ * for the host's own key tables.
+ *
+ * Ownership: the irh_config owns every string and array reachable from it;
+ * the typed entries (listens, modules, routes) point into c->sections, which
+ * is not resized once reading is done.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+#include <uv.h>
+
+#ifndef IRIDIUM_DEFAULT_MODULES_DIR
+#error "the build must define IRIDIUM_DEFAULT_MODULES_DIR"
+#endif
+
+#define MAX_WORKERS 256
+#define MAX_BACKLOG 65535
+
+/* ---- key tables ---------------------------------------------------------- */
+
+#define KEY(type_, name_, default_, help_)                                                         \
+  {                                                                                                \
+    .struct_size = sizeof(ir_config_key), .type = (type_), .name = (name_),                        \
+    .default_value = (default_), .help = (help_)                                                   \
+  }
+#define KEY_END                                                                                    \
+  { .struct_size = sizeof(ir_config_key), .name = NULL }
+
+static const ir_config_key server_keys[] = {
+    KEY(IR_KEY_INT, "workers", "0", "worker threads; 0 means one per CPU"),
+    KEY(IR_KEY_PATH, "modules_dir", IRIDIUM_DEFAULT_MODULES_DIR, "folder of module .so files"),
+    KEY(IR_KEY_STRING, "error_log", "stderr", "stderr, stdout, off or a file"),
+    KEY(IR_KEY_STRING, "access_log", "off", "stderr, stdout, off or a file"),
+    KEY(IR_KEY_STRING, "log_level", "info", "debug, info, warn or error"),
+    KEY(IR_KEY_INT, "max_connections", "10000", NULL),
+    KEY(IR_KEY_SIZE, "max_header_size", "32k", NULL),
+    KEY(IR_KEY_INT, "max_header_count", "100", NULL),
+    KEY(IR_KEY_SIZE, "max_uri_length", "8k", NULL),
+    KEY(IR_KEY_SIZE, "max_body_size", "1m", NULL),
+    KEY(IR_KEY_INT, "keepalive_requests", "1000", NULL),
+    KEY(IR_KEY_DURATION, "header_timeout", "30s", NULL),
+    KEY(IR_KEY_DURATION, "body_timeout", "60s", NULL),
+    KEY(IR_KEY_DURATION, "keepalive_timeout", "75s", NULL),
+    KEY(IR_KEY_DURATION, "write_timeout", "60s", NULL),
+    KEY(IR_KEY_DURATION, "shutdown_timeout", "10s", NULL),
+    KEY_END};
+
+/* The [server] numbers kept as uint64_t fields of irh_config; each must be
+ * at least 1. */
+typedef struct server_number {
+  const char *key;
+  size_t offset;
+} server_number;
+
+static const server_number server_numbers[] = {
+    {"max_connections", offsetof(irh_config, max_connections)},
+    {"max_header_size", offsetof(irh_config, max_header_size)},
+    {"max_header_count", offsetof(irh_config, max_header_count)},
+    {"max_uri_length", offsetof(irh_config, max_uri_length)},
+    {"max_body_size", offsetof(irh_config, max_body_size)},
+    {"keepalive_requests", offsetof(irh_config, keepalive_requests)},
+    {"header_timeout", offsetof(irh_config, header_timeout_ms)},
+    {"body_timeout", offsetof(irh_config, body_timeout_ms)},
+    {"keepalive_timeout", offsetof(irh_config, keepalive_timeout_ms)},
+    {"write_timeout", offsetof(irh_config, write_timeout_ms)},
+    {"shutdown_timeout", offsetof(irh_config, shutdown_timeout_ms)},
+};
+
+static const ir_config_key listen_keys[] = {
+    KEY(IR_KEY_STRING, "protocols", "http/1.1", "protocols offered, e.g. http/1.1"),
+    KEY(IR_KEY_INT, "backlog", "511", "listen(2) backlog"), KEY_END};
+
+/* path's default (NAME.so) depends on the section, so it has none here. */
+static const ir_config_key module_keys[] = {
+    KEY(IR_KEY_STRING, "path", NULL, "the .so file, relative to modules_dir"), KEY_END};
+
+typedef struct protocol_word {
+  const char *word;
+  unsigned bit;
+} protocol_word;
+
+static const protocol_word protocol_words[] = {{"http/1.1", IRH_PROTO_HTTP1}};
+
+static const char *const level_words[] = {[IR_LOG_DEBUG] = "debug",
+                                          [IR_LOG_INFO] = "info",
+                                          [IR_LOG_WARN] = "warn",
+                                          [IR_LOG_ERROR] = "error"};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+int irh_config_error(irh_config *c, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  flockfile(stderr);
+  if (line > 0)
+    fprintf(stderr, "%s:%d: ", c->path, line);
+  else
+    fprintf(stderr, "%s: ", c->path);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  funlockfile(stderr);
+  va_end(ap);
+  c->errors++;
+  return -1;
+}
+
+static void report_oom(irh_config *c) { irh_config_error(c, 0, "out of memory"); }
+
+/* "[route /hello]" or "[server]" into buf, for messages. */
+static const char *section_label(const irh_section *s, char *buf, size_t size) {
+  snprintf(buf, size, "[%s%s%s]", s->kind, s->arg ? " " : "", s->arg ? s->arg : "");
+  return buf;
+}
+
+static char *join_path(const char *dir, const char *name) {
+  size_t dlen = strlen(dir), nlen = strlen(name);
+  int slash = dlen > 0 && dir[dlen - 1] != '/';
+  char *out = malloc(dlen + (size_t)slash + nlen + 1);
+  if (!out)
+    return NULL;
+  memcpy(out, dir, dlen);
+  if (slash)
+    out[dlen] = '/';
+  memcpy(out + dlen + (size_t)slash, name, nlen + 1);
+  return out;
+}
+
+/* The folder part of path: "a/b.ini" -> "a", "b.ini" -> ".", "/b.ini" -> "/".
+ * Caller frees. */
+static char *folder_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    return strdup(".");
+  size_t len = slash == path ? 1 : (size_t)(slash - path);
+  char *dir = malloc(len + 1);
+  if (!dir)
+    return NULL;
+  memcpy(dir, path, len);
+  dir[len] = '\0';
+  return dir;
+}
+
+char *irh_config_resolve(const irh_config *c, const char *path) {
+  if (path[0] == '/' || strcmp(c->dir, ".") == 0)
+    return strdup(path);
+  return join_path(c->dir, path);
+}
+
+const irh_kv *irh_section_find(const irh_section *s, const char *key) {
+  for (size_t i = 0; i < s->nkvs; i++)
+    if (strcmp(s->kvs[i].key, key) == 0)
+      return &s->kvs[i];
+  return NULL;
+}
+
+static int in_list(const char *const *list, const char *word) {
+  for (; list && *list; list++)
+    if (strcmp(*list, word) == 0)
+      return 1;
+  return 0;
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+/* Reads decimal digits at *p into *out (at most INT64_MAX), moving *p past
+ * them. -1 when there is no digit or the number is too large. */
+static int take_digits(const char **p, int64_t *out) {
+  const char *s = *p;
+  int64_t v = 0;
+  if (!isdigit((unsigned char)*s))
+    return -1;
+  for (; isdigit((unsigned char)*s); s++) {
+    int d = *s - '0';
+    if (v > (INT64_MAX - d) / 10)
+      return -1;
+    v = v * 10 + d;
+  }
+  *p = s;
+  *out = v;
+  return 0;
+}
+
+static int scale(int64_t v, int64_t unit, int64_t *out) {
+  if (v > INT64_MAX / unit)
+    return -1;
+  *out = v * unit;
+  return 0;
+}
+
+static int parse_int(const char *text, int64_t *out) {
+  const char *digits = text[0] == '-' || text[0] == '+' ? text + 1 : text;
+  if (!isdigit((unsigned char)*digits))
+    return -1; /* strtoll would skip spaces */
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno == ERANGE || *end != '\0')
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_bool(const char *text, int64_t *out) {
+  static const char *const yes[] = {"on", "yes", "true", "1"};
+  static const char *const no[] = {"off", "no", "false", "0"};
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+    if (strcasecmp(text, yes[i]) == 0)
+      return *out = 1, 0;
+    if (strcasecmp(text, no[i]) == 0)
+      return *out = 0, 0;
+  }
+  return -1;
+}
+
+/* 512, 64k, 1m, 2g, 16kb: powers of 1024, optional trailing b. */
+static int parse_size(const char *text, int64_t *out) {
+  const char *p = text;
+  int64_t v, unit = 1;
+  if (take_digits(&p, &v) != 0)
+    return -1;
+  switch (tolower((unsigned char)*p)) {
+  case 'k':
+    unit = INT64_C(1) << 10, p++;
+    break;
+  case 'm':
+    unit = INT64_C(1) << 20, p++;
+    break;
+  case 'g':
+    unit = INT64_C(1) << 30, p++;
+    break;
+  }
+  if (tolower((unsigned char)*p) == 'b')
+    p++;
+  if (*p != '\0')
+    return -1;
+  return scale(v, unit, out);
+}
+
+/* 250ms, 30s, 5m, 1h; a bare number is seconds. Gives milliseconds. */
+static int parse_duration(const char *text, int64_t *out) {
+  static const struct {
+    const char *suffix;
+    int64_t ms;
+  } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
+  const char *p = text;
+  int64_t v;
+  if (take_digits(&p, &v) != 0)
+    return -1;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcasecmp(p, units[i].suffix) == 0)
+      return scale(v, units[i].ms, out);
+  return -1;
+}
+
+int irh_value_parse(int type, const char *text, int64_t *out) {
+  int64_t v = 0;
+  int rc;
+  switch (type) {
+  case IR_KEY_STRING:
+  case IR_KEY_PATH:
+    return IR_OK;
+  case IR_KEY_INT:
+    rc = parse_int(text, &v);
+    break;
+  case IR_KEY_BOOL:
+    rc = parse_bool(text, &v);
+    break;
+  case IR_KEY_SIZE:
+    rc = parse_size(text, &v);
+    break;
+  case IR_KEY_DURATION:
+    rc = parse_duration(text, &v);
+    break;
+  default:
+    return IR_EINVAL;
+  }
+  if (rc != 0)
+    return IR_EINVAL;
+  if (out)
+    *out = v;
+  return IR_OK;
+}
+
+static const char *type_expectation(uint32_t type) {
+  switch (type) {
+  case IR_KEY_INT:
+    return "an integer";
+  case IR_KEY_BOOL:
+    return "on/off, yes/no, true/false or 1/0";
+  case IR_KEY_SIZE:
+    return "a size such as 512, 64k, 1m or 2g";
+  case IR_KEY_DURATION:
+    return "a duration such as 500ms, 30s, 5m or 1h";
+  default:
+    return "a known key type";
+  }
+}
+
+/* ---- key tables: walking and checking ------------------------------------ */
+
+/* A module may have been built against an older, shorter ir_config_key, so
+ * tables are walked by each entry's struct_size and a field is read only
+ * when that size covers it. */
+#define KEY_HAS(k, field) ((k)->struct_size >= offsetof(ir_config_key, field) + sizeof((k)->field))
+
+static int key_is_entry(const ir_config_key *k) { return k && KEY_HAS(k, name) && k->name; }
+
+static const ir_config_key *key_next(const ir_config_key *k) {
+  return (const ir_config_key *)(const void *)((const char *)k + k->struct_size);
+}
+
+static const ir_config_key *key_find(const ir_config_key *keys, const char *name) {
+  for (const ir_config_key *k = keys; key_is_entry(k); k = key_next(k))
+    if (strcmp(k->name, name) == 0)
+      return k;
+  return NULL;
+}
+
+static const char *key_default(const ir_config_key *k) {
+  return KEY_HAS(k, default_value) ? k->default_value : NULL;
+}
+
+static int key_required(const ir_config_key *k) { return KEY_HAS(k, required) && k->required; }
+
+static const char *key_help(const ir_config_key *k) { return KEY_HAS(k, help) ? k->help : NULL; }
+
+/* Levenshtein distance, case-insensitive; SIZE_MAX for names too long to
+ * be worth a hint. */
+static size_t edit_distance(const char *a, const char *b) {
+  enum { MAX = 64 };
+  size_t la = strlen(a), lb = strlen(b), row[MAX + 1];
+  if (la > MAX || lb > MAX)
+    return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+      size_t best = diag + cost;
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* Whether candidate is close enough to name to be suggested. */
+static int close_enough(const char *name, const char *candidate, size_t *best) {
+  size_t d = edit_distance(name, candidate);
+  size_t limit = (strlen(candidate) + 2) / 3;
+  if (limit > 3)
+    limit = 3;
+  if (d > limit || d >= *best)
+    return 0;
+  *best = d;
+  return 1;
+}
+
+/* The known name nearest to name, among the table and the skip list. */
+static const char *nearest_key(const char *name, const ir_config_key *keys,
+                               const char *const *skip) {
+  const char *hint = NULL;
+  size_t best = SIZE_MAX;
+  for (const ir_config_key *k = keys; key_is_entry(k); k = key_next(k))
+    if (close_enough(name, k->name, &best))
+      hint = k->name;
+  for (; skip && *skip; skip++)
+    if (close_enough(name, *skip, &best))
+      hint = *skip;
+  return hint;
+}
+
+static void report_unknown_key(irh_config *c, const irh_section *s, const irh_kv *kv,
+                               const ir_config_key *keys, const char *owner,
+                               const char *const *skip) {
+  char label[256];
+  const char *hint = nearest_key(kv->key, keys, skip);
+  section_label(s, label, sizeof label);
+  if (hint)
+    irh_config_error(c, kv->line, "unknown key '%s' in %s (did you mean '%s'?)", kv->key, label,
+                     hint);
+  else if (owner)
+    irh_config_error(c, kv->line, "unknown key '%s' in %s (%s has no such key)", kv->key, label,
+                     owner);
+  else
+    irh_config_error(c, kv->line, "unknown key '%s' in %s", kv->key, label);
+}
+
+/* "[route /x] missing required key 'root'", then in parentheses the owner
+ * and the key's help when there are any: " (module static: document root)". */
+static void report_missing_key(irh_config *c, const irh_section *s, const ir_config_key *k,
+                               const char *owner) {
+  char label[256], note[256] = "";
+  const char *help = key_help(k);
+  if (owner && help)
+    snprintf(note, sizeof note, " (%s: %s)", owner, help);
+  else if (owner || help)
+    snprintf(note, sizeof note, " (%s)", owner ? owner : help);
+  irh_config_error(c, s->line, "%s missing required key '%s'%s",
+                   section_label(s, label, sizeof label), k->name, note);
+}
+
+static int report_bad_value(irh_config *c, const irh_kv *kv, const char *expected) {
+  return irh_config_error(c, kv->line, "bad value '%s' for key '%s' (expected %s)", kv->value,
+                          kv->key, expected);
+}
+
+int irh_config_check_keys(irh_config *c, const irh_section *s, const ir_config_key *keys,
+                          const char *owner, const char *const *skip) {
+  int before = c->errors;
+  for (size_t i = 0; i < s->nkvs; i++) {
+    const irh_kv *kv = &s->kvs[i];
+    if (in_list(skip, kv->key))
+      continue;
+    const ir_config_key *k = key_find(keys, kv->key);
+    if (!k)
+      report_unknown_key(c, s, kv, keys, owner, skip);
+    else if (irh_value_parse((int)k->type, kv->value, NULL) != IR_OK)
+      report_bad_value(c, kv, type_expectation(k->type));
+  }
+  for (const ir_config_key *k = keys; key_is_entry(k); k = key_next(k))
+    if (key_required(k) && !irh_section_find(s, k->name))
+      report_missing_key(c, s, k, owner);
+  return c->errors - before;
+}
+
+/* The text of key in s (s may be NULL), else the table's default. *kv gets
+ * the key when it was written, else NULL. */
+static const char *key_text(const irh_section *s, const ir_config_key *table, const char *key,
+                            const irh_kv **kv) {
+  *kv = s ? irh_section_find(s, key) : NULL;
+  if (*kv)
+    return (*kv)->value;
+  const ir_config_key *k = key_find(table, key);
+  return k ? key_default(k) : NULL;
+}
+
+/* Reads a numeric key of table in the range [min, max]. -1 when the value is
+ * bad: a parse error was already reported by check_keys, a range error is
+ * reported here. */
+static int key_number(irh_config *c, const irh_section *s, const ir_config_key *table,
+                      const char *key, int64_t min, int64_t max, int64_t *out) {
+  const irh_kv *kv;
+  const char *text = key_text(s, table, key, &kv);
+  const ir_config_key *k = key_find(table, key);
+  if (!text || irh_value_parse((int)k->type, text, out) != IR_OK)
+    return -1;
+  if (*out >= min && *out <= max)
+    return 0;
+  char expected[64];
+  if (max == INT64_MAX)
+    snprintf(expected, sizeof expected, "at least %lld", (long long)min);
+  else
+    snprintf(expected, sizeof expected, "%lld to %lld", (long long)min, (long long)max);
+  return kv ? report_bad_value(c, kv, expected) : -1;
+}
+
+/* ---- reading: inih plus our line reader ---------------------------------- */
+
+enum { NO_SECTION = -1, SKIP_SECTION = -2 };
+
+typedef struct reader {
+  irh_config *c;
+  FILE *f;
+  char *raw; /* getline's buffer, owned */
+  size_t rawcap;
+  int line;           /* lines read so far: the line inih is working on */
+  long current;       /* index in c->sections that keys go to, or NO_/SKIP_SECTION */
+  int key_line;       /* key line handed to inih and not yet seen by take_key, or 0 */
+  int first_unparsed; /* first key line inih could not parse, or 0 */
+  int oom;
+} reader;
+
+static void report_syntax(reader *r, int line) { irh_config_error(r->c, line, "syntax error"); }
+
+/* inih calls take_key for every line it understands as "key = value"; a key
+ * line it did not call back for (no '=' or ':') was a syntax error. Checked
+ * each time the next line is read, and once at the end. */
+static void check_key_line_taken(reader *r) {
+  if (r->key_line) {
+    report_syntax(r, r->key_line);
+    if (!r->first_unparsed)
+      r->first_unparsed = r->key_line;
+  }
+  r->key_line = 0;
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s))
+    s++;
+  size_t len = strlen(s);
+  while (len > 0 && isspace((unsigned char)s[len - 1]))
+    s[--len] = '\0';
+  return s;
+}
+
+static int known_kind(const char *kind) {
+  static const char *const kinds[] = {"server", "listen", "module", "route", NULL};
+  return in_list(kinds, kind);
+}
+
+static int add_section(reader *r, const char *kind, const char *arg) {
+  irh_config *c = r->c;
+  irh_section *grown = realloc(c->sections, (c->nsections + 1) * sizeof *grown);
+  if (!grown)
+    return -1;
+  c->sections = grown;
+  irh_section *s = &grown[c->nsections];
+  *s = (irh_section){.kind = strdup(kind), .arg = arg ? strdup(arg) : NULL, .line = r->line};
+  c->nsections++; /* counted even when half-made so that free releases it */
+  if (!s->kind || (arg && !s->arg))
+    return -1;
+  return 0;
+}
+
+/* A "[kind arg]" line. The last ']' closes it, so "[listen [::1]:80]" works;
+ * only a comment may follow. Keys after a header we cannot use are skipped,
+ * so its problem is reported once rather than once per key. */
+static void take_header(reader *r, char *text) {
+  char *close = strrchr(text, ']');
+  r->current = SKIP_SECTION;
+  if (!close) {
+    report_syntax(r, r->line);
+    return;
+  }
+  char *after = trim(close + 1);
+  if (*after && *after != ';' && *after != '#') /* reported, but the header is still taken */
+    irh_config_error(r->c, r->line, "unexpected text '%s' after section header", after);
+  *close = '\0';
+  char *kind = trim(text + 1), *arg = kind;
+  while (*arg && !isspace((unsigned char)*arg))
+    arg++;
+  if (*arg)
+    *arg++ = '\0';
+  arg = trim(arg);
+  if (!known_kind(kind)) {
+    irh_config_error(r->c, r->line, "unknown section [%s%s%s]", kind, *arg ? " " : "", arg);
+    return;
+  }
+  if (add_section(r, kind, *arg ? arg : NULL) != 0) {
+    r->oom = 1;
+    return;
+  }
+  r->current = (long)r->c->nsections - 1;
+}
+
+/* The text of a raw line without its line end, a UTF-8 BOM on line 1 and
+ * surrounding blanks. Leading blanks go too, so inih never sees an indented
+ * line and never takes one for a continuation of the previous value. */
+static char *line_text(reader *r, size_t *rawlen) {
+  char *s = r->raw;
+  size_t len = strlen(s);
+  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+    s[--len] = '\0';
+  *rawlen = len;
+  if (r->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+    s += 3;
+  return trim(s);
+}
+
+/* inih's reader: hands over key lines only; headers, comments, blank and
+ * over-long lines become empty lines, so inih's line count stays ours. */
+static char *read_line(char *str, int num, void *stream) {
+  reader *r = stream;
+  size_t rawlen;
+  check_key_line_taken(r);
+  if (getline(&r->raw, &r->rawcap, r->f) < 0)
+    return NULL;
+  r->line++;
+  char *text = line_text(r, &rawlen);
+  str[0] = '\0';
+  if (rawlen > (size_t)num - 1) {
+    irh_config_error(r->c, r->line, "line too long (max %d characters)", num - 1);
+    if (text[0] == '[')
+      r->current = SKIP_SECTION;
+  } else if (text[0] == '[') {
+    take_header(r, text);
+  } else if (text[0] != '\0' && text[0] != ';' && text[0] != '#') {
+    memcpy(str, text, strlen(text) + 1);
+    r->key_line = r->line;
+  }
+  return str;
+}
+
+static int add_kv(irh_section *s, const char *key, const char *value, int line) {
+  irh_kv *grown = realloc(s->kvs, (s->nkvs + 1) * sizeof *grown);
+  if (!grown)
+    return -1;
+  s->kvs = grown;
+  irh_kv *kv = &grown[s->nkvs];
+  *kv = (irh_kv){.key = strdup(key), .value = strdup(value), .line = line};
+  s->nkvs++; /* counted even when half-made so that free releases it */
+  return kv->key && kv->value ? 0 : -1;
+}
+
+/* inih's handler. inih's section name is not used: it is truncated to 50
+ * bytes and cannot tell two equal headers apart; r->current can. Always
+ * returns 1: problems are reported here, not through inih's error line. */
+static int take_key(void *user, const char *section, const char *name, const char *value) {
+  reader *r = user;
+  irh_config *c = r->c;
+  r->key_line = 0;
+  if (r->current == SKIP_SECTION)
+    return 1;
+  if (name[0] == '\0') {
+    report_syntax(r, r->line);
+    return 1;
+  }
+  if (r->current == NO_SECTION) {
+    irh_config_error(c, r->line, "key '%s' is outside any section", name);
+    return 1;
+  }
+  irh_section *s = &c->sections[r->current];
+  const irh_kv *first = irh_section_find(s, name);
+  if (first) {
+    char label[256];
+    irh_config_error(c, r->line, "duplicate key '%s' in %s (first at line %d)", name,
+                     section_label(s, label, sizeof label), first->line);
+    return 1;
+  }
+  if (add_kv(s, name, value, r->line) != 0)
+    r->oom = 1;
+  return 1;
+}
+
+/* Fills c->sections from f. -1 when reading could not finish (I/O error or
+ * out of memory), so the sections are not worth checking. */
+static int read_sections(irh_config *c, FILE *f) {
+  reader r = {.c = c, .f = f, .current = NO_SECTION};
+  int rc = ini_parse_stream(read_line, &r, take_key, &r);
+  check_key_line_taken(&r);
+  free(r.raw);
+  if (ferror(f))
+    return irh_config_error(c, 0, "cannot read: %s", strerror(errno));
+  if (r.oom || rc == -2)
+    return report_oom(c), -1;
+  /* inih returns the first line it could not parse; we have reported it. */
+  if (rc > 0 && rc != r.first_unparsed)
+    irh_config_error(c, rc, "syntax error");
+  return 0;
+}
+
+/* ---- checking: [server] -------------------------------------------------- */
+
+static const irh_section *find_server(irh_config *c) {
+  const irh_section *server = NULL;
+  for (size_t i = 0; i < c->nsections; i++) {
+    const irh_section *s = &c->sections[i];
+    if (strcmp(s->kind, "server") != 0)
+      continue;
+    if (server)
+      irh_config_error(c, s->line, "duplicate [server] section (first at line %d)", server->line);
+    else
+      server = s;
+  }
+  return server;
+}
+
+static unsigned cpu_count(void) {
+  unsigned n = uv_available_parallelism();
+  if (n < 1)
+    return 1;
+  return n > MAX_WORKERS ? MAX_WORKERS : n;
+}
+
+static void apply_workers(irh_config *c, const irh_section *s) {
+  int64_t n;
+  if (key_number(c, s, server_keys, "workers", 0, MAX_WORKERS, &n) != 0)
+    return;
+  c->workers = n == 0 ? cpu_count() : (unsigned)n;
+}
+
+static void apply_numbers(irh_config *c, const irh_section *s) {
+  for (size_t i = 0; i < sizeof server_numbers / sizeof server_numbers[0]; i++) {
+    const server_number *sn = &server_numbers[i];
+    int64_t v;
+    if (key_number(c, s, server_keys, sn->key, 1, INT64_MAX, &v) == 0)
+      *(uint64_t *)(void *)((char *)c + sn->offset) = (uint64_t)v;
+  }
+}
+
+static void apply_log_level(irh_config *c, const irh_section *s) {
+  const irh_kv *kv;
+  const char *text = key_text(s, server_keys, "log_level", &kv);
+  for (int level = IR_LOG_DEBUG; level <= IR_LOG_ERROR; level++) {
+    if (strcasecmp(text, level_words[level]) == 0) {
+      c->log_level = level;
+      return;
+    }
+  }
+  report_bad_value(c, kv, "debug, info, warn or error");
+}
+
+/* A log target: stderr, stdout and off as they are, a path resolved. */
+static char *log_target(const irh_config *c, const char *text) {
+  if (strcmp(text, "stderr") == 0 || strcmp(text, "stdout") == 0 || strcmp(text, "off") == 0)
+    return strdup(text);
+  return irh_config_resolve(c, text);
+}
+
+/* The value of a path-like [server] key, refusing an empty one (which would
+ * silently mean the INI's folder or an unnamed file). NULL when empty. */
+static const char *path_text(irh_config *c, const irh_section *s, const char *key) {
+  const irh_kv *kv;
+  const char *text = key_text(s, server_keys, key, &kv);
+  if (text[0] != '\0')
+    return text;
+  report_bad_value(c, kv, "a path");
+  return NULL;
+}
+
+static void apply_paths(irh_config *c, const irh_section *s) {
+  const char *modules_dir = path_text(c, s, "modules_dir");
+  const char *error_log = path_text(c, s, "error_log");
+  const char *access_log = path_text(c, s, "access_log");
+  if (!modules_dir || !error_log || !access_log)
+    return;
+  c->modules_dir = irh_config_resolve(c, modules_dir);
+  c->error_log = log_target(c, error_log);
+  c->access_log = log_target(c, access_log);
+  if (!c->modules_dir || !c->error_log || !c->access_log)
+    report_oom(c);
+}
+
+/* s is NULL when the file has no [server]: every default applies. */
+static void apply_server(irh_config *c, const irh_section *s) {
+  if (s && s->arg)
+    irh_config_error(c, s->line, "[server] takes no argument (found '%s')", s->arg);
+  if (s)
+    irh_config_check_keys(c, s, server_keys, NULL, NULL);
+  apply_workers(c, s);
+  apply_numbers(c, s);
+  apply_log_level(c, s);
+  apply_paths(c, s);
+}
+
+/* ---- checking: [listen ADDRESS:PORT] ------------------------------------- */
+
+static int parse_port(const char *text, in_port_t *port) {
+  int64_t v;
+  if (take_digits(&text, &v) != 0 || *text != '\0' || v < 1 || v > 65535)
+    return -1;
+  *port = htons((in_port_t)v);
+  return 0;
+}
+
+/* 1.2.3.4:PORT, *:PORT (all IPv4) or [v6]:PORT into l->addr. */
+static int parse_listen_address(const char *text, irh_listen_cfg *l) {
+  char host[INET6_ADDRSTRLEN];
+  const char *host_start = text, *host_end, *port;
+  int v6 = text[0] == '[';
+  if (v6) {
+    host_start = text + 1;
+    host_end = strchr(text, ']');
+    if (!host_end || host_end[1] != ':')
+      return -1;
+    port = host_end + 2;
+  } else {
+    host_end = strrchr(text, ':');
+    if (!host_end)
+      return -1;
+    port = host_end + 1;
+  }
+  size_t hlen = (size_t)(host_end - host_start);
+  if (hlen >= sizeof host)
+    return -1;
+  memcpy(host, host_start, hlen);
+  host[hlen] = '\0';
+
+  memset(&l->addr, 0, sizeof l->addr);
+  if (v6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&l->addr;
+    a->sin6_family = AF_INET6;
+    l->addrlen = sizeof *a;
+    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+      return -1;
+    return parse_port(port, &a->sin6_port);
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)&l->addr;
+  a->sin_family = AF_INET;
+  l->addrlen = sizeof *a;
+  if (strcmp(host, "*") == 0)
+    a->sin_addr.s_addr = htonl(INADDR_ANY);
+  else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+    return -1;
+  return parse_port(port, &a->sin_port);
+}
+
+static const irh_listen_cfg *find_listen(const irh_config *c, const irh_listen_cfg *l) {
+  for (size_t i = 0; i < c->nlistens; i++) {
+    const irh_listen_cfg *other = &c->listens[i];
+    if (other->addrlen == l->addrlen && memcmp(&other->addr, &l->addr, l->addrlen) == 0)
+      return other;
+  }
+  return NULL;
+}
+
+static unsigned protocol_bit(const char *word, size_t len) {
+  for (size_t i = 0; i < sizeof protocol_words / sizeof protocol_words[0]; i++)
+    if (strlen(protocol_words[i].word) == len &&
+        strncasecmp(protocol_words[i].word, word, len) == 0)
+      return protocol_words[i].bit;
+  return 0;
+}
+
+/* protocols: words separated by commas and/or blanks. -1 when a word is
+ * unknown or there is none. */
+static int parse_protocols(irh_config *c, const irh_section *s, unsigned *bits) {
+  static const char seps[] = ", \t";
+  const irh_kv *kv;
+  const char *p = key_text(s, listen_keys, "protocols", &kv);
+  int bad = 0;
+  *bits = 0;
+  for (p += strspn(p, seps); *p; p += strspn(p, seps)) {
+    size_t len = strcspn(p, seps);
+    unsigned bit = protocol_bit(p, len);
+    if (!bit)
+      bad = irh_config_error(c, kv->line, "unknown protocol '%.*s' in protocols (known: http/1.1)",
+                             (int)len, p);
+    *bits |= bit;
+    p += len;
+  }
+  if (!*bits && !bad)
+    bad = report_bad_value(c, kv, "a list of protocols such as http/1.1");
+  return bad;
+}
+
+static void add_listen(irh_config *c, const irh_section *s) {
+  irh_listen_cfg *l = &c->listens[c->nlistens];
+  int ok = 1;
+  int64_t backlog;
+  if (!s->arg) {
+    ok = irh_config_error(c, s->line, "[listen] needs an address, e.g. [listen 127.0.0.1:8080]");
+  } else if (parse_listen_address(s->arg, l) != 0) {
+    ok = irh_config_error(c, s->line,
+                          "bad listen address '%s' (expected IPv4:PORT, [IPv6]:PORT or *:PORT "
+                          "with a port from 1 to 65535)",
+                          s->arg);
+  } else {
+    const irh_listen_cfg *first = find_listen(c, l);
+    if (first)
+      ok = irh_config_error(c, s->line, "duplicate listen address %s (first at line %d)", s->arg,
+                            first->section->line);
+  }
+  if (irh_config_check_keys(c, s, listen_keys, NULL, NULL) > 0)
+    ok = 0;
+  if (parse_protocols(c, s, &l->protocols) != 0)
+    ok = 0;
+  if (key_number(c, s, listen_keys, "backlog", 1, MAX_BACKLOG, &backlog) != 0)
+    ok = 0;
+  if (ok != 1)
+    return;
+  l->section = s;
+  l->backlog = (int)backlog;
+  c->nlistens++;
+}
+
+/* ---- checking: [module NAME] --------------------------------------------- */
+
+static int valid_module_name(const char *name) {
+  if (!*name)
+    return 0;
+  for (; *name; name++)
+    if (!isalnum((unsigned char)*name) && *name != '_' && *name != '-')
+      return 0;
+  return 1;
+}
+
+static const irh_module_cfg *find_module(const irh_config *c, const char *name) {
+  for (size_t i = 0; i < c->nmodules; i++)
+    if (strcmp(c->modules[i].name, name) == 0)
+      return &c->modules[i];
+  return NULL;
+}
+
+/* The .so path: path when absolute, else modules_dir/path. Caller frees. */
+static char *module_path(const irh_config *c, const char *name, const char *path) {
+  if (path)
+    return path[0] == '/' ? strdup(path) : join_path(c->modules_dir, path);
+  size_t len = strlen(name);
+  char *file = malloc(len + sizeof ".so");
+  if (!file)
+    return NULL;
+  memcpy(file, name, len);
+  memcpy(file + len, ".so", sizeof ".so");
+  char *full = join_path(c->modules_dir, file);
+  free(file);
+  return full;
+}
+
+static void add_module(irh_config *c, const irh_section *s) {
+  const irh_module_cfg *first = NULL;
+  const irh_kv *path = irh_section_find(s, "path");
+  int ok = 1;
+  if (!s->arg)
+    ok = irh_config_error(c, s->line, "[module] needs a name, e.g. [module hello]");
+  else if (!valid_module_name(s->arg))
+    ok = irh_config_error(c, s->line, "bad module name '%s' (use letters, digits, '_' and '-')",
+                          s->arg);
+  else if ((first = find_module(c, s->arg)))
+    ok = irh_config_error(c, s->line, "duplicate [module %s] (first at line %d)", s->arg,
+                          first->section->line);
+  if (irh_config_check_keys(c, s, module_keys, NULL, NULL) > 0)
+    ok = 0;
+  if (path && path->value[0] == '\0')
+    ok = report_bad_value(c, path, "the module's .so file");
+  if (ok != 1 || !c->modules_dir)
+    return;
+  irh_module_cfg *m = &c->modules[c->nmodules];
+  m->path = module_path(c, s->arg, path ? path->value : NULL);
+  if (!m->path) {
+    report_oom(c);
+    return;
+  }
+  m->section = s;
+  m->name = s->arg;
+  c->nmodules++;
+}
+
+/* ---- checking: [route PREFIX] -------------------------------------------- */
+
+static int same_host(const char *a, const char *b) {
+  if (!a || !b)
+    return a == b;
+  return strcasecmp(a, b) == 0;
+}
+
+static const irh_route_cfg *find_route(const irh_config *c, const char *host, const char *prefix) {
+  for (size_t i = 0; i < c->nroutes; i++) {
+    const irh_route_cfg *r = &c->routes[i];
+    if (strcmp(r->prefix, prefix) == 0 && same_host(r->host, host))
+      return r;
+  }
+  return NULL;
+}
+
+static int check_route_prefix(irh_config *c, const irh_section *s) {
+  if (!s->arg)
+    return irh_config_error(c, s->line, "[route] needs a path prefix, e.g. [route /]");
+  if (s->arg[0] != '/')
+    return irh_config_error(c, s->line, "bad route prefix '%s' (must start with '/')", s->arg);
+  for (const char *p = s->arg; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f)
+      return irh_config_error(c, s->line, "bad route prefix '%s' (no blanks or control bytes)",
+                              s->arg);
+  return 1;
+}
+
+static int check_route_module(irh_config *c, const irh_section *s, const irh_kv *module) {
+  char label[256];
+  if (!module)
+    return irh_config_error(c, s->line, "%s missing required key 'module'",
+                            section_label(s, label, sizeof label));
+  if (!find_module(c, module->value))
+    return irh_config_error(c, module->line,
+                            "route %s: module '%s' is not loaded (add a [module %s] section)",
+                            s->arg ? s->arg : "", module->value, module->value);
+  return 1;
+}
+
+static void add_route(irh_config *c, const irh_section *s) {
+  const irh_kv *module = irh_section_find(s, "module");
+  const irh_kv *host = irh_section_find(s, "host");
+  int ok = check_route_prefix(c, s);
+  if (check_route_module(c, s, module) != 1)
+    ok = 0;
+  if (host && host->value[0] == '\0')
+    ok = report_bad_value(c, host, "a host name or *");
+  if (ok != 1)
+    return;
+  const char *host_name = host && strcmp(host->value, "*") != 0 ? host->value : NULL;
+  const irh_route_cfg *first = find_route(c, host_name, s->arg);
+  if (first) {
+    irh_config_error(c, s->line, "duplicate route %s %s (first at line %d)",
+                     host_name ? host_name : "*", s->arg, first->section->line);
+    return;
+  }
+  c->routes[c->nroutes++] =
+      (irh_route_cfg){.section = s, .prefix = s->arg, .host = host_name, .module = module->value};
+}
+
+/* ---- checking: the whole file -------------------------------------------- */
+
+static int count_kind(const irh_config *c, const char *kind) {
+  int n = 0;
+  for (size_t i = 0; i < c->nsections; i++)
+    n += strcmp(c->sections[i].kind, kind) == 0;
+  return n;
+}
+
+/* Room for one typed entry per section, so none of the arrays ever grows. */
+static int alloc_entries(irh_config *c) {
+  size_t n = c->nsections ? c->nsections : 1;
+  c->listens = calloc(n, sizeof *c->listens);
+  c->modules = calloc(n, sizeof *c->modules);
+  c->routes = calloc(n, sizeof *c->routes);
+  if (c->listens && c->modules && c->routes)
+    return 0;
+  report_oom(c);
+  return -1;
+}
+
+/* [server] first (modules_dir), then listens and modules, then routes (which
+ * name modules that may be declared further down). */
+static void check_config(irh_config *c) {
+  if (alloc_entries(c) != 0)
+    return;
+  apply_server(c, find_server(c));
+  for (size_t i = 0; i < c->nsections; i++) {
+    const irh_section *s = &c->sections[i];
+    if (strcmp(s->kind, "listen") == 0)
+      add_listen(c, s);
+    if (strcmp(s->kind, "module") == 0)
+      add_module(c, s);
+  }
+  if (count_kind(c, "listen") == 0)
+    irh_config_error(c, 0, "no [listen] section");
+  for (size_t i = 0; i < c->nsections; i++)
+    if (strcmp(c->sections[i].kind, "route") == 0)
+      add_route(c, &c->sections[i]);
+}
+
+/* ---- load and free ------------------------------------------------------- */
+
+irh_config *irh_config_read(const char *path) {
+  irh_config *c = calloc(1, sizeof *c);
+  if (c)
+    c->path = strdup(path);
+  if (c && c->path)
+    c->dir = folder_of(path);
+  if (!c || !c->dir) {
+    fprintf(stderr, "%s: out of memory\n", path);
+    irh_config_free(c);
+    return NULL;
+  }
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    irh_config_error(c, 0, "cannot open: %s", strerror(errno));
+    irh_config_free(c);
+    return NULL;
+  }
+  int read_ok = read_sections(c, f) == 0;
+  fclose(f);
+  if (!read_ok) {
+    irh_config_free(c);
+    return NULL;
+  }
+  check_config(c);
+  return c;
+}
+
+irh_config *irh_config_load(const char *path) {
+  irh_config *c = irh_config_read(path);
+  if (c && c->errors) {
+    irh_config_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+static void free_section(irh_section *s) {
+  for (size_t i = 0; i < s->nkvs; i++) {
+    free(s->kvs[i].key);
+    free(s->kvs[i].value);
+  }
+  free(s->kvs);
+  free(s->kind);
+  free(s->arg);
+}
+
+void irh_config_free(irh_config *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < c->nsections; i++)
+    free_section(&c->sections[i]);
+  for (size_t i = 0; i < c->nmodules; i++)
+    free(c->modules[i].path);
+  free(c->sections);
+  free(c->listens);
+  free(c->modules);
+  free(c->routes);
+  free(c->modules_dir);
+  free(c->error_log);
+  free(c->access_log);
+  free(c->dir);
+  free(c->path);
+  free(c);
+}

@@ -1,0 +1,141 @@
+/* config.h — the INI file as a typed configuration.
+ *
+ * config.c reads the file with inih, keeps every section and key with its
+ * line number, turns [server] and [listen ...] into typed fields, checks the
+ * structure (unknown sections and keys, bad values, missing keys, duplicate
+ * routes) and reports each problem as "FILE:LINE: message" on stderr. The
+ * keys of a route's module are checked later, by module.c, with the same
+ * irh_config_check_keys() once the module has told its key table.
+ *
+ * Sections:
+ *   [server]                 at most one; all keys optional
+ *   [listen ADDRESS:PORT]    one per listening address; 127.0.0.1:8080,
+ *                            [::1]:8080, *:8080 (all IPv4), [::]:8080
+ *   [module NAME]            a module to load; key path (default NAME.so,
+ *                            relative to modules_dir)
+ *   [route PREFIX]           PREFIX starts with '/'; keys module (required),
+ *                            host (default "*": any), then the module's keys
+ */
+#ifndef IRIDIUM_CORE_CONFIG_H
+#define IRIDIUM_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <iridium/module.h>
+
+/* Protocol bits of a listener (issue 3 adds more). */
+#define IRH_PROTO_HTTP1 0x1u
+
+typedef struct irh_kv {
+  char *key;   /* owned by the config */
+  char *value; /* owned by the config */
+  int line;
+} irh_kv;
+
+typedef struct irh_section {
+  char *kind; /* "server", "listen", "module", "route" */
+  char *arg;  /* text after the kind ("127.0.0.1:8080", "/hello"), or NULL */
+  int line;   /* line of the [header] */
+  irh_kv *kvs;
+  size_t nkvs;
+} irh_section;
+
+typedef struct irh_listen_cfg {
+  const irh_section *section;
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  unsigned protocols; /* IRH_PROTO_* bits */
+  int backlog;
+} irh_listen_cfg;
+
+typedef struct irh_module_cfg {
+  const irh_section *section;
+  const char *name; /* the section's arg */
+  char *path;       /* resolved path of the .so, owned */
+} irh_module_cfg;
+
+typedef struct irh_route_cfg {
+  const irh_section *section;
+  const char *prefix; /* the section's arg */
+  const char *host;   /* value of host, or NULL for any host */
+  const char *module; /* value of module */
+} irh_route_cfg;
+
+typedef struct irh_config {
+  char *path; /* as given on the command line, owned */
+  char *dir;  /* its folder, for relative paths, owned */
+
+  irh_section *sections;
+  size_t nsections;
+
+  /* [server] */
+  unsigned workers; /* >= 1; 0 in the file means one per CPU */
+  char *modules_dir;
+  char *error_log;  /* "stderr", "stdout", "off" or a path */
+  char *access_log; /* likewise; default "off" */
+  int log_level;    /* an ir_log_level */
+  uint64_t max_connections;
+  uint64_t max_header_size;  /* request line + headers, bytes */
+  uint64_t max_header_count;
+  uint64_t max_uri_length;
+  uint64_t max_body_size;
+  uint64_t keepalive_requests; /* requests per connection before close */
+  uint64_t header_timeout_ms;
+  uint64_t body_timeout_ms;
+  uint64_t keepalive_timeout_ms;
+  uint64_t write_timeout_ms;
+  uint64_t shutdown_timeout_ms;
+
+  irh_listen_cfg *listens;
+  size_t nlistens;
+  irh_module_cfg *modules;
+  size_t nmodules;
+  irh_route_cfg *routes;
+  size_t nroutes;
+
+  int errors; /* problems reported so far */
+} irh_config;
+
+/* Reads and checks path. Returns the config, or NULL after printing every
+ * problem found (and "FILE: cannot open" style messages). Caller owns the
+ * result and frees it with irh_config_free(). */
+irh_config *irh_config_load(const char *path);
+void irh_config_free(irh_config *c);
+
+/* Like irh_config_load(), but hands the config back even when problems were
+ * reported (c->errors > 0), so that later checks — module.c's route keys —
+ * can report theirs in the same run. Only the [listen], [module] and [route]
+ * sections that passed are in listens/modules/routes; other typed fields may
+ * be unset when c->errors != 0, and such a config must not be started. NULL
+ * only when the file cannot be read or memory runs out (after printing why).
+ * Caller frees with irh_config_free(). */
+irh_config *irh_config_read(const char *path);
+
+/* Prints "PATH:LINE: message" to stderr and counts it in c->errors. line 0
+ * prints "PATH: message". Returns -1 so callers can `return irh_config_error(...)`. */
+int irh_config_error(irh_config *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Checks a section's keys against a key table (stride by struct_size, ended
+ * by name == NULL): unknown keys (with the nearest known name as a hint),
+ * values that do not parse as their type, missing required keys. Keys listed
+ * in skip (NULL-terminated, may be NULL) are the caller's own and are not
+ * checked. owner names the table in messages ("module hello"). Returns the
+ * number of problems reported. */
+int irh_config_check_keys(irh_config *c, const irh_section *s, const ir_config_key *keys,
+                          const char *owner, const char *const *skip);
+
+/* The value of key in s, or NULL. Borrowed from the config. */
+const irh_kv *irh_section_find(const irh_section *s, const char *key);
+
+/* Parses text as an ir_key_type. INT, BOOL (0/1), SIZE (bytes) and DURATION
+ * (ms) give *out; STRING and PATH always parse. Returns IR_OK or IR_EINVAL. */
+int irh_value_parse(int type, const char *text, int64_t *out);
+
+/* A path relative to the INI's folder made usable from the current folder;
+ * absolute paths are copied. Caller frees. NULL on allocation failure. */
+char *irh_config_resolve(const irh_config *c, const char *path);
+
+#endif /* IRIDIUM_CORE_CONFIG_H */

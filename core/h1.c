@@ -1,0 +1,655 @@
+/* h1.c — HTTP/1.1 with llhttp: parse requests into streams, frame
+ * responses, keep-alive, pipelining, 100-continue and the limits that answer
+ * bad input with the right status and a close.
+ *
+ * Parsing runs in h1_parse(). Parser callbacks collect the request target
+ * and header bytes in head_buf (bounded by max_header_size), build the stream
+ * at headers-complete and hand body pieces to it. A request whose response
+ * is not finished when its message ends pauses the parser; the rest of the
+ * read waits in `pending` and the socket is not read until the stream
+ * settles (stream.h), which resumes parsing. llhttp is never re-entered:
+ * module calls only schedule work for the worker's next settle pass.
+ */
+#include "h1.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "stream.h"
+#include "worker.h"
+
+/* Unconsumed request body bytes before the parser pauses. */
+#define H1_BODY_WINDOW (256u * 1024u)
+
+extern const irh_stream_ops irh_h1_stream_ops;
+
+static const irh_config *conn_config(const irh_conn *c) { return c->worker->server->config; }
+
+/* ---- failing a connection with a status ---- */
+
+/* Writes a complete error response with Connection: close. */
+static void h1_write_error(irh_conn *c, int status) {
+  char buf[512];
+  const char *reason = irh_status_reason(status);
+  char body[96];
+  int blen = snprintf(body, sizeof body, "%d %s\n", status, reason);
+  size_t dlen;
+  const char *date = irh_worker_date(c->worker, &dlen);
+  int n = snprintf(buf, sizeof buf,
+                   "HTTP/1.1 %d %s\r\n%.*sserver: iridium\r\ncontent-type: text/plain; "
+                   "charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s",
+                   status, reason, (int)dlen, date, blen, body);
+  irh_conn_write(c, buf, (size_t)n);
+}
+
+/* The request cannot go on: answer status (when nothing was sent yet),
+ * abort the stream and close once the answer is written. */
+static void h1_fail(irh_conn *c, int status, const char *why) {
+  irh_h1 *h = &c->h1;
+  ir_stream_t *s = h->stream;
+  irh_log(IR_LOG_INFO, c->id, s ? s->id : -1, NULL, "closing: %s (%d)", why, status);
+  int can_answer = !s || !(s->flags & IRH_STREAM_HEAD_SENT);
+  if (s) {
+    h->stream = NULL;
+    if (can_answer && status) {
+      s->status = status; /* what the access log shows */
+      s->flags |= IRH_STREAM_HEAD_SENT;
+    }
+    irh_stream_finish(s, IR_CLOSE_ERROR);
+  }
+  if (can_answer && status) h1_write_error(c, status);
+  h->keep_alive = 0;
+  irh_conn_close_when_flushed(c);
+}
+
+/* ---- parser callbacks ---- */
+
+static irh_conn *parser_conn(llhttp_t *p) { return p->data; }
+
+static int h1_fail_in_parser(llhttp_t *p, int status) {
+  parser_conn(p)->h1.error_status = status;
+  return -1;
+}
+
+/* Appends to head_buf; the total of target + fields is bounded. */
+static int head_append(irh_conn *c, const char *at, size_t len) {
+  irh_h1 *h = &c->h1;
+  if (h->head_len + len > conn_config(c)->max_header_size) return -1;
+  if (h->head_len + len > h->head_cap) {
+    size_t cap = h->head_cap ? h->head_cap : 1024;
+    while (cap < h->head_len + len) cap *= 2;
+    char *grown = realloc(h->head_buf, cap);
+    if (!grown) return -1;
+    h->head_buf = grown;
+    h->head_cap = cap;
+  }
+  memcpy(h->head_buf + h->head_len, at, len);
+  h->head_len += len;
+  return 0;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  irh_conn *c = parser_conn(p);
+  irh_h1 *h = &c->h1;
+  if (!h->saw_bytes) irh_conn_set_timeout(c, conn_config(c)->header_timeout_ms);
+  h->saw_bytes = 1;
+  h->head_len = 0;
+  h->target_len = 0;
+  h->nfields = 0;
+  h->in_trailers = 0;
+  h->error_status = 0;
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  irh_conn *c = parser_conn(p);
+  if (c->h1.target_len + len > conn_config(c)->max_uri_length) return h1_fail_in_parser(p, 414);
+  if (head_append(c, at, len) != 0) return h1_fail_in_parser(p, 414);
+  c->h1.target_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  irh_conn *c = parser_conn(p);
+  irh_h1 *h = &c->h1;
+  /* A new field starts once the previous field's name is complete. */
+  if (h->nfields == 0 || h->fields[h->nfields - 1].value_off != UINT32_MAX) {
+    if (h->nfields >= conn_config(c)->max_header_count) return h1_fail_in_parser(p, 431);
+    if (h->nfields == h->fields_cap) {
+      size_t cap = h->fields_cap ? h->fields_cap * 2 : 16;
+      irh_h1_field *grown = realloc(h->fields, cap * sizeof(*grown));
+      if (!grown) return h1_fail_in_parser(p, 500);
+      h->fields = grown;
+      h->fields_cap = cap;
+    }
+    h->fields[h->nfields++] = (irh_h1_field){(uint32_t)h->head_len, 0, UINT32_MAX, 0};
+    h->value_exec = 0; /* no value piece seen for this field yet */
+  }
+  /* llhttp 8 lets spaces through in names ("Host :", "X Y:"); RFC 9112
+   * says a field name is a token and anything else gets 400. */
+  for (size_t i = 0; i < len; i++)
+    if (!irh_is_token_char((unsigned char)at[i])) return h1_fail_in_parser(p, 400);
+  if (head_append(c, at, len) != 0) return h1_fail_in_parser(p, 431);
+  h->fields[h->nfields - 1].name_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+  irh_h1 *h = &parser_conn(p)->h1;
+  h->fields[h->nfields - 1].value_off = (uint32_t)h->head_len;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  irh_conn *c = parser_conn(p);
+  irh_h1 *h = &c->h1;
+  /* llhttp accepts obsolete line folding and reports the folded part as a
+   * second value piece within the same execute call (pieces of a value
+   * split across reads come in separate calls). RFC 9112 lets a server
+   * reject folding with 400, which is what we do. */
+  if (h->value_exec == h->exec_count && h->value_field == h->nfields)
+    return h1_fail_in_parser(p, 400);
+  h->value_exec = h->exec_count;
+  h->value_field = h->nfields;
+  if (head_append(c, at, len) != 0) return h1_fail_in_parser(p, 431);
+  h->fields[h->nfields - 1].value_len += (uint32_t)len;
+  return 0;
+}
+
+/* Counts fields named name; *value gets the last one. */
+static int field_count(ir_stream_t *s, const char *name, ir_str *value) {
+  size_t len = strlen(name);
+  int n = 0;
+  for (size_t i = 0; i < s->nheaders; i++) {
+    if (s->headers[i].name.len == len && memcmp(s->headers[i].name.ptr, name, len) == 0) {
+      if (value) *value = s->headers[i].value;
+      n++;
+    }
+  }
+  return n;
+}
+
+static int str_eq_nocase(ir_str a, const char *b) {
+  return a.len == strlen(b) && strncasecmp(a.ptr, b, a.len) == 0;
+}
+
+/* Copies target and fields from head_buf into the stream's arena. */
+static int build_request(irh_conn *c, ir_stream_t *s) {
+  irh_h1 *h = &c->h1;
+  char *block = irh_arena_alloc(&s->arena, h->head_len + 1);
+  s->headers = irh_arena_alloc(&s->arena, (h->nfields ? h->nfields : 1) * sizeof(irh_header));
+  if (!block || !s->headers) return -1;
+  memcpy(block, h->head_buf, h->head_len);
+  for (size_t i = 0; i < h->nfields; i++) {
+    const irh_h1_field *f = &h->fields[i];
+    char *name = block + f->name_off;
+    for (uint32_t k = 0; k < f->name_len; k++) name[k] = (char)tolower((unsigned char)name[k]);
+    uint32_t voff = f->value_off == UINT32_MAX ? f->name_off + f->name_len : f->value_off;
+    s->headers[i] = (irh_header){{name, f->name_len}, {block + voff, f->value_len}};
+  }
+  s->nheaders = h->nfields;
+  s->target = (ir_str){block, h->target_len};
+  const char *m = llhttp_method_name((llhttp_method_t)h->parser.method);
+  s->method = (ir_str){m, strlen(m)};
+  s->scheme = (ir_str){c->tls ? "https" : "http", c->tls ? 5 : 4};
+  s->protocol = h->parser.http_minor == 0 ? (ir_str){"HTTP/1.0", 8} : (ir_str){"HTTP/1.1", 8};
+  return 0;
+}
+
+/* Splits the target into path and query; absolute-form gives authority.
+ * Returns 0, or the status to answer. */
+static int parse_target(ir_stream_t *s) {
+  const char *t = s->target.ptr;
+  size_t len = s->target.len;
+  if (len >= 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
+    size_t skip = t[4] == ':' ? 7 : 8;
+    const char *auth = t + skip;
+    const char *end = t + len;
+    const char *slash = memchr(auth, '/', (size_t)(end - auth));
+    const char *q = memchr(auth, '?', (size_t)(end - auth));
+    const char *stop = slash ? slash : (q ? q : end);
+    if (q && q < stop) stop = q;
+    s->authority = (ir_str){auth, (size_t)(stop - auth)};
+    if (s->authority.len == 0) return 400;
+    t = stop;
+    len = (size_t)(end - stop);
+    if (len == 0 || *t == '?') {
+      s->path = (ir_str){"/", 1};
+      if (len) s->query = (ir_str){t + 1, len - 1};
+      return 0;
+    }
+  } else if (len == 1 && t[0] == '*') {
+    s->path = (ir_str){t, 1};
+    return str_eq_nocase(s->method, "OPTIONS") ? 0 : 400;
+  } else if (len == 0 || t[0] != '/') {
+    return str_eq_nocase(s->method, "CONNECT") ? 405 : 400;
+  }
+  const char *q = memchr(t, '?', len);
+  if (q) {
+    s->path = (ir_str){t, (size_t)(q - t)};
+    s->query = (ir_str){q + 1, len - (size_t)(q - t) - 1};
+  } else {
+    s->path = (ir_str){t, len};
+  }
+  return 0;
+}
+
+/* Transfer-Encoding other than exactly "chunked" is refused with 501, as
+ * nginx does; Content-Length alongside it is smuggling and gets 400. */
+static int check_framing(irh_conn *c, ir_stream_t *s) {
+  ir_str te, cl;
+  int nte = field_count(s, "transfer-encoding", &te);
+  int ncl = field_count(s, "content-length", &cl);
+  if (nte && ncl) return 400;
+  if (nte > 1) return 501;
+  if (nte) {
+    while (te.len && (te.ptr[te.len - 1] == ' ' || te.ptr[te.len - 1] == '\t')) te.len--;
+    while (te.len && (te.ptr[0] == ' ' || te.ptr[0] == '\t')) te.ptr++, te.len--;
+    if (!str_eq_nocase(te, "chunked")) return 501;
+    if (c->h1.parser.http_minor == 0) return 400; /* chunked is not HTTP/1.0 */
+  }
+  if (ncl) {
+    s->content_length = (int64_t)c->h1.parser.content_length;
+    if ((uint64_t)s->content_length > conn_config(c)->max_body_size) return 413;
+  }
+  return 0;
+}
+
+/* Validates the head; returns 0 or the status to answer. */
+static int check_request(irh_conn *c, ir_stream_t *s, int *expect_continue) {
+  llhttp_t *p = &c->h1.parser;
+  if (p->http_major != 1) return 505;
+  int status = parse_target(s);
+  if (status) return status;
+  ir_str host;
+  int nhost = field_count(s, "host", &host);
+  if (nhost > 1 || (nhost == 0 && p->http_minor == 1)) return 400;
+  if (nhost && !s->authority.len) s->authority = host;
+  status = check_framing(c, s);
+  if (status) return status;
+  ir_str expect;
+  if (field_count(s, "expect", &expect)) {
+    if (!str_eq_nocase(expect, "100-continue")) return 417;
+    *expect_continue = p->http_minor == 1;
+  }
+  return 0;
+}
+
+static int body_expected(const irh_conn *c) {
+  const llhttp_t *p = &c->h1.parser;
+  return (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  irh_conn *c = parser_conn(p);
+  irh_h1 *h = &c->h1;
+  if (h->stream) { /* trailers of a chunked body end here */
+    h->in_trailers = 0;
+    return 0;
+  }
+  ir_stream_t *s = irh_stream_new(c, &irh_h1_stream_ops, (int64_t)++h->requests);
+  if (!s || build_request(c, s) != 0) {
+    if (s) irh_stream_finish(s, IR_CLOSE_ERROR);
+    return h1_fail_in_parser(p, 500);
+  }
+  h->stream = s;
+  int expect_continue = 0;
+  int status = check_request(c, s, &expect_continue);
+  if (status) return h1_fail_in_parser(p, status);
+
+  const irh_config *cfg = conn_config(c);
+  h->keep_alive = llhttp_should_keep_alive(p) && h->requests < cfg->keepalive_requests &&
+                  !c->worker->draining;
+  h->chunked_out = h->close_out = 0;
+  h->head_len = 0; /* head_buf now collects trailers, if any */
+  h->in_trailers = 1;
+  h->nfields = 0;
+  if (p->method == HTTP_HEAD) s->flags |= IRH_STREAM_IS_HEAD;
+  p->upgrade = 0; /* Upgrade is not offered on HTTP/1.1 yet: serve the request as is */
+  irh_conn_set_timeout(c, body_expected(c) ? cfg->body_timeout_ms : 0);
+
+  irh_stream_dispatch(s);
+  if (expect_continue && body_expected(c) &&
+      !(s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET)))
+    irh_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  irh_conn *c = parser_conn(p);
+  ir_stream_t *s = c->h1.stream;
+  const irh_config *cfg = conn_config(c);
+  if (s->body_received + len > cfg->max_body_size) return h1_fail_in_parser(p, 413);
+  irh_conn_set_timeout(c, cfg->body_timeout_ms);
+  irh_stream_body(s, (const uint8_t *)at, len);
+  return s->unconsumed > H1_BODY_WINDOW ? HPE_PAUSED : 0;
+}
+
+static void h1_exchange_done(irh_conn *c);
+
+static int on_message_complete(llhttp_t *p) {
+  irh_conn *c = parser_conn(p);
+  irh_h1 *h = &c->h1;
+  ir_stream_t *s = h->stream;
+  irh_conn_set_timeout(c, 0);
+  irh_stream_body_end(s);
+  if (s->flags & IRH_STREAM_RESET) return HPE_PAUSED; /* settle closes */
+  if (!(s->flags & IRH_STREAM_RESP_ENDED)) return HPE_PAUSED;
+  /* Answered already (the common case for GET): finish here and go on with
+   * the next pipelined request unless the output is piling up. */
+  h1_exchange_done(c);
+  if (c->close_when_flushed || c->closing) return HPE_PAUSED;
+  return irh_conn_out_bytes(c) > IRH_OUT_HIGH_WATER ? HPE_PAUSED : 0;
+}
+
+static llhttp_settings_t h1_settings;
+
+static void h1_settings_init(void) {
+  llhttp_settings_init(&h1_settings);
+  h1_settings.on_message_begin = on_message_begin;
+  h1_settings.on_url = on_url;
+  h1_settings.on_header_field = on_header_field;
+  h1_settings.on_header_field_complete = on_header_field_complete;
+  h1_settings.on_header_value = on_header_value;
+  h1_settings.on_headers_complete = on_headers_complete;
+  h1_settings.on_body = on_body;
+  h1_settings.on_message_complete = on_message_complete;
+}
+
+/* ---- driving the parser ---- */
+
+/* llhttp says HPE_INVALID_VERSION both for a version it does not support
+ * (HTTP/3.0: 505) and for a malformed line after a good version
+ * ("HTTP/1.1 extra": 400); the version it read tells them apart. */
+static int status_for_parse_error(const llhttp_t *p, llhttp_errno_t err) {
+  if (err == HPE_INVALID_TRANSFER_ENCODING) return 501;
+  if (err == HPE_INVALID_VERSION && !(p->http_major == 1 && p->http_minor <= 1)) return 505;
+  return 400;
+}
+
+/* Feeds bytes to llhttp; saves what is left when it pauses. */
+static void h1_parse(irh_conn *c, const char *data, size_t len) {
+  irh_h1 *h = &c->h1;
+  h->exec_count++;
+  llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED) {
+    const char *pos = llhttp_get_error_pos(&h->parser);
+    size_t rest = (size_t)(data + len - pos);
+    h->paused = 1;
+    if (rest) {
+      char *copy = malloc(rest);
+      if (!copy) {
+        irh_conn_close(c);
+        return;
+      }
+      memcpy(copy, pos, rest);
+      h->pending = copy;
+      h->pending_len = rest;
+    }
+    irh_conn_pause_reading(c);
+    return;
+  }
+  int status = h->error_status ? h->error_status : status_for_parse_error(&h->parser, err);
+  h1_fail(c, status, llhttp_get_error_reason(&h->parser));
+}
+
+/* Parsing may go on between requests (once output has drained) or inside a
+ * body the module has consumed enough of; not while a response is owed. */
+static int h1_can_resume(const irh_conn *c) {
+  const ir_stream_t *s = c->h1.stream;
+  if (!s) return irh_conn_out_bytes(c) <= IRH_OUT_HIGH_WATER;
+  return !(s->flags & IRH_STREAM_REQ_ENDED) && s->unconsumed <= H1_BODY_WINDOW / 2;
+}
+
+/* Takes up parsing where it paused, then reading from the socket. */
+static void h1_resume(irh_conn *c) {
+  irh_h1 *h = &c->h1;
+  if (!h->paused || c->closing || c->close_when_flushed || !h1_can_resume(c)) return;
+  h->paused = 0;
+  llhttp_resume(&h->parser);
+  char *buf = h->pending;
+  size_t len = h->pending_len;
+  h->pending = NULL;
+  h->pending_len = 0;
+  if (buf) {
+    h1_parse(c, buf, len);
+    free(buf);
+  }
+  if (h->paused || c->closing || c->close_when_flushed) return;
+  if (c->eof && !h->stream && !h->saw_bytes) {
+    irh_conn_close(c); /* the peer is gone and nothing is left to answer */
+    return;
+  }
+  irh_conn_resume_reading(c);
+}
+
+/* The current exchange is complete on both sides. */
+static void h1_exchange_done(irh_conn *c) {
+  irh_h1 *h = &c->h1;
+  ir_stream_t *s = h->stream;
+  h->stream = NULL;
+  int keep = h->keep_alive && !c->worker->draining && !(c->eof && !h->pending_len);
+  irh_stream_finish(s, IR_CLOSE_DONE);
+  if (!keep) {
+    irh_conn_close_when_flushed(c);
+    return;
+  }
+  h->saw_bytes = 0;
+  irh_conn_set_timeout(c, conn_config(c)->keepalive_timeout_ms);
+}
+
+/* ---- stream ops: framing the response ---- */
+
+static int status_has_no_body(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
+static int h1_send_head(ir_stream_t *s, int end_stream) {
+  irh_conn *c = s->conn;
+  irh_h1 *h = &c->h1;
+  size_t need = 160;
+  for (size_t i = 0; i < s->nresp; i++)
+    need += s->resp_headers[i].name.len + s->resp_headers[i].value.len + 4;
+  size_t dlen;
+  const char *date = irh_worker_date(c->worker, &dlen);
+  need += dlen;
+  char *out = irh_conn_reserve(c, need);
+  if (!out) return IR_ENOMEM;
+  char *o = out;
+  o += sprintf(o, "HTTP/1.1 %d %s\r\n", s->status, irh_status_reason(s->status));
+  memcpy(o, date, dlen);
+  o += dlen;
+  memcpy(o, "server: iridium\r\n", 17);
+  o += 17;
+  for (size_t i = 0; i < s->nresp; i++) {
+    const irh_header *f = &s->resp_headers[i];
+    memcpy(o, f->name.ptr, f->name.len);
+    o += f->name.len;
+    *o++ = ':';
+    *o++ = ' ';
+    memcpy(o, f->value.ptr, f->value.len);
+    o += f->value.len;
+    *o++ = '\r';
+    *o++ = '\n';
+  }
+  if (!status_has_no_body(s->status)) {
+    if (s->flags & IRH_STREAM_HAS_CL)
+      o += sprintf(o, "content-length: %lld\r\n", (long long)s->resp_content_length);
+    else if (end_stream)
+      o += sprintf(o, "content-length: 0\r\n");
+    else if (s->flags & IRH_STREAM_IS_HEAD)
+      ; /* no body will follow; the length is unknown */
+    else if (h->parser.http_minor >= 1) {
+      o += sprintf(o, "transfer-encoding: chunked\r\n");
+      h->chunked_out = 1;
+    } else {
+      h->close_out = 1;
+      h->keep_alive = 0;
+    }
+  }
+  if (c->worker->draining) h->keep_alive = 0;
+  if (!h->keep_alive)
+    o += sprintf(o, "connection: close\r\n");
+  else if (h->parser.http_minor == 0)
+    o += sprintf(o, "connection: keep-alive\r\n");
+  *o++ = '\r';
+  *o++ = '\n';
+  irh_conn_commit(c, (size_t)(o - out));
+  return IR_OK;
+}
+
+static ssize_t h1_write(ir_stream_t *s, const void *data, size_t len) {
+  irh_conn *c = s->conn;
+  if (status_has_no_body(s->status)) return (ssize_t)len;
+  size_t queued = irh_conn_out_bytes(c);
+  if (queued >= IRH_OUT_HIGH_WATER) return IR_EAGAIN;
+  size_t n = IRH_OUT_HIGH_WATER - queued;
+  if (n > len) n = len;
+  if (c->h1.chunked_out) {
+    char line[24];
+    int ll = snprintf(line, sizeof line, "%zx\r\n", n);
+    if (irh_conn_write(c, line, (size_t)ll) != 0) return IR_ECLOSED;
+  }
+  if (irh_conn_write(c, data, n) != 0) return IR_ECLOSED;
+  if (c->h1.chunked_out && irh_conn_write(c, "\r\n", 2) != 0) return IR_ECLOSED;
+  return (ssize_t)n;
+}
+
+static int h1_end(ir_stream_t *s) {
+  irh_conn *c = s->conn;
+  irh_h1 *h = &c->h1;
+  if (h->chunked_out) {
+    irh_conn_write(c, "0\r\n", 3);
+    for (size_t i = 0; i < s->ntrailers; i++) {
+      const irh_header *f = &s->trailers[i];
+      irh_conn_write(c, f->name.ptr, f->name.len);
+      irh_conn_write(c, ": ", 2);
+      irh_conn_write(c, f->value.ptr, f->value.len);
+      irh_conn_write(c, "\r\n", 2);
+    }
+    irh_conn_write(c, "\r\n", 2);
+  }
+  int short_body = (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & IRH_STREAM_IS_HEAD) &&
+                   !status_has_no_body(s->status) &&
+                   s->body_sent < (uint64_t)s->resp_content_length;
+  if (short_body) {
+    irh_log(IR_LOG_WARN, c->id, s->id, NULL,
+            "response ended after %llu of %lld declared bytes; closing",
+            (unsigned long long)s->body_sent, (long long)s->resp_content_length);
+    h->keep_alive = 0;
+  }
+  if (h->close_out) h->keep_alive = 0;
+  return IR_OK;
+}
+
+static void h1_consume(ir_stream_t *s, size_t n) {
+  (void)n;
+  if (s->conn->h1.paused && s->unconsumed <= H1_BODY_WINDOW / 2) irh_stream_schedule_settle(s);
+}
+
+/* Runs from the worker's settle pass, never inside llhttp or a module. */
+static void h1_settle(ir_stream_t *s) {
+  irh_conn *c = s->conn;
+  irh_h1 *h = &c->h1;
+  if (h->stream != s) return;
+  if (s->flags & IRH_STREAM_RESET) {
+    irh_conn_close(c);
+    return;
+  }
+  if (s->flags & IRH_STREAM_RESP_ENDED) {
+    if (!(s->flags & IRH_STREAM_REQ_ENDED)) {
+      /* Answered before the body was read: stop here; the lingering close
+       * drains what the client still sends. */
+      h->keep_alive = 0;
+    }
+    h1_exchange_done(c);
+  }
+  h1_resume(c);
+}
+
+const irh_stream_ops irh_h1_stream_ops = {
+    .send_head = h1_send_head,
+    .write = h1_write,
+    .end = h1_end,
+    .consume = h1_consume,
+    .settle = h1_settle,
+};
+
+/* ---- connection events ---- */
+
+void irh_h1_init(irh_conn *c) {
+  static uv_once_t once = UV_ONCE_INIT;
+  uv_once(&once, h1_settings_init);
+  llhttp_init(&c->h1.parser, HTTP_REQUEST, &h1_settings);
+  c->h1.parser.data = c;
+  irh_conn_set_timeout(c, conn_config(c)->header_timeout_ms);
+}
+
+void irh_h1_on_read(irh_conn *c, const char *data, size_t len) {
+  if (c->h1.paused) { /* cannot happen while reading is paused, but be safe */
+    char *grown = realloc(c->h1.pending, c->h1.pending_len + len);
+    if (!grown) {
+      irh_conn_close(c);
+      return;
+    }
+    memcpy(grown + c->h1.pending_len, data, len);
+    c->h1.pending = grown;
+    c->h1.pending_len += len;
+    irh_conn_pause_reading(c);
+    return;
+  }
+  h1_parse(c, data, len);
+}
+
+void irh_h1_on_drain(irh_conn *c) {
+  ir_stream_t *s = c->h1.stream;
+  if (s) irh_stream_writable(s);
+  h1_resume(c);
+}
+
+void irh_h1_on_eof(irh_conn *c) {
+  irh_h1 *h = &c->h1;
+  if (!h->stream && !h->pending_len) irh_conn_close(c);
+  /* else: the answer still goes out; h1_exchange_done closes afterwards */
+}
+
+void irh_h1_on_timeout(irh_conn *c) {
+  irh_h1 *h = &c->h1;
+  if (!h->saw_bytes && !h->stream) {
+    irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "idle timeout");
+    irh_conn_close(c);
+    return;
+  }
+  h1_fail(c, 408, "request timed out");
+}
+
+void irh_h1_on_shutdown(irh_conn *c) {
+  irh_h1 *h = &c->h1;
+  if (!h->stream && !h->saw_bytes && !h->pending_len) {
+    irh_conn_close(c);
+    return;
+  }
+  h->keep_alive = 0;
+}
+
+void irh_h1_on_close(irh_conn *c, int reason) {
+  irh_h1 *h = &c->h1;
+  if (h->stream) {
+    ir_stream_t *s = h->stream;
+    h->stream = NULL;
+    irh_stream_finish(s, reason);
+  }
+  free(h->pending);
+  free(h->head_buf);
+  free(h->fields);
+  h->pending = h->head_buf = NULL;
+  h->fields = NULL;
+  h->pending_len = h->head_len = h->head_cap = h->nfields = h->fields_cap = 0;
+}

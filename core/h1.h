@@ -1,0 +1,65 @@
+/* h1.h — HTTP/1.1 on a connection, parsed with llhttp.
+ *
+ * One request is active at a time. When a request's message is complete
+ * while its response is still being produced, the parser pauses and the
+ * unparsed bytes (pipelined requests) wait in `pending`; reading from the
+ * socket stops until the response ends, so responses leave in request order
+ * and a client cannot make the server buffer without bound. The same pause
+ * holds back a body the module has not consumed.
+ */
+#ifndef IRIDIUM_CORE_H1_H
+#define IRIDIUM_CORE_H1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include <iridium/module.h>
+
+struct irh_conn;
+
+typedef struct irh_h1_field {
+  uint32_t name_off, name_len, value_off, value_len;
+} irh_h1_field;
+
+typedef struct irh_h1 {
+  llhttp_t parser;
+  ir_stream_t *stream; /* the request being served, or NULL */
+  char *pending;       /* unparsed bytes saved while paused; owned */
+  size_t pending_len;
+  char *head_buf; /* target + header bytes of the current request; owned */
+  size_t head_len, head_cap;
+  uint32_t target_len;
+  irh_h1_field *fields; /* owned */
+  size_t nfields, fields_cap;
+  uint64_t exec_count; /* llhttp_execute calls so far */
+  uint64_t value_exec; /* the call that last gave a value piece ... */
+  size_t value_field;  /* ... and for which field (1-based) */
+  uint64_t requests;
+  int error_status; /* status a callback chose for the error it raised */
+  unsigned paused : 1;       /* llhttp is paused; resume before parsing */
+  unsigned keep_alive : 1;   /* the current exchange allows another */
+  unsigned chunked_out : 1;  /* the current response is chunked */
+  unsigned close_out : 1;    /* the current response is close-delimited */
+  unsigned in_trailers : 1;  /* fields now are request trailers */
+  unsigned saw_bytes : 1;    /* some bytes of a request arrived */
+} irh_h1;
+
+/* Sets up HTTP/1.1 on a freshly accepted connection. */
+void irh_h1_init(struct irh_conn *c);
+/* Bytes arrived (borrowed for the call). */
+void irh_h1_on_read(struct irh_conn *c, const char *data, size_t len);
+/* Output dropped below the low-water mark. */
+void irh_h1_on_drain(struct irh_conn *c);
+/* The connection's timer expired. */
+void irh_h1_on_timeout(struct irh_conn *c);
+/* The worker is draining: close if idle, else close after this response. */
+void irh_h1_on_shutdown(struct irh_conn *c);
+/* The peer closed its sending side. */
+void irh_h1_on_eof(struct irh_conn *c);
+/* The connection is closing: abort the stream (reason: ir_close_reason),
+ * free parser state. */
+void irh_h1_on_close(struct irh_conn *c, int reason);
+
+#endif /* IRIDIUM_CORE_H1_H */

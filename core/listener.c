@@ -1,0 +1,93 @@
+/* listener.c — binding listening sockets and accepting on them; see
+ * listener.h. */
+#include "listener.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "server.h"
+#include "worker.h"
+
+static int bind_one(const irh_listen_cfg *l) {
+  int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      (l->addr.ss_family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
+      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 ||
+      listen(fd, l->backlog) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+void irh_listeners_close_fds(int *fds, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (fds[i] >= 0) close(fds[i]);
+    fds[i] = -1;
+  }
+}
+
+int irh_listeners_bind(irh_config *c, unsigned count, int *fds) {
+  size_t total = c->nlistens * count;
+  for (size_t i = 0; i < total; i++) fds[i] = -1;
+  for (size_t i = 0; i < c->nlistens; i++) {
+    const irh_listen_cfg *l = &c->listens[i];
+    for (unsigned k = 0; k < count; k++) {
+      int fd = bind_one(l);
+      if (fd < 0) {
+        irh_config_error(c, l->section->line, "[listen %s] cannot listen: %s%s", l->section->arg,
+                         strerror(errno),
+                         errno == EADDRINUSE ? " (another process is using the port)" : "");
+        irh_listeners_close_fds(fds, total);
+        return -1;
+      }
+      fds[i * count + k] = fd;
+    }
+  }
+  return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  if (status < 0) return;
+  irh_conn_accept(server->data, server);
+}
+
+int irh_listeners_start(ir_worker_t *w, const int *fds) {
+  const irh_config *c = w->server->config;
+  w->listeners = calloc(c->nlistens, sizeof(*w->listeners));
+  if (!w->listeners) return -1;
+  for (size_t i = 0; i < c->nlistens; i++) {
+    uv_tcp_t *h = &w->listeners[i];
+    uv_tcp_init(&w->loop, h);
+    h->data = w;
+    w->nlisteners++;
+    if (uv_tcp_open(h, fds[i * w->server->nworkers]) != 0) return -1;
+    if (uv_listen((uv_stream_t *)h, c->listens[i].backlog, on_connection) != 0) return -1;
+  }
+  return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  ir_worker_t *w = h->data;
+  if (--w->nlisteners == 0) {
+    free(w->listeners);
+    w->listeners = NULL;
+  }
+}
+
+void irh_listeners_stop(ir_worker_t *w) {
+  for (size_t i = 0; i < w->server->config->nlistens && w->listeners; i++)
+    if (!uv_is_closing((uv_handle_t *)&w->listeners[i]))
+      uv_close((uv_handle_t *)&w->listeners[i], on_listener_closed);
+}

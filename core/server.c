@@ -1,0 +1,128 @@
+/* server.c — start-up and shutdown of the whole process; see server.h.
+ *
+ * Order: log files, modules (load, ABI check, key validation), listeners
+ * (bound here so a busy port is a config error), module init and route
+ * instances, router, workers. The main thread then runs a small loop that
+ * only waits for signals and for workers to report that they ended.
+ */
+#include "server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "listener.h"
+#include "log.h"
+#include "module.h"
+#include "router.h"
+#include "worker.h"
+
+typedef struct irh_main_loop {
+  uv_loop_t loop;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t poll_workers;
+  irh_server *srv;
+  int signals;
+} irh_main_loop;
+
+static void on_signal(uv_signal_t *h, int signum) {
+  irh_main_loop *m = h->data;
+  if (++m->signals > 1) {
+    irh_log_warn("second signal (%d): exiting now", signum);
+    _exit(1);
+  }
+  irh_log_info("signal %d: finishing in-flight requests, then exiting", signum);
+  atomic_store(&m->srv->stopping, 1);
+  for (unsigned i = 0; i < m->srv->nworkers; i++) irh_worker_request_stop(m->srv->workers[i]);
+}
+
+/* Polls (every 20 ms) whether all workers' loops ended; cheaper to reason
+ * about than a cross-thread handshake, and only runs while stopping. */
+static void on_poll_workers(uv_timer_t *t) {
+  irh_main_loop *m = t->data;
+  if (!atomic_load(&m->srv->stopping)) return;
+  for (unsigned i = 0; i < m->srv->nworkers; i++)
+    if (!m->srv->workers[i]->closed) return;
+  uv_close((uv_handle_t *)&m->sigterm, NULL);
+  uv_close((uv_handle_t *)&m->sigint, NULL);
+  uv_close((uv_handle_t *)&m->poll_workers, NULL);
+}
+
+static void wait_for_stop(irh_server *srv) {
+  irh_main_loop m = {.srv = srv};
+  uv_loop_init(&m.loop);
+  uv_signal_init(&m.loop, &m.sigterm);
+  uv_signal_init(&m.loop, &m.sigint);
+  uv_timer_init(&m.loop, &m.poll_workers);
+  m.sigterm.data = m.sigint.data = m.poll_workers.data = &m;
+  uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&m.sigint, on_signal, SIGINT);
+  uv_timer_start(&m.poll_workers, on_poll_workers, 20, 20);
+  uv_run(&m.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&m.loop);
+}
+
+static int start_workers(irh_server *srv) {
+  srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
+  if (!srv->workers) return -1;
+  for (unsigned i = 0; i < srv->nworkers; i++) {
+    srv->workers[i] = irh_worker_new(srv, i);
+    if (!srv->workers[i]) return -1;
+  }
+  for (unsigned i = 0; i < srv->nworkers; i++)
+    if (irh_worker_start(srv->workers[i]) != 0) return -1;
+  return 0;
+}
+
+static void log_started(const irh_server *srv) {
+  const irh_config *c = srv->config;
+  for (size_t i = 0; i < c->nlistens; i++)
+    irh_log_info("listening on %s", c->listens[i].section->arg);
+  irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes",
+               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules,
+               c->nroutes);
+}
+
+int irh_server_run(irh_config *c) {
+  irh_server srv = {.config = c, .nworkers = c->workers};
+  int status = 1;
+  signal(SIGPIPE, SIG_IGN);
+  if (irh_log_open(c) != 0) return 1;
+  srv.modules = irh_modules_load(c);
+  if (!srv.modules) goto out;
+  srv.listen_fds = calloc(c->nlistens * srv.nworkers, sizeof(int));
+  if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, srv.listen_fds) != 0) goto out;
+  if (irh_modules_start(srv.modules) != 0) goto out_fds;
+  srv.router = irh_router_new(srv.modules);
+  if (!srv.router || start_workers(&srv) != 0) goto out_fds;
+  log_started(&srv);
+  wait_for_stop(&srv);
+  status = 0;
+  for (unsigned i = 0; i < srv.nworkers; i++) {
+    if (srv.workers[i]->exit_status) status = srv.workers[i]->exit_status;
+    irh_worker_join_and_free(srv.workers[i]);
+  }
+  irh_log_info("stopped");
+  goto out;
+out_fds:
+  irh_listeners_close_fds(srv.listen_fds, c->nlistens * srv.nworkers);
+out:
+  free(srv.workers);
+  free(srv.listen_fds);
+  irh_router_free(srv.router);
+  irh_modules_free(srv.modules);
+  irh_log_close();
+  return status;
+}
+
+int irh_server_check(irh_config *c) {
+  irh_modules *m = irh_modules_load(c);
+  if (!m) return 1;
+  int *fds = calloc(c->nlistens, sizeof(int));
+  int rc = fds && irh_listeners_bind(c, 1, fds) == 0 ? 0 : 1;
+  if (fds && rc == 0) irh_listeners_close_fds(fds, c->nlistens);
+  free(fds);
+  irh_modules_free(m);
+  return rc;
+}

@@ -1,0 +1,362 @@
+/* stream.c — the protocol-neutral request/response object; see stream.h.
+ *
+ * The first half drives a stream from the protocol's side (dispatch, body,
+ * writable, finish); the second half is what modules call through the SDK:
+ * each call checks the stream's state, keeps response headers in the arena,
+ * and leaves the framing to the protocol's ops.
+ */
+#include "stream.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "module.h"
+#include "router.h"
+#include "server.h"
+#include "worker.h"
+
+ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) {
+  ir_stream_t *s = irh_slab_alloc(&c->worker->stream_slab);
+  if (!s) return NULL;
+  s->conn = c;
+  s->worker = c->worker;
+  s->ops = ops;
+  s->id = id;
+  s->content_length = -1;
+  s->resp_content_length = -1;
+  s->status = 200;
+  s->start_ns = uv_hrtime();
+  irh_list_init(&s->settle_link);
+  return s;
+}
+
+static const ir_module_desc *stream_desc(const ir_stream_t *s) {
+  return s->instance ? &s->instance->module->desc : NULL;
+}
+
+static const char *stream_module_name(const ir_stream_t *s) {
+  return s->instance ? s->instance->module->name : NULL;
+}
+
+/* A module callback failed: answer 500 if nothing was sent, else abort. */
+static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
+  irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s), "%s failed: %s", callback,
+          irh_host_api()->strerror(rc));
+  if (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET)) return;
+  if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
+    s->nresp = 0;
+    s->ntrailers = 0;
+    s->resp_content_length = -1;
+    s->flags &= ~IRH_STREAM_HAS_CL;
+    irh_stream_respond_status(s, 500);
+  } else {
+    irh_stream_reset(s);
+  }
+}
+
+void irh_stream_dispatch(ir_stream_t *s) {
+  const irh_router *router = s->worker->server->router;
+  s->instance = irh_router_match(router, s->authority.ptr, s->authority.len, s->path.ptr,
+                                 s->path.len);
+  const ir_module_desc *d = stream_desc(s);
+  if (!d || !d->on_request) {
+    irh_stream_respond_status(s, 404);
+    return;
+  }
+  s->flags |= IRH_STREAM_DISPATCHED;
+  int rc = d->on_request(s, s->instance->data);
+  if (rc < 0) handler_failed(s, "on_request", rc);
+}
+
+static int module_wants_body(const ir_stream_t *s) {
+  const ir_module_desc *d = stream_desc(s);
+  return d && d->on_body && (s->flags & IRH_STREAM_DISPATCHED) &&
+         !(s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET | IRH_STREAM_FINISHED));
+}
+
+void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
+  s->body_received += len;
+  if (!module_wants_body(s)) return; /* nobody reads it: consumed at once */
+  s->unconsumed += len;
+  int rc = stream_desc(s)->on_body(s, data, len);
+  if (rc < 0) handler_failed(s, "on_body", rc);
+}
+
+void irh_stream_body_end(ir_stream_t *s) {
+  s->flags |= IRH_STREAM_REQ_ENDED;
+  const ir_module_desc *d = stream_desc(s);
+  if (!d || !d->on_body_end || !(s->flags & IRH_STREAM_DISPATCHED)) return;
+  if (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
+  int rc = d->on_body_end(s);
+  if (rc < 0) handler_failed(s, "on_body_end", rc);
+}
+
+void irh_stream_writable(ir_stream_t *s) {
+  if (!(s->flags & IRH_STREAM_WANT_WRITE)) return;
+  s->flags &= ~IRH_STREAM_WANT_WRITE;
+  const ir_module_desc *d = stream_desc(s);
+  if (!d || !d->on_writable || (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET))) return;
+  d->on_writable(s);
+}
+
+static void stream_access_log(ir_stream_t *s, int reason) {
+  if (!irh_access_log_enabled()) return;
+  int status = s->status;
+  if (!(s->flags & IRH_STREAM_HEAD_SENT)) status = reason == IR_CLOSE_DONE ? 0 : 499;
+  irh_access_entry e = {
+      .peer = s->conn->peer,
+      .peer_len = s->conn->peer_len,
+      .method = s->method.ptr,
+      .method_len = s->method.len,
+      .target = s->target.ptr,
+      .target_len = s->target.len,
+      .protocol = s->protocol.ptr ? s->protocol.ptr : "-",
+      .status = status,
+      .body_bytes = s->body_sent,
+      .duration_ns = uv_hrtime() - s->start_ns,
+  };
+  irh_access_log(&s->worker->access, &e);
+}
+
+void irh_stream_finish(ir_stream_t *s, int reason) {
+  if (s->flags & IRH_STREAM_FINISHED) return;
+  s->flags |= IRH_STREAM_FINISHED;
+  if (irh_list_linked(&s->settle_link)) irh_list_remove(&s->settle_link);
+  const ir_module_desc *d = stream_desc(s);
+  if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
+  if (s->method.len) stream_access_log(s, reason);
+  irh_arena_free(&s->arena);
+  irh_slab_free(&s->worker->stream_slab, s);
+}
+
+void irh_stream_schedule_settle(ir_stream_t *s) {
+  if (irh_list_linked(&s->settle_link) || (s->flags & IRH_STREAM_FINISHED)) return;
+  irh_list_push(&s->worker->finish_queue, &s->settle_link);
+  irh_worker_schedule_flush(s->worker, NULL);
+}
+
+int irh_stream_respond_status(ir_stream_t *s, int status) {
+  if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
+  char body[96];
+  int n = snprintf(body, sizeof body, "%d %s\n", status, irh_status_reason(status));
+  char len[24];
+  int ln = snprintf(len, sizeof len, "%d", n);
+  s->status = status;
+  int rc = irh_stream_resp_header(s, "content-type", 12, "text/plain; charset=utf-8", 25);
+  if (rc == IR_OK) rc = irh_stream_resp_header(s, "content-length", 14, len, (size_t)ln);
+  if (rc == IR_OK) rc = irh_stream_resp_send_head(s, 0);
+  if (rc == IR_OK) {
+    ssize_t w = irh_stream_resp_write(s, body, (size_t)n);
+    rc = w < 0 ? (int)w : IR_OK;
+  }
+  if (rc == IR_OK) rc = irh_stream_resp_end(s);
+  return rc;
+}
+
+/* ---- calls modules make (through host_api.c) ---- */
+
+static int stream_closed(const ir_stream_t *s) {
+  return (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) != 0;
+}
+
+int irh_stream_resp_status(ir_stream_t *s, int status) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
+  if (status < 100 || status > 999) return IR_EINVAL;
+  s->status = status;
+  return IR_OK;
+}
+
+int irh_is_token_char(unsigned char ch) {
+  return ch > 0x20 && ch < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", ch);
+}
+
+static int valid_field(const char *n, size_t nl, const char *v, size_t vl) {
+  if (nl == 0) return 0;
+  for (size_t i = 0; i < nl; i++)
+    if (!irh_is_token_char((unsigned char)n[i])) return 0;
+  for (size_t i = 0; i < vl; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if (ch == '\r' || ch == '\n' || ch == 0) return 0;
+  }
+  return 1;
+}
+
+static int name_is(const char *n, size_t nl, const char *lower) {
+  size_t l = strlen(lower);
+  if (nl != l) return 0;
+  for (size_t i = 0; i < l; i++)
+    if (tolower((unsigned char)n[i]) != lower[i]) return 0;
+  return 1;
+}
+
+/* Connection-level fields belong to the host: it frames the body itself. */
+static int is_hop_by_hop(const char *n, size_t nl) {
+  return name_is(n, nl, "connection") || name_is(n, nl, "transfer-encoding") ||
+         name_is(n, nl, "keep-alive") || name_is(n, nl, "upgrade") ||
+         name_is(n, nl, "proxy-connection");
+}
+
+static int parse_content_length(const char *v, size_t vl, int64_t *out) {
+  if (vl == 0 || vl > 18) return 0;
+  int64_t n = 0;
+  for (size_t i = 0; i < vl; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    n = n * 10 + (v[i] - '0');
+  }
+  *out = n;
+  return 1;
+}
+
+static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, const char *name,
+                     size_t nl, const char *value, size_t vl) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 8;
+    irh_header *grown = irh_arena_alloc(&s->arena, ncap * sizeof(*grown));
+    if (!grown) return IR_ENOMEM;
+    if (*n) memcpy(grown, *arr, *n * sizeof(*grown));
+    *arr = grown;
+    *cap = ncap;
+  }
+  char *ln = irh_arena_strndup(&s->arena, name, nl);
+  char *cv = irh_arena_strndup(&s->arena, value, vl);
+  if (!ln || !cv) return IR_ENOMEM;
+  for (size_t i = 0; i < nl; i++) ln[i] = (char)tolower((unsigned char)ln[i]);
+  (*arr)[(*n)++] = (irh_header){{ln, nl}, {cv, vl}};
+  return IR_OK;
+}
+
+int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
+  if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL;
+  if (name_is(n, nl, "content-length")) {
+    int64_t cl;
+    if (!parse_content_length(v, vl, &cl)) return IR_EINVAL;
+    s->resp_content_length = cl;
+    s->flags |= IRH_STREAM_HAS_CL;
+    return IR_OK; /* the protocol writes it (or not, for 204/304) */
+  }
+  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, n, nl, v, vl);
+}
+
+int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
+  int end = (flags & IR_HEAD_END_STREAM) != 0;
+  s->flags |= IRH_STREAM_HEAD_SENT;
+  int rc = s->ops->send_head(s, end);
+  if (rc != IR_OK) return rc;
+  if (end) {
+    s->flags |= IRH_STREAM_RESP_ENDED;
+    irh_stream_schedule_settle(s);
+  }
+  return IR_OK;
+}
+
+ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
+    int rc = irh_stream_resp_send_head(s, 0);
+    if (rc != IR_OK) return rc;
+  }
+  if (len == 0 || (s->flags & IRH_STREAM_IS_HEAD)) return (ssize_t)len; /* HEAD: no body */
+  if ((s->flags & IRH_STREAM_HAS_CL) && s->body_sent + len > (uint64_t)s->resp_content_length)
+    return IR_EINVAL; /* more than the Content-Length the module declared */
+  ssize_t n = s->ops->write(s, data, len);
+  if (n == IR_EAGAIN || (n >= 0 && (size_t)n < len)) s->flags |= IRH_STREAM_WANT_WRITE;
+  if (n > 0) s->body_sent += (uint64_t)n;
+  return n;
+}
+
+int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (s->flags & IRH_STREAM_HAS_CL) return IR_ESTATE;
+  if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl) || name_is(n, nl, "content-length"))
+    return IR_EINVAL;
+  return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, n, nl, v, vl);
+}
+
+int irh_stream_resp_end(ir_stream_t *s) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (!(s->flags & IRH_STREAM_HEAD_SENT)) return irh_stream_resp_send_head(s, IR_HEAD_END_STREAM);
+  int rc = s->ops->end(s);
+  s->flags |= IRH_STREAM_RESP_ENDED;
+  irh_stream_schedule_settle(s);
+  return rc;
+}
+
+int irh_stream_consume(ir_stream_t *s, size_t n) {
+  if (s->flags & IRH_STREAM_FINISHED) return IR_ECLOSED;
+  if (n > s->unconsumed) return IR_EINVAL;
+  s->unconsumed -= n;
+  s->ops->consume(s, n);
+  return IR_OK;
+}
+
+int irh_stream_reset(ir_stream_t *s) {
+  if (stream_closed(s)) return IR_ECLOSED;
+  s->flags |= IRH_STREAM_RESET;
+  irh_stream_schedule_settle(s);
+  return IR_OK;
+}
+
+int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value) {
+  for (size_t i = 0; i < s->nheaders; i++) {
+    const irh_header *h = &s->headers[i];
+    if (h->name.len == len && strncasecmp(h->name.ptr, name, len) == 0) {
+      *value = h->value;
+      return IR_OK;
+    }
+  }
+  return IR_ENOTFOUND;
+}
+
+const char *irh_status_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 206: return "Partial Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 411: return "Length Required";
+  case 412: return "Precondition Failed";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 416: return "Range Not Satisfiable";
+  case 417: return "Expectation Failed";
+  case 421: return "Misdirected Request";
+  case 426: return "Upgrade Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
+  }
+}

@@ -1,0 +1,126 @@
+/* stream.h — the protocol-neutral request/response object modules see.
+ *
+ * A protocol (h1.c now, h2.c later) creates a stream per request, fills the
+ * request fields, and drives it: dispatch (router + the module's
+ * on_request), body pieces, body end, writable, finish. Modules act on it
+ * through host_api.c, which lands in the irh_stream_* calls below; those
+ * check the state and call the protocol's ops to frame bytes.
+ *
+ * Re-entrancy rule: a module call never finishes a stream synchronously.
+ * resp_end and reset only mark the stream and queue it on the worker; the
+ * worker calls ops->settle() outside any module callback. So a module may
+ * touch its stream until on_close, and on_close is called exactly once.
+ */
+#ifndef IRIDIUM_CORE_STREAM_H
+#define IRIDIUM_CORE_STREAM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <iridium/iridium.h>
+
+#include "arena.h"
+#include "list.h"
+
+struct irh_conn;
+struct ir_instance;
+
+typedef struct irh_header {
+  ir_str name; /* lower-case for requests */
+  ir_str value;
+} irh_header;
+
+/* What a protocol does for the stream layer. */
+typedef struct irh_stream_ops {
+  /* Frames status + headers (+ END_STREAM when end_stream). */
+  int (*send_head)(ir_stream_t *s, int end_stream);
+  /* Frames body bytes; returns bytes taken, or IR_EAGAIN when full. */
+  ssize_t (*write)(ir_stream_t *s, const void *data, size_t len);
+  /* Frames the end of the response (last chunk, trailers). */
+  int (*end)(ir_stream_t *s);
+  /* The module is done with n request body bytes. */
+  void (*consume)(ir_stream_t *s, size_t n);
+  /* Re-evaluates the stream after a module ended or reset it; may finish it. */
+  void (*settle)(ir_stream_t *s);
+} irh_stream_ops;
+
+enum {
+  IRH_STREAM_DISPATCHED = 1u << 0, /* on_request was called: on_close is owed */
+  IRH_STREAM_HEAD_SENT = 1u << 1,
+  IRH_STREAM_RESP_ENDED = 1u << 2,
+  IRH_STREAM_REQ_ENDED = 1u << 3,
+  IRH_STREAM_RESET = 1u << 4,      /* the module asked to abort */
+  IRH_STREAM_WANT_WRITE = 1u << 5, /* a write said "again": on_writable owed */
+  IRH_STREAM_IS_HEAD = 1u << 6,    /* HEAD request: body bytes are dropped */
+  IRH_STREAM_FINISHED = 1u << 7,
+  IRH_STREAM_HAS_CL = 1u << 8 /* the module set Content-Length */
+};
+
+struct ir_stream {
+  struct irh_conn *conn;
+  struct ir_worker *worker;
+  const irh_stream_ops *ops;
+  int64_t id; /* HTTP/2 stream id; request number on HTTP/1.1 */
+  irh_arena arena;
+  struct ir_instance *instance; /* the route's module instance, or NULL */
+  void *data;                   /* module-owned */
+  irh_link settle_link;         /* in worker->finish_queue */
+  unsigned flags;
+
+  /* request: all memory in the arena */
+  ir_str method, target, path, query, authority, scheme, protocol;
+  irh_header *headers;
+  size_t nheaders;
+  int64_t content_length; /* -1 unknown */
+  uint64_t body_received;
+  uint64_t unconsumed;
+
+  /* response */
+  int status;
+  irh_header *resp_headers;
+  size_t nresp, resp_cap;
+  irh_header *trailers;
+  size_t ntrailers, trailer_cap;
+  int64_t resp_content_length; /* -1 when the module did not set one */
+  uint64_t body_sent;
+  uint64_t start_ns;
+};
+
+/* Makes a stream on c (from the worker's slab). NULL when out of memory. */
+ir_stream_t *irh_stream_new(struct irh_conn *c, const irh_stream_ops *ops, int64_t id);
+
+/* Routes the request and calls the module's on_request; answers 404 when no
+ * route matches and 500 when the module fails before sending a head. */
+void irh_stream_dispatch(ir_stream_t *s);
+/* Hands a body piece to the module (or consumes it if nobody wants it). */
+void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len);
+void irh_stream_body_end(ir_stream_t *s);
+/* The protocol can take more output: calls on_writable if one is owed. */
+void irh_stream_writable(ir_stream_t *s);
+/* Ends the stream: on_close (once, if dispatched), access log, free. */
+void irh_stream_finish(ir_stream_t *s, int reason);
+
+/* A host-made response (404, 500, ...) with a short text body. */
+int irh_stream_respond_status(ir_stream_t *s, int status);
+
+/* Queues ops->settle for this loop turn (used by resp_end and reset). */
+void irh_stream_schedule_settle(ir_stream_t *s);
+
+/* The SDK's stream and response calls (host_api.c forwards to these). */
+int irh_stream_resp_status(ir_stream_t *s, int status);
+int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);
+int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags);
+ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len);
+int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);
+int irh_stream_resp_end(ir_stream_t *s);
+int irh_stream_consume(ir_stream_t *s, size_t n);
+int irh_stream_reset(ir_stream_t *s);
+int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
+
+/* Whether ch may appear in a field name (an RFC 9110 token). */
+int irh_is_token_char(unsigned char ch);
+
+/* The reason phrase for a status ("Not Found"), or "Unknown". */
+const char *irh_status_reason(int status);
+
+#endif /* IRIDIUM_CORE_STREAM_H */

@@ -1,0 +1,320 @@
+/* worker.c — a worker thread and its loop; see worker.h.
+ *
+ * Each loop turn ends with a pass (in both the prepare and check phases, so
+ * that work queued by timers is flushed before the loop blocks in poll):
+ * settle the streams modules ended or reset, then write every connection's
+ * queued output with one writev each, then the access-log buffer.
+ *
+ * Draining: on a stop request the worker closes its listeners, closes idle
+ * connections, lets busy ones finish their current response, and after
+ * shutdown_timeout closes whatever is left. When the last connection is gone
+ * it runs the modules' worker_exit hooks and closes its own handles, which
+ * ends uv_run.
+ */
+#include "worker.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "module.h"
+#include "server.h"
+#include "stream.h"
+
+#define READ_BUF_SIZE (64u * 1024u)
+
+struct irh_task {
+  irh_task *next;
+  void (*cb)(void *);
+  void *data;
+};
+
+struct ir_timer {
+  uv_timer_t handle;
+  irh_link link; /* in worker->timers */
+  ir_worker_t *worker;
+  void (*cb)(ir_timer_t *, void *);
+  void *data;
+};
+
+typedef struct irh_work {
+  uv_work_t req;
+  void (*work)(void *);
+  void (*done)(void *, int);
+  void *data;
+} irh_work;
+
+/* ---- the end-of-turn pass ---- */
+
+static void end_of_turn(ir_worker_t *w) {
+  while (!irh_list_empty(&w->finish_queue)) {
+    irh_link *l = w->finish_queue.next;
+    irh_list_remove(l);
+    ir_stream_t *s = irh_container_of(l, ir_stream_t, settle_link);
+    s->ops->settle(s);
+  }
+  while (!irh_list_empty(&w->flush_queue)) {
+    irh_link *l = w->flush_queue.next;
+    irh_list_remove(l);
+    irh_conn_flush(irh_container_of(l, irh_conn, flush_link));
+  }
+  if (w->access.len) irh_access_flush(&w->access);
+}
+
+static void on_before_poll(uv_prepare_t *h) { end_of_turn(h->data); }
+static void on_after_poll(uv_check_t *h) { end_of_turn(h->data); }
+
+void irh_worker_schedule_flush(ir_worker_t *w, irh_link *conn_flush_link) {
+  if (conn_flush_link && !irh_list_linked(conn_flush_link))
+    irh_list_push(&w->flush_queue, conn_flush_link);
+}
+
+const char *irh_worker_date(ir_worker_t *w, size_t *len) {
+  time_t now = time(NULL);
+  if ((uint64_t)now != w->date_sec) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    w->date_len = strftime(w->date, sizeof w->date, "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    w->date_sec = (uint64_t)now;
+  }
+  *len = w->date_len;
+  return w->date;
+}
+
+/* ---- posted tasks ---- */
+
+static void run_posted(ir_worker_t *w) {
+  uv_mutex_lock(&w->post_lock);
+  irh_task *list = w->posted;
+  w->posted = NULL;
+  uv_mutex_unlock(&w->post_lock);
+  irh_task *ordered = NULL; /* the list is newest first: reverse it */
+  while (list) {
+    irh_task *next = list->next;
+    list->next = ordered;
+    ordered = list;
+    list = next;
+  }
+  while (ordered) {
+    irh_task *next = ordered->next;
+    ordered->cb(ordered->data);
+    free(ordered);
+    ordered = next;
+  }
+}
+
+int irh_worker_post(ir_worker_t *w, void (*cb)(void *), void *data) {
+  irh_task *t = malloc(sizeof(*t));
+  if (!t) return IR_ENOMEM;
+  t->cb = cb;
+  t->data = data;
+  uv_mutex_lock(&w->post_lock);
+  if (!w->accepting_posts) {
+    uv_mutex_unlock(&w->post_lock);
+    free(t);
+    return IR_ECLOSED;
+  }
+  t->next = w->posted;
+  w->posted = t;
+  uv_async_send(&w->wakeup); /* under the lock: the handle cannot close meanwhile */
+  uv_mutex_unlock(&w->post_lock);
+  return IR_OK;
+}
+
+/* ---- draining and stopping ---- */
+
+static void close_handle(uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void on_module_timer_closed(uv_handle_t *h) { free(h->data); }
+
+/* The last connection is gone: let modules clean up, then close our own
+ * handles so that uv_run returns. */
+static void finish_drain(ir_worker_t *w) {
+  if (w->closed) return;
+  irh_modules_worker_exit(w->server->modules, w);
+  uv_mutex_lock(&w->post_lock);
+  w->accepting_posts = 0;
+  uv_mutex_unlock(&w->post_lock);
+  run_posted(w);
+  w->closed = 1;
+  while (!irh_list_empty(&w->timers)) { /* timers a module did not stop */
+    irh_link *l = w->timers.next;
+    irh_list_remove(l);
+    ir_timer_t *t = irh_container_of(l, ir_timer_t, link);
+    uv_close((uv_handle_t *)&t->handle, on_module_timer_closed);
+  }
+  end_of_turn(w);
+  close_handle((uv_handle_t *)&w->wakeup);
+  close_handle((uv_handle_t *)&w->before_poll);
+  close_handle((uv_handle_t *)&w->after_poll);
+  close_handle((uv_handle_t *)&w->shutdown_timer);
+}
+
+void irh_worker_conn_closed(ir_worker_t *w) {
+  w->conns_alive--;
+  if (w->draining && w->conns_alive == 0) finish_drain(w);
+}
+
+static void close_all_conns(ir_worker_t *w, int reason) {
+  while (!irh_list_empty(&w->conns)) {
+    irh_conn *c = irh_container_of(w->conns.next, irh_conn, link);
+    c->close_reason = reason;
+    irh_conn_close(c); /* unlinks c */
+  }
+}
+
+static void on_shutdown_timeout(uv_timer_t *t) {
+  ir_worker_t *w = t->data;
+  irh_log(IR_LOG_WARN, 0, -1, NULL, "worker %u: shutdown_timeout reached, closing %llu connections",
+          w->index, (unsigned long long)w->conns_alive);
+  close_all_conns(w, IR_CLOSE_SHUTDOWN);
+}
+
+static void begin_drain(ir_worker_t *w) {
+  if (w->draining) return;
+  w->draining = 1;
+  irh_listeners_stop(w);
+  /* Idle connections close now, busy ones after their current response. */
+  irh_link *l = w->conns.next;
+  while (l != &w->conns) {
+    irh_link *next = l->next; /* irh_h1_on_shutdown may close (and unlink) it */
+    irh_h1_on_shutdown(irh_container_of(l, irh_conn, link));
+    l = next;
+  }
+  if (w->conns_alive == 0) {
+    finish_drain(w);
+    return;
+  }
+  uv_timer_start(&w->shutdown_timer, on_shutdown_timeout,
+                 w->server->config->shutdown_timeout_ms, 0);
+}
+
+static void on_wakeup(uv_async_t *a) {
+  ir_worker_t *w = a->data;
+  run_posted(w);
+  if (atomic_load(&w->server->stopping)) begin_drain(w);
+}
+
+void irh_worker_request_stop(ir_worker_t *w) { uv_async_send(&w->wakeup); }
+
+/* ---- the thread ---- */
+
+static void worker_main(void *arg) {
+  ir_worker_t *w = arg;
+  const irh_server *srv = w->server;
+  const int *fds = srv->listen_fds + w->index; /* listener i: fds[i * nworkers] */
+  if (irh_modules_worker_init(srv->modules, w) != 0 || irh_listeners_start(w, fds) != 0) {
+    irh_log_error("worker %u could not start; stopping the server", w->index);
+    w->exit_status = 1;
+    raise(SIGTERM);
+  }
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
+  ir_worker_t *w = calloc(1, sizeof(*w));
+  if (!w) return NULL;
+  w->index = index;
+  w->server = srv;
+  w->read_buf_size = READ_BUF_SIZE;
+  w->read_buf = malloc(READ_BUF_SIZE);
+  if (!w->read_buf || uv_loop_init(&w->loop) != 0) {
+    free(w->read_buf);
+    free(w);
+    return NULL;
+  }
+  uv_mutex_init(&w->post_lock);
+  w->accepting_posts = 1;
+  uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+  uv_prepare_init(&w->loop, &w->before_poll);
+  uv_check_init(&w->loop, &w->after_poll);
+  uv_timer_init(&w->loop, &w->shutdown_timer);
+  w->wakeup.data = w->before_poll.data = w->after_poll.data = w->shutdown_timer.data = w;
+  uv_prepare_start(&w->before_poll, on_before_poll);
+  uv_check_start(&w->after_poll, on_after_poll);
+  uv_unref((uv_handle_t *)&w->before_poll);
+  uv_unref((uv_handle_t *)&w->after_poll);
+  irh_slab_init(&w->conn_slab, sizeof(irh_conn), 64);
+  irh_slab_init(&w->stream_slab, sizeof(struct ir_stream), 64);
+  irh_list_init(&w->conns);
+  irh_list_init(&w->flush_queue);
+  irh_list_init(&w->finish_queue);
+  irh_list_init(&w->timers);
+  return w;
+}
+
+int irh_worker_start(ir_worker_t *w) { return uv_thread_create(&w->thread, worker_main, w); }
+
+void irh_worker_join_and_free(ir_worker_t *w) {
+  uv_thread_join(&w->thread);
+  uv_loop_close(&w->loop);
+  uv_mutex_destroy(&w->post_lock);
+  irh_access_buf_free(&w->access);
+  irh_slab_destroy(&w->conn_slab);
+  irh_slab_destroy(&w->stream_slab);
+  free(w->read_buf);
+  free(w);
+}
+
+/* ---- SDK timers and work ---- */
+
+static void on_module_timer(uv_timer_t *h) {
+  ir_timer_t *t = h->data;
+  t->cb(t, t->data);
+}
+
+ir_timer_t *irh_timer_start(ir_worker_t *w, uint64_t timeout_ms, uint64_t repeat_ms,
+                            void (*cb)(ir_timer_t *, void *), void *data) {
+  if (w->closed || !cb) return NULL;
+  ir_timer_t *t = calloc(1, sizeof(*t));
+  if (!t) return NULL;
+  t->worker = w;
+  t->cb = cb;
+  t->data = data;
+  uv_timer_init(&w->loop, &t->handle);
+  t->handle.data = t;
+  irh_list_push(&w->timers, &t->link);
+  uv_timer_start(&t->handle, on_module_timer, timeout_ms, repeat_ms);
+  return t;
+}
+
+void irh_timer_stop(ir_timer_t *t) {
+  if (!t) return;
+  irh_list_remove(&t->link);
+  uv_timer_stop(&t->handle);
+  uv_close((uv_handle_t *)&t->handle, on_module_timer_closed);
+}
+
+static void on_work(uv_work_t *req) {
+  irh_work *job = req->data;
+  job->work(job->data);
+}
+
+static void on_work_done(uv_work_t *req, int status) {
+  irh_work *job = req->data;
+  if (job->done) job->done(job->data, status == UV_ECANCELED ? IR_ECLOSED : IR_OK);
+  free(job);
+}
+
+int irh_work_submit(ir_worker_t *w, void (*work)(void *), void (*done)(void *, int), void *data) {
+  if (!work) return IR_EINVAL;
+  if (w->closed) return IR_ECLOSED;
+  irh_work *job = malloc(sizeof(*job));
+  if (!job) return IR_ENOMEM;
+  job->work = work;
+  job->done = done;
+  job->data = data;
+  job->req.data = job;
+  if (uv_queue_work(&w->loop, &job->req, on_work, on_work_done) != 0) {
+    free(job);
+    return IR_EINVAL;
+  }
+  return IR_OK;
+}

@@ -1,0 +1,89 @@
+/* worker.h — one worker thread: its libuv loop, its listeners, its
+ * connections, and the per-loop services the SDK offers (timers, thread-pool
+ * work, tasks posted from other threads).
+ *
+ * Everything a worker owns is touched only on its thread, except the posted
+ * task queue (mutex) and the stop request (uv_async).
+ */
+#ifndef IRIDIUM_CORE_WORKER_H
+#define IRIDIUM_CORE_WORKER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <iridium/module.h>
+
+#include "list.h"
+#include "log.h"
+#include "slab.h"
+
+struct irh_server;
+typedef struct irh_task irh_task;
+
+struct ir_worker {
+  unsigned index;
+  struct irh_server *server;
+  uv_loop_t loop;
+  uv_thread_t thread;
+
+  uv_async_t wakeup;   /* posted tasks and the stop request */
+  uv_mutex_t post_lock;
+  irh_task *posted;    /* guarded by post_lock; newest first */
+  int accepting_posts; /* guarded by post_lock */
+
+  uv_prepare_t before_poll; /* flushes writes, finishes streams */
+  uv_check_t after_poll;    /* the same, after I/O callbacks */
+  uv_timer_t shutdown_timer;
+
+  uv_tcp_t *listeners; /* one per configured [listen] */
+  size_t nlisteners;
+
+  irh_slab conn_slab;
+  irh_slab stream_slab;
+  irh_link conns;        /* every open connection */
+  irh_link flush_queue;  /* connections with bytes to write */
+  irh_link finish_queue; /* streams whose end was asked for by a module */
+  irh_link timers;       /* ir_timer_t handles modules started */
+
+  uint8_t *read_buf; /* shared by the worker's connections; owned */
+  size_t read_buf_size;
+  int read_buf_busy;
+
+  char date[64]; /* "date: Sat, 21 Nov 2026 11:29:13 GMT\r\n" */
+  size_t date_len;
+  uint64_t date_sec;
+
+  irh_access_buf access;
+  uint64_t conns_alive;     /* accepted and not yet freed */
+  uint64_t last_reject_log; /* loop time of the last max_connections warning */
+  int draining;
+  atomic_int closed; /* handles closed: no new timers, work or posts */
+  int exit_status;
+};
+
+/* Creates the worker (not started). NULL on failure. Main thread. */
+struct ir_worker *irh_worker_new(struct irh_server *srv, unsigned index);
+/* Starts its thread. Main thread. */
+int irh_worker_start(struct ir_worker *w);
+/* Asks it to stop accepting and drain. Main thread (any thread is safe). */
+void irh_worker_request_stop(struct ir_worker *w);
+/* Joins the thread and frees it. Main thread. */
+void irh_worker_join_and_free(struct ir_worker *w);
+
+/* Queues a connection's output to be written this loop turn. */
+void irh_worker_schedule_flush(struct ir_worker *w, irh_link *conn_flush_link);
+/* The cached Date header line for this second. */
+const char *irh_worker_date(struct ir_worker *w, size_t *len);
+/* Called when a connection closed, to let a draining worker finish. */
+void irh_worker_conn_closed(struct ir_worker *w);
+
+/* SDK services (host_api.c forwards here). */
+ir_timer_t *irh_timer_start(struct ir_worker *w, uint64_t timeout_ms, uint64_t repeat_ms,
+                            void (*cb)(ir_timer_t *, void *), void *data);
+void irh_timer_stop(ir_timer_t *t);
+int irh_work_submit(struct ir_worker *w, void (*work)(void *), void (*done)(void *, int),
+                    void *data);
+int irh_worker_post(struct ir_worker *w, void (*cb)(void *), void *data);
+
+#endif /* IRIDIUM_CORE_WORKER_H */

@@ -1,0 +1,54 @@
+/* iridium/abi.h — the SDK's ABI version, error codes and plain value types.
+ *
+ * The ABI version (major.minor) is independent of Iridium's release number.
+ * A module built against ABI M.m loads on any host whose major is M and whose
+ * minor is >= m. Everything in this file is append-only: enum values are
+ * explicit and never renumbered, and ir_str never changes shape.
+ */
+#ifndef IRIDIUM_ABI_H
+#define IRIDIUM_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IR_ABI_MAJOR 1
+#define IR_ABI_MINOR 0
+
+/* Packs a major.minor pair into the 32-bit form the entry function gets. */
+#define IR_ABI_PACK(major, minor) (((uint32_t)(major) << 16) | (uint32_t)(minor))
+#define IR_ABI_VERSION IR_ABI_PACK(IR_ABI_MAJOR, IR_ABI_MINOR)
+#define IR_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+#define IR_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
+
+/* Error codes: negative integers; ir_strerror() names them. */
+typedef enum ir_error {
+  IR_OK = 0,
+  IR_EINVAL = -1,    /* an argument is invalid */
+  IR_ENOMEM = -2,    /* out of memory */
+  IR_EAGAIN = -3,    /* not now: wait for on_writable (or retry later) */
+  IR_ECLOSED = -4,   /* the stream or connection is gone */
+  IR_ESTATE = -5,    /* call not allowed in the object's current state */
+  IR_ENOTFOUND = -6, /* no such header, key or service */
+  IR_EEXIST = -7,    /* already registered */
+  IR_ETOOBIG = -8,   /* over a configured limit */
+  IR_EVERSION = -9,  /* incompatible version */
+  IR_EIO = -10,      /* an I/O error */
+  IR_ETIMEDOUT = -11 /* a timeout expired */
+} ir_error;
+
+/* Log levels, lowest first. */
+typedef enum ir_log_level {
+  IR_LOG_DEBUG = 0,
+  IR_LOG_INFO = 1,
+  IR_LOG_WARN = 2,
+  IR_LOG_ERROR = 3
+} ir_log_level;
+
+/* A string as pointer + length. Not NUL-terminated unless a function's doc
+ * says so. Who owns ptr is written on each function that returns one. */
+typedef struct ir_str {
+  const char *ptr;
+  size_t len;
+} ir_str;
+
+#endif /* IRIDIUM_ABI_H */

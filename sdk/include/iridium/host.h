@@ -1,0 +1,134 @@
+/* iridium/host.h — the host API table: every service the host offers a
+ * module, as function pointers.
+ *
+ * The table is host-owned and lives as long as the process. It starts with
+ * its own size and only ever grows at the end; a module built for ABI minor M
+ * only loads on a host whose minor is >= M, so every entry of its SDK's table
+ * is present. Modules normally call the ir_*() wrappers in iridium.h rather
+ * than the table directly.
+ *
+ * Threads: unless an entry says "any thread", call it only on the worker that
+ * owns the object (the thread of the callback that gave it to you).
+ * Ownership: ir_str results point into host-owned memory valid until the
+ * stream closes (request fields) or for the process (names), unless written
+ * otherwise.
+ */
+#ifndef IRIDIUM_HOST_H
+#define IRIDIUM_HOST_H
+
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "module.h"
+
+/* Flags for send_head. */
+#define IR_HEAD_END_STREAM 0x1u /* no body follows: the response ends here */
+
+typedef void (*ir_timer_cb)(ir_timer_t *t, void *data);
+typedef void (*ir_task_cb)(void *data);
+typedef void (*ir_done_cb)(void *data, int status);
+
+typedef struct ir_host_api {
+  uint32_t struct_size; /* sizeof(ir_host_api) of the host */
+  uint16_t abi_major;
+  uint16_t abi_minor;
+
+  /* ---- errors and logging (any thread) ---- */
+  /* A static, host-owned message for an ir_error. */
+  const char *(*strerror)(int err);
+  /* Logs one line to the error log. m and s may be NULL; when given, the
+   * line carries the module name and the connection/stream ids. */
+  void (*logv)(ir_module_t *m, ir_stream_t *s, int level, const char *fmt, va_list ap);
+
+  /* ---- modules and instances (main thread) ---- */
+  /* The module's name (host-owned, NUL-terminated). */
+  const char *(*module_name)(ir_module_t *m);
+  /* Module-wide pointer the module owns; the host only stores it. */
+  void (*module_set_data)(ir_module_t *m, void *data);
+  void *(*module_data)(ir_module_t *m);
+  ir_module_t *(*instance_module)(ir_instance_t *inst);
+  /* A route key's value as text (defaults applied). *out points to host-owned
+   * NUL-terminated memory valid while the module is loaded. IR_ENOTFOUND when
+   * the key is unset and has no default. Paths come back resolved. */
+  int (*instance_get_str)(ir_instance_t *inst, const char *key, ir_str *out);
+  /* A route key as a number: INT as is, BOOL as 0/1, SIZE in bytes,
+   * DURATION in milliseconds. IR_EINVAL for STRING/PATH keys. */
+  int (*instance_get_int)(ir_instance_t *inst, const char *key, int64_t *out);
+  /* The route's path prefix (host-owned, NUL-terminated). */
+  const char *(*instance_prefix)(ir_instance_t *inst);
+
+  /* ---- the request (stream's worker) ---- */
+  ir_str (*req_method)(ir_stream_t *s);    /* "GET" */
+  ir_str (*req_path)(ir_stream_t *s);      /* raw path, no query: "/a%20b" */
+  ir_str (*req_query)(ir_stream_t *s);     /* after '?', or empty */
+  ir_str (*req_authority)(ir_stream_t *s); /* Host / :authority, or empty */
+  ir_str (*req_scheme)(ir_stream_t *s);    /* "http" or "https" */
+  ir_str (*req_protocol)(ir_stream_t *s);  /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
+  ir_str (*req_peer)(ir_stream_t *s);      /* "127.0.0.1:50312", "[::1]:50312" */
+  /* First header named name (case-insensitive). IR_ENOTFOUND if absent. */
+  int (*req_header)(ir_stream_t *s, const char *name, size_t name_len, ir_str *value);
+  size_t (*req_header_count)(ir_stream_t *s);
+  int (*req_header_at)(ir_stream_t *s, size_t index, ir_str *name, ir_str *value);
+  /* The declared body length, or -1 when unknown (chunked) or absent (0). */
+  int64_t (*req_content_length)(ir_stream_t *s);
+
+  /* ---- per-stream state (stream's worker) ---- */
+  void (*stream_set_data)(ir_stream_t *s, void *data);
+  void *(*stream_data)(ir_stream_t *s);
+  /* Memory from the stream's arena, freed when the stream closes. 16-byte
+   * aligned. NULL when out of memory. */
+  void *(*stream_alloc)(ir_stream_t *s, size_t size);
+  ir_worker_t *(*stream_worker)(ir_stream_t *s);
+  /* Tells the host the module is done with n body bytes: opens the peer's
+   * window (HTTP/2) or resumes reading (HTTP/1.1). */
+  int (*stream_consume)(ir_stream_t *s, size_t n);
+  /* Aborts the exchange: RST_STREAM on HTTP/2, connection close on HTTP/1.1.
+   * on_close follows (not from inside this call) with IR_CLOSE_ABORTED. */
+  int (*stream_reset)(ir_stream_t *s);
+
+  /* ---- the response (stream's worker) ---- */
+  /* Sets the status (100..999; default 200). Before send_head only. */
+  int (*resp_status)(ir_stream_t *s, int status);
+  /* Adds a header; the bytes are copied. Before send_head only. */
+  int (*resp_header)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
+                     size_t value_len);
+  /* Sends status + headers. flags: IR_HEAD_END_STREAM. */
+  int (*resp_send_head)(ir_stream_t *s, uint32_t flags);
+  /* Writes body bytes (copied; the head is sent first if it was not). Returns
+   * the count accepted (may be less than len), IR_EAGAIN when none could be
+   * taken now (on_writable follows), or another ir_error. */
+  ssize_t (*resp_write)(ir_stream_t *s, const void *data, size_t len);
+  /* Adds a trailer field, sent by resp_end. Chunked HTTP/1.1 and HTTP/2 only
+   * (IR_ESTATE otherwise, e.g. when Content-Length was set). */
+  int (*resp_trailer)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
+                      size_t value_len);
+  /* Ends the response. on_close follows (never from inside this call) once
+   * the request has ended too, so the stream stays valid until then. */
+  int (*resp_end)(ir_stream_t *s);
+
+  /* ---- workers, timers, work (worker's thread unless written) ---- */
+  unsigned (*worker_index)(ir_worker_t *w);
+  /* A timer that fires after timeout_ms, then every repeat_ms if non-zero.
+   * Call timer_stop exactly once for every timer started, fired or not: it
+   * frees the handle (it may be called from the timer's own callback).
+   * Timers still running when the worker stops are freed by the host after
+   * worker_exit. NULL when the worker is stopping or out of memory. */
+  ir_timer_t *(*timer_start)(ir_worker_t *w, uint64_t timeout_ms, uint64_t repeat_ms, ir_timer_cb cb,
+                             void *data);
+  void (*timer_stop)(ir_timer_t *t);
+  /* Runs work(data) on the host's thread pool, then done(data, status) on w's
+   * thread. status is IR_OK, or IR_ECLOSED if the worker was stopping. */
+  int (*work_submit)(ir_worker_t *w, ir_task_cb work, ir_done_cb done, void *data);
+  /* Any thread: runs cb(data) on w's thread soon. IR_ECLOSED if w stopped. */
+  int (*worker_post)(ir_worker_t *w, ir_task_cb cb, void *data);
+
+  /* ---- service registry ---- */
+  /* Main thread, during init: offers iface (module-owned, static for the
+   * module's life) under name and version. IR_EEXIST if taken. */
+  int (*service_register)(ir_module_t *m, const char *name, uint32_t version, const void *iface);
+  /* Any thread after init: the service named name with version >=
+   * min_version, or NULL. *found_version receives its version if non-NULL. */
+  const void *(*service_lookup)(const char *name, uint32_t min_version, uint32_t *found_version);
+} ir_host_api;
+
+#endif /* IRIDIUM_HOST_H */

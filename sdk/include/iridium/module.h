@@ -1,0 +1,109 @@
+/* iridium/module.h — what a module tells the host: its descriptor, its INI
+ * keys and its request callbacks.
+ *
+ * A module exports exactly one symbol, the entry function (see iridium.h's
+ * IR_MODULE_DEFINE). The host calls it with its API table and ABI version;
+ * it returns a pointer to a static, module-owned ir_module_desc. The entry
+ * function must do nothing else: the host checks the descriptor's ABI version
+ * and refuses the module, calling nothing more, when it does not fit.
+ *
+ * Every struct here starts with its own size. The host reads a field only
+ * when struct_size covers it, so fields are only ever appended.
+ */
+#ifndef IRIDIUM_MODULE_H
+#define IRIDIUM_MODULE_H
+
+#include "abi.h"
+
+/* Opaque handles. All are host-owned; a module never frees one. */
+typedef struct ir_module ir_module_t;     /* a loaded module */
+typedef struct ir_instance ir_instance_t; /* one route's use of a module */
+typedef struct ir_worker ir_worker_t;     /* one worker thread and its loop */
+typedef struct ir_stream ir_stream_t;     /* one request/response exchange */
+typedef struct ir_timer ir_timer_t;       /* a timer on a worker's loop */
+
+/* Types of INI values. The host parses and validates them before any worker
+ * starts; a module reads them back with ir_instance_get_*(). */
+typedef enum ir_key_type {
+  IR_KEY_STRING = 1,
+  IR_KEY_INT = 2,      /* signed decimal integer */
+  IR_KEY_BOOL = 3,     /* on/off, yes/no, true/false, 1/0 */
+  IR_KEY_SIZE = 4,     /* bytes, with optional k/m/g suffix (powers of 1024) */
+  IR_KEY_DURATION = 5, /* milliseconds; suffixes ms, s, m, h (bare = s) */
+  IR_KEY_PATH = 6      /* a string; relative paths resolve against the INI's folder */
+} ir_key_type;
+
+/* One INI key a module accepts in its routes. Arrays of these end with an
+ * entry whose name is NULL; the host steps through them by struct_size. */
+typedef struct ir_config_key {
+  uint32_t struct_size;      /* sizeof(ir_config_key) of the module's SDK */
+  uint32_t type;             /* an ir_key_type */
+  const char *name;          /* static, module-owned */
+  const char *default_value; /* static text form, or NULL for none */
+  uint32_t required;         /* nonzero: a route must set it */
+  const char *help;          /* one line for error messages, may be NULL */
+} ir_config_key;
+
+/* Why a stream closed, given to on_close. */
+typedef enum ir_close_reason {
+  IR_CLOSE_DONE = 0,      /* the response was sent completely */
+  IR_CLOSE_ABORTED = 1,   /* the peer went away or reset the stream */
+  IR_CLOSE_ERROR = 2,     /* a protocol or handler error */
+  IR_CLOSE_TIMEOUT = 3,   /* a host timeout expired */
+  IR_CLOSE_SHUTDOWN = 4   /* the server stopped before the response ended */
+} ir_close_reason;
+
+/* A module's descriptor. Static and module-owned; the host keeps the pointer
+ * while the module is loaded. Unset callbacks may be NULL. Threads: init,
+ * fini, instance_create and instance_destroy run on the main thread before
+ * workers start or after they stopped; everything else runs on the worker
+ * that owns the object passed in. */
+typedef struct ir_module_desc {
+  uint32_t struct_size; /* sizeof(ir_module_desc) of the module's SDK */
+  uint16_t abi_major;   /* IR_ABI_MAJOR the module was built with */
+  uint16_t abi_minor;   /* IR_ABI_MINOR the module was built with */
+  const char *name;     /* short name, e.g. "hello" */
+  const char *version;  /* the module's own release, e.g. "1.0.0" */
+
+  const ir_config_key *keys; /* keys its routes accept; NULL for none */
+
+  /* Once after loading (not when only validating with -t). Non-zero return
+   * refuses to start the server. */
+  int (*init)(ir_module_t *m);
+  /* Once before unloading. */
+  void (*fini)(ir_module_t *m);
+
+  /* Once per route that names this module. *instance_data is module-owned and
+   * handed back to on_request. Non-zero return refuses to start. */
+  int (*instance_create)(ir_instance_t *inst, void **instance_data);
+  void (*instance_destroy)(void *instance_data);
+
+  /* On each worker's thread, before it accepts / after it stopped. */
+  int (*worker_init)(ir_module_t *m, ir_worker_t *w);
+  void (*worker_exit)(ir_module_t *m, ir_worker_t *w);
+
+  /* The request head arrived (method, path, headers are readable). Answer now
+   * or later. A negative return makes the host answer 500 when no response
+   * head was sent yet, or reset the stream otherwise. */
+  int (*on_request)(ir_stream_t *s, void *instance_data);
+  /* A piece of the request body. data is borrowed for the call only. The
+   * module calls ir_stream_consume() for the bytes it is done with (now or
+   * later); unconsumed bytes hold back the peer (flow control). */
+  int (*on_body)(ir_stream_t *s, const uint8_t *data, size_t len);
+  /* The request body (and trailers, if any) ended. */
+  int (*on_body_end)(ir_stream_t *s);
+  /* A write that returned IR_EAGAIN or was partial may be tried again. */
+  void (*on_writable)(ir_stream_t *s);
+  /* Called exactly once per stream that reached on_request; reason is an
+   * ir_close_reason. After it returns the stream handle is invalid and its
+   * arena is freed. */
+  void (*on_close)(ir_stream_t *s, int reason);
+} ir_module_desc;
+
+/* The entry function's type and exported name. */
+struct ir_host_api;
+typedef const ir_module_desc *(*ir_module_entry_fn)(const struct ir_host_api *host,
+                                                    uint32_t host_abi);
+#define IR_MODULE_ENTRY_SYMBOL "iridium_module_entry"
+
+#endif /* IRIDIUM_MODULE_H */

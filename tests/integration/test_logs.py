@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""The access log (one line per request, fields checked against what the
+client saw) and the error log (TIME [level] ... format, level filtering,
+stderr/stdout/off destinations)."""
+
+import datetime
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as H  # noqa: E402
+
+TS = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
+QUOTED = r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\x[0-9a-fA-F]{2})*)"'
+ACCESS_RE = re.compile(r"^%s (\S+):(\d+) %s (\d{3}) (\d+) (\d+\.\d+) (HTTP/\d(?:\.\d)?)$"
+                       % (TS, QUOTED))
+ERROR_RE = re.compile(r"^%s \[(debug|info|warn|error)\] (.+)$" % TS)
+GREETING = H.DEFAULT_GREETING
+
+
+def parse_access(line):
+    m = ACCESS_RE.match(line)
+    if not m:
+        return None
+    ts, peer, port, reqs, status, nbytes, dur, proto = m.groups()
+    return {"time": ts, "peer": peer, "port": int(port), "request": reqs, "status": int(status),
+            "bytes": int(nbytes), "duration": float(dur), "protocol": proto}
+
+
+def parse_ts(ts):
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc)
+
+
+class AccessLog(unittest.TestCase):
+    def exchange(self, srv, reqs, methods):
+        """Sends requests one by one on one connection; returns (local port,
+        responses)."""
+        s = H.connect(srv.port)
+        try:
+            lport = s.getsockname()[1]
+            rd = H.HTTPReader(s)
+            out = []
+            for r, m in zip(reqs, methods):
+                s.sendall(r)
+                out.append(rd.read_response(m))
+            return lport, out
+        finally:
+            s.close()
+
+    def test_fields_of_known_requests(self):
+        with H.Server() as srv:
+            body = os.urandom(1234)
+            reqs = [H.build_request("GET", "/hello?x=1"),
+                    H.build_request("GET", "/nope"),
+                    H.build_request("POST", "/hello", body=body),
+                    H.build_request("HEAD", "/hello"),
+                    H.build_request("DELETE", "/hello")]
+            methods = ["GET", "GET", "POST", "HEAD", "DELETE"]
+            before = datetime.datetime.now(datetime.timezone.utc)
+            lport, rs = self.exchange(srv, reqs, methods)
+            after = datetime.datetime.now(datetime.timezone.utc)
+            lines = srv.wait_access_lines(len(reqs))
+            self.assertEqual(len(lines), len(reqs), "access log lines:\n" + "\n".join(lines))
+            want = [("GET /hello?x=1", rs[0]), ("GET /nope", rs[1]), ("POST /hello", rs[2]),
+                    ("HEAD /hello", rs[3]), ("DELETE /hello", rs[4])]
+            for line, (reqline, resp) in zip(lines, want):
+                e = parse_access(line)
+                self.assertIsNotNone(e, "access log line not in the format: %r" % line)
+                self.assertEqual(e["request"], reqline, line)
+                self.assertEqual(e["peer"], "127.0.0.1", line)
+                self.assertEqual(e["port"], lport, "client port in %r" % line)
+                self.assertEqual(e["status"], resp.status, line)
+                self.assertEqual(e["bytes"], len(resp.body), "body bytes in %r (client got %d)"
+                                 % (line, len(resp.body)))
+                self.assertEqual(e["protocol"], "HTTP/1.1", line)
+                self.assertTrue(0 <= e["duration"] < H.scaled(5), line)
+                t = parse_ts(e["time"])
+                self.assertTrue(before - datetime.timedelta(seconds=1) <= t <=
+                                after + datetime.timedelta(seconds=1),
+                                "time %s not between %s and %s (UTC)" % (t, before, after))
+            self.assertEqual(parse_access(lines[0])["bytes"], len(GREETING) + 1)
+            self.assertEqual(parse_access(lines[2])["bytes"], 1234)
+            self.assertEqual(parse_access(lines[3])["bytes"], 0)
+
+    def test_duration_of_delayed_request(self):
+        with H.Server() as srv:
+            r = H.http_request(srv.port, "GET", "/hello?delay=300")
+            self.assertEqual(r.status, 200)
+            lines = srv.wait_access_lines(1)
+            self.assertEqual(len(lines), 1, lines)
+            e = parse_access(lines[0])
+            self.assertIsNotNone(e, lines[0])
+            self.assertEqual(e["request"], "GET /hello?delay=300")
+            self.assertGreaterEqual(e["duration"], 0.29, lines[0])
+            self.assertLess(e["duration"], H.scaled(3), lines[0])
+
+    def test_one_line_per_request_from_several_connections(self):
+        with H.Server() as srv:
+            n = 30
+            for i in range(n):
+                self.assertEqual(H.http_request(srv.port, "GET", "/hello?i=%d" % i).status, 200)
+            lines = srv.wait_access_lines(n)
+            self.assertEqual(len(lines), n, "expected %d lines, got %d" % (n, len(lines)))
+            got = sorted(parse_access(l)["request"] for l in lines)
+            self.assertEqual(got, sorted("GET /hello?i=%d" % i for i in range(n)))
+
+    def test_hostile_targets_cannot_forge_lines(self):
+        with H.Server() as srv:
+            for target in (b'/hello?a"b', b"/hello?a\\b", b"/hello?\x7f\xff", b'/hello?"x" 200'):
+                H.raw_exchange(srv.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                               b"Connection: close\r\n\r\n", timeout=3)
+            self.assertEqual(H.http_request(srv.port, "GET", "/hello?final=1").status, 200)
+
+            def has_final():
+                return "/hello?final=1" in srv.access_log_text()
+            self.assertTrue(H.wait_for(has_final, H.scaled(3)), srv.access_log_text())
+            for line in srv.access_lines():
+                self.assertIsNotNone(parse_access(line),
+                                     "access log line with unescaped bytes: %r" % line)
+
+    def test_access_log_stdout(self):
+        with H.Server(server={"access_log": "stdout"}) as srv:
+            self.assertEqual(H.http_request(srv.port, "GET", "/hello?to=stdout").status, 200)
+            lines = srv.wait_access_lines(1, source=srv.stdout_text)
+            ok = [l for l in lines if parse_access(l) and
+                  parse_access(l)["request"] == "GET /hello?to=stdout"]
+            self.assertEqual(len(ok), 1, "stdout: %r" % srv.stdout_text())
+
+    def test_access_log_off(self):
+        with H.Server(server={"access_log": "off"}) as srv:
+            self.assertEqual(H.http_request(srv.port, "GET", "/hello?off=1").status, 200)
+            time.sleep(0.5)
+            self.assertFalse(os.path.exists(srv.access_log) and srv.access_log_text(),
+                             "access log written although off")
+            self.assertNotIn("/hello?off=1", srv.stdout_text())
+            self.assertNotIn("/hello?off=1", srv.stderr_text())
+
+
+class ErrorLog(unittest.TestCase):
+    def activity(self, srv):
+        self.assertEqual(H.http_request(srv.port, "GET", "/hello").status, 200)
+        H.raw_exchange(srv.port, b"GARBAGE\r\n\r\n", timeout=3)
+        H.raw_exchange(srv.port, H.build_request("GET", "/hello") + b"X" * 10, timeout=0.5)
+        H.raw_exchange(srv.port, H.build_request("POST", "/hello", content_length=5) + b"ab",
+                       timeout=0.3)
+
+    def check_lines(self, text, where):
+        lines = [l for l in text.split("\n") if l]
+        for l in lines:
+            if "Sanitizer" in l or "runtime error" in l:
+                continue
+            m = ERROR_RE.match(l)
+            self.assertIsNotNone(m, "%s line not in the TIME [level] format: %r" % (where, l))
+            rest = m.group(3)
+            if rest.startswith("conn="):
+                self.assertRegex(rest, r"^conn=\d+( stream=\d+)?( module=\S+)?: \S", l)
+        return lines
+
+    def test_debug_level_format(self):
+        srv = H.Server(server={"log_level": "debug"})
+        with srv:
+            self.activity(srv)
+            srv.stop()
+            text = srv._read(srv.error_log)
+            exists = os.path.exists(srv.error_log)
+        lines = self.check_lines(text, "error log")
+        self.assertTrue(lines, "nothing in the error log at log_level = debug")
+        self.assertTrue(any("conn=" in l for l in lines),
+                        "no connection-tagged line at debug level:\n" + "\n".join(lines[-20:]))
+
+    def test_warn_level_filters(self):
+        srv = H.Server(server={"log_level": "warn"})
+        with srv:
+            self.activity(srv)
+            srv.stop()
+            text = srv._read(srv.error_log)
+            exists = os.path.exists(srv.error_log)
+        lines = self.check_lines(text, "error log")
+        low = [l for l in lines if ERROR_RE.match(l) and ERROR_RE.match(l).group(2) in ("debug", "info")]
+        self.assertEqual(low, [], "debug/info lines at log_level = warn")
+
+    def test_error_log_stderr(self):
+        srv = H.Server(server={"log_level": "debug", "error_log": "stderr"})
+        with srv:
+            self.activity(srv)
+            srv.stop()
+            text = srv._read(srv.stderr_path)
+            exists = os.path.exists(srv.error_log)
+        lines = self.check_lines(text, "stderr")
+        self.assertTrue(lines, "error_log = stderr at debug level wrote nothing to stderr")
+        self.assertFalse(exists, "error.log created although stderr")
+
+
+if __name__ == "__main__":
+    H.check_environment()
+    unittest.main(verbosity=2)

@@ -1,0 +1,172 @@
+/* abi_layout.c — compile-time guard of the SDK's binary layout on x86_64 Linux.
+ *
+ * Every public struct's size, alignment and every field's offset, and every
+ * enum value and ABI constant, written out as literal numbers. A change to the
+ * headers that moves anything breaks the build of this file, which is the
+ * point: modules already built against ABI 1.x depend on these numbers.
+ *
+ * A deliberate ABI 1.(x+1) addition appends fields at the end of a struct:
+ * add asserts for the new fields and update the struct's size here; never
+ * edit an existing offset (that would be an ABI break: a major bump).
+ *
+ * The program itself only prints OK, so ctest can run it; the work is done by
+ * the compiler.
+ */
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <iridium/iridium.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__LP64__)
+
+#define SIZE(type, n) _Static_assert(sizeof(type) == (n), "sizeof(" #type ") changed")
+#define ALIGN(type, n) _Static_assert(alignof(type) == (n), "alignof(" #type ") changed")
+#define AT(type, field, n)                                                                         \
+  _Static_assert(offsetof(type, field) == (n), "offsetof(" #type ", " #field ") changed")
+#define VALUE(expr, n) _Static_assert((expr) == (n), #expr " changed")
+
+/* ---- abi.h ---- */
+VALUE(IR_ABI_MAJOR, 1);
+VALUE(IR_ABI_VERSION, IR_ABI_PACK(IR_ABI_MAJOR, IR_ABI_MINOR));
+VALUE(IR_ABI_PACK(1, 2), 0x00010002u);
+VALUE(IR_ABI_MAJOR_OF(0x00030004u), 3);
+VALUE(IR_ABI_MINOR_OF(0x00030004u), 4);
+
+SIZE(ir_error, 4);
+VALUE(IR_OK, 0);
+VALUE(IR_EINVAL, -1);
+VALUE(IR_ENOMEM, -2);
+VALUE(IR_EAGAIN, -3);
+VALUE(IR_ECLOSED, -4);
+VALUE(IR_ESTATE, -5);
+VALUE(IR_ENOTFOUND, -6);
+VALUE(IR_EEXIST, -7);
+VALUE(IR_ETOOBIG, -8);
+VALUE(IR_EVERSION, -9);
+VALUE(IR_EIO, -10);
+VALUE(IR_ETIMEDOUT, -11);
+
+SIZE(ir_log_level, 4);
+VALUE(IR_LOG_DEBUG, 0);
+VALUE(IR_LOG_INFO, 1);
+VALUE(IR_LOG_WARN, 2);
+VALUE(IR_LOG_ERROR, 3);
+
+SIZE(ir_str, 16);
+ALIGN(ir_str, 8);
+AT(ir_str, ptr, 0);
+AT(ir_str, len, 8);
+
+/* ---- module.h ---- */
+SIZE(ir_key_type, 4);
+VALUE(IR_KEY_STRING, 1);
+VALUE(IR_KEY_INT, 2);
+VALUE(IR_KEY_BOOL, 3);
+VALUE(IR_KEY_SIZE, 4);
+VALUE(IR_KEY_DURATION, 5);
+VALUE(IR_KEY_PATH, 6);
+
+SIZE(ir_close_reason, 4);
+VALUE(IR_CLOSE_DONE, 0);
+VALUE(IR_CLOSE_ABORTED, 1);
+VALUE(IR_CLOSE_ERROR, 2);
+VALUE(IR_CLOSE_TIMEOUT, 3);
+VALUE(IR_CLOSE_SHUTDOWN, 4);
+
+SIZE(ir_config_key, 40);
+ALIGN(ir_config_key, 8);
+AT(ir_config_key, struct_size, 0);
+AT(ir_config_key, type, 4);
+AT(ir_config_key, name, 8);
+AT(ir_config_key, default_value, 16);
+AT(ir_config_key, required, 24);
+AT(ir_config_key, help, 32);
+
+SIZE(ir_module_desc, 120);
+ALIGN(ir_module_desc, 8);
+AT(ir_module_desc, struct_size, 0);
+AT(ir_module_desc, abi_major, 4);
+AT(ir_module_desc, abi_minor, 6);
+AT(ir_module_desc, name, 8);
+AT(ir_module_desc, version, 16);
+AT(ir_module_desc, keys, 24);
+AT(ir_module_desc, init, 32);
+AT(ir_module_desc, fini, 40);
+AT(ir_module_desc, instance_create, 48);
+AT(ir_module_desc, instance_destroy, 56);
+AT(ir_module_desc, worker_init, 64);
+AT(ir_module_desc, worker_exit, 72);
+AT(ir_module_desc, on_request, 80);
+AT(ir_module_desc, on_body, 88);
+AT(ir_module_desc, on_body_end, 96);
+AT(ir_module_desc, on_writable, 104);
+AT(ir_module_desc, on_close, 112);
+
+/* The host looks the entry function up by this exact name. */
+_Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
+               "IR_MODULE_ENTRY_SYMBOL changed");
+
+/* ---- host.h ---- */
+VALUE(IR_HEAD_END_STREAM, 0x1u);
+
+SIZE(ir_host_api, 320);
+ALIGN(ir_host_api, 8);
+AT(ir_host_api, struct_size, 0);
+AT(ir_host_api, abi_major, 4);
+AT(ir_host_api, abi_minor, 6);
+AT(ir_host_api, strerror, 8);
+AT(ir_host_api, logv, 16);
+AT(ir_host_api, module_name, 24);
+AT(ir_host_api, module_set_data, 32);
+AT(ir_host_api, module_data, 40);
+AT(ir_host_api, instance_module, 48);
+AT(ir_host_api, instance_get_str, 56);
+AT(ir_host_api, instance_get_int, 64);
+AT(ir_host_api, instance_prefix, 72);
+AT(ir_host_api, req_method, 80);
+AT(ir_host_api, req_path, 88);
+AT(ir_host_api, req_query, 96);
+AT(ir_host_api, req_authority, 104);
+AT(ir_host_api, req_scheme, 112);
+AT(ir_host_api, req_protocol, 120);
+AT(ir_host_api, req_peer, 128);
+AT(ir_host_api, req_header, 136);
+AT(ir_host_api, req_header_count, 144);
+AT(ir_host_api, req_header_at, 152);
+AT(ir_host_api, req_content_length, 160);
+AT(ir_host_api, stream_set_data, 168);
+AT(ir_host_api, stream_data, 176);
+AT(ir_host_api, stream_alloc, 184);
+AT(ir_host_api, stream_worker, 192);
+AT(ir_host_api, stream_consume, 200);
+AT(ir_host_api, stream_reset, 208);
+AT(ir_host_api, resp_status, 216);
+AT(ir_host_api, resp_header, 224);
+AT(ir_host_api, resp_send_head, 232);
+AT(ir_host_api, resp_write, 240);
+AT(ir_host_api, resp_trailer, 248);
+AT(ir_host_api, resp_end, 256);
+AT(ir_host_api, worker_index, 264);
+AT(ir_host_api, timer_start, 272);
+AT(ir_host_api, timer_stop, 280);
+AT(ir_host_api, work_submit, 288);
+AT(ir_host_api, worker_post, 296);
+AT(ir_host_api, service_register, 304);
+AT(ir_host_api, service_lookup, 312);
+
+int main(void) {
+  puts("OK");
+  return 0;
+}
+
+#else
+
+/* The literal numbers above are for x86_64 Linux; elsewhere abidiff still
+ * guards the layout. 77 tells ctest the test was skipped. */
+int main(void) {
+  puts("SKIP: the layout table is for x86_64 Linux");
+  return 77;
+}
+
+#endif

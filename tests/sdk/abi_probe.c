@@ -1,0 +1,43 @@
+/* abi_probe.c — a shared library that exists only to be read by abidw.
+ *
+ * libabigail describes the types reachable from a library's exported
+ * functions. The SDK is headers only, so this file exports one empty function
+ * per public type, taking a pointer to it; built with -g, its DWARF then
+ * holds every public type in full and `abidw` turns that into the ABI
+ * description that sdk/abi/iridium-sdk-MAJOR.MINOR.abi is compared against
+ * (see check_abi.sh). A new public type gets a new probe function here.
+ */
+#include <iridium/iridium.h>
+
+/* With optimisation GCC merges these identical empty functions and abidw
+ * then sees only some of the types: the check would pass blind. */
+#ifdef __OPTIMIZE__
+#error "abi_probe.c must be built with -O0 (see tests/sdk/CMakeLists.txt)"
+#endif
+
+#define IR_PROBE(type, name)                                                                       \
+  __attribute__((visibility("default"))) void ir_abi_probe_##name(type *p);                        \
+  __attribute__((visibility("default"))) void ir_abi_probe_##name(type *p) { (void)p; }
+
+/* abi.h */
+IR_PROBE(ir_error, error)
+IR_PROBE(ir_log_level, log_level)
+IR_PROBE(ir_str, str)
+
+/* module.h */
+IR_PROBE(ir_key_type, key_type)
+IR_PROBE(ir_config_key, config_key)
+IR_PROBE(ir_close_reason, close_reason)
+IR_PROBE(ir_module_desc, module_desc)
+IR_PROBE(ir_module_entry_fn, module_entry_fn)
+IR_PROBE(ir_module_t, module)
+IR_PROBE(ir_instance_t, instance)
+IR_PROBE(ir_worker_t, worker)
+IR_PROBE(ir_stream_t, stream)
+IR_PROBE(ir_timer_t, timer)
+
+/* host.h */
+IR_PROBE(ir_host_api, host_api)
+IR_PROBE(ir_timer_cb, timer_cb)
+IR_PROBE(ir_task_cb, task_cb)
+IR_PROBE(ir_done_cb, done_cb)
