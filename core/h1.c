@@ -26,6 +26,8 @@
 
 /* Unconsumed request body bytes before the parser pauses. */
 #define H1_BODY_WINDOW (256u * 1024u)
+/* Bytes read ahead while the parser is paused before reading stops. */
+#define H1_PENDING_MAX (64u * 1024u)
 
 extern const irh_stream_ops irh_h1_stream_ops;
 
@@ -373,6 +375,23 @@ static int status_for_parse_error(const llhttp_t *p, llhttp_errno_t err) {
   return 400;
 }
 
+/* Keeps bytes that arrive while parsing is paused. Reading goes on (so a
+ * client that leaves is noticed at once) until H1_PENDING_MAX bytes wait;
+ * then the socket is left unread, which holds back a pipelining client. */
+static void h1_hold(irh_conn *c, const char *data, size_t len) {
+  irh_h1 *h = &c->h1;
+  if (len == 0) return;
+  char *grown = realloc(h->pending, h->pending_len + len);
+  if (!grown) {
+    irh_conn_close(c);
+    return;
+  }
+  memcpy(grown + h->pending_len, data, len);
+  h->pending = grown;
+  h->pending_len += len;
+  if (h->pending_len >= H1_PENDING_MAX) irh_conn_pause_reading(c);
+}
+
 /* Feeds bytes to llhttp; saves what is left when it pauses. */
 static void h1_parse(irh_conn *c, const char *data, size_t len) {
   irh_h1 *h = &c->h1;
@@ -381,19 +400,8 @@ static void h1_parse(irh_conn *c, const char *data, size_t len) {
   if (err == HPE_OK) return;
   if (err == HPE_PAUSED) {
     const char *pos = llhttp_get_error_pos(&h->parser);
-    size_t rest = (size_t)(data + len - pos);
     h->paused = 1;
-    if (rest) {
-      char *copy = malloc(rest);
-      if (!copy) {
-        irh_conn_close(c);
-        return;
-      }
-      memcpy(copy, pos, rest);
-      h->pending = copy;
-      h->pending_len = rest;
-    }
-    irh_conn_pause_reading(c);
+    h1_hold(c, pos, (size_t)(data + len - pos));
     return;
   }
   int status = h->error_status ? h->error_status : status_for_parse_error(&h->parser, err);
@@ -549,6 +557,14 @@ static int h1_end(ir_stream_t *s) {
   return IR_OK;
 }
 
+/* Trailers need chunked framing: an HTTP/1.1 client, a body, no
+ * Content-Length. */
+static int h1_can_trailer(ir_stream_t *s) {
+  if (s->flags & IRH_STREAM_HEAD_SENT) return s->conn->h1.chunked_out;
+  return s->conn->h1.parser.http_minor >= 1 && !(s->flags & IRH_STREAM_IS_HEAD) &&
+         !status_has_no_body(s->status);
+}
+
 static void h1_consume(ir_stream_t *s, size_t n) {
   (void)n;
   if (s->conn->h1.paused && s->unconsumed <= H1_BODY_WINDOW / 2) irh_stream_schedule_settle(s);
@@ -580,6 +596,7 @@ const irh_stream_ops irh_h1_stream_ops = {
     .end = h1_end,
     .consume = h1_consume,
     .settle = h1_settle,
+    .can_trailer = h1_can_trailer,
 };
 
 /* ---- connection events ---- */
@@ -593,19 +610,10 @@ void irh_h1_init(irh_conn *c) {
 }
 
 void irh_h1_on_read(irh_conn *c, const char *data, size_t len) {
-  if (c->h1.paused) { /* cannot happen while reading is paused, but be safe */
-    char *grown = realloc(c->h1.pending, c->h1.pending_len + len);
-    if (!grown) {
-      irh_conn_close(c);
-      return;
-    }
-    memcpy(grown + c->h1.pending_len, data, len);
-    c->h1.pending = grown;
-    c->h1.pending_len += len;
-    irh_conn_pause_reading(c);
-    return;
-  }
-  h1_parse(c, data, len);
+  if (c->h1.paused)
+    h1_hold(c, data, len);
+  else
+    h1_parse(c, data, len);
 }
 
 void irh_h1_on_drain(irh_conn *c) {
@@ -614,10 +622,22 @@ void irh_h1_on_drain(irh_conn *c) {
   h1_resume(c);
 }
 
+/* The client closed its side. Like nginx, a client that leaves while its
+ * response is still owed has aborted the request: the module hears
+ * on_close(ABORTED) now, not at the next failed write. A response that is
+ * already complete still goes out before the close. */
 void irh_h1_on_eof(irh_conn *c) {
   irh_h1 *h = &c->h1;
-  if (!h->stream && !h->pending_len) irh_conn_close(c);
-  /* else: the answer still goes out; h1_exchange_done closes afterwards */
+  ir_stream_t *s = h->stream;
+  if (s && !(s->flags & IRH_STREAM_RESP_ENDED)) {
+    irh_conn_close(c);
+    return;
+  }
+  if (s)
+    h->keep_alive = 0; /* h1_exchange_done closes once the stream settles */
+  else if (!h->pending_len)
+    irh_conn_close(c);
+  /* else: pipelined requests wait in pending; h1_resume serves them first */
 }
 
 void irh_h1_on_timeout(irh_conn *c) {

@@ -276,7 +276,7 @@ ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len) {
 int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
-  if (s->flags & IRH_STREAM_HAS_CL) return IR_ESTATE;
+  if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
   if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl) || name_is(n, nl, "content-length"))
     return IR_EINVAL;
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, n, nl, v, vl);

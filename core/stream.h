@@ -42,6 +42,8 @@ typedef struct irh_stream_ops {
   void (*consume)(ir_stream_t *s, size_t n);
   /* Re-evaluates the stream after a module ended or reset it; may finish it. */
   void (*settle)(ir_stream_t *s);
+  /* Whether trailers can still be sent on this response. */
+  int (*can_trailer)(ir_stream_t *s);
 } irh_stream_ops;
 
 enum {

@@ -114,7 +114,9 @@ def close_all(socks):
 
 class MaxConnections(unittest.TestCase):
     def test_max_connections_and_rss(self):
-        H.raise_nofile(CLIENTS * 2 + 500)
+        got = H.raise_nofile(CLIENTS * 2 + 500)
+        self.assertGreaterEqual(got, CLIENTS + 300, "RLIMIT_NOFILE hard limit too low (%d) for "
+                                "%d client sockets; raise it (ulimit -Hn)" % (got, CLIENTS))
         with H.Server(server={"max_connections": str(MAX_CONN), "workers": "2",
                               "keepalive_timeout": "60s", "header_timeout": "30s"}) as srv:
             for _ in range(20):
@@ -173,6 +175,51 @@ class MaxConnections(unittest.TestCase):
                              "were not all served: %s" % counts2)
             time.sleep(0.5)
             H.assert_serving(self, srv, "the second round")
+
+
+class ClientAborts(unittest.TestCase):
+    """Clients that disappear at any point of a request free their
+    connection at once (EOF is noticed), not only when a timeout fires."""
+
+    CASES = [
+        ("mid_request_line", b"GET /hel"),
+        ("mid_headers", b"GET /hello HTTP/1.1\r\nHost: x\r\nX-A: 1"),
+        ("post_cl_headers_only", H.build_request("POST", "/hello", content_length=5)),
+        ("post_cl_partial_body", H.build_request("POST", "/hello", content_length=5) + b"ab"),
+        ("post_chunked_headers_only",
+         H.build_request("POST", "/hello", headers=[("Transfer-Encoding", "chunked")])),
+        ("post_chunked_partial",
+         H.build_request("POST", "/hello", headers=[("Transfer-Encoding", "chunked")])
+         + b"5\r\nab"),
+        ("expect_100_no_body", H.build_request("POST", "/hello", content_length=5,
+                                               headers=[("Expect", "100-continue")])),
+        ("during_slow_response", H.build_request("GET", "/hello?delay=3000")),
+    ]
+
+    def test_abort_frees_connection(self):
+        with H.Server(server={"header_timeout": "60s", "body_timeout": "60s",
+                              "keepalive_timeout": "60s", "shutdown_timeout": "10s"}) as srv:
+            self.assertEqual(H.http_request(srv.port).status, 200)
+            time.sleep(0.3)
+            base = srv.num_fds()
+            stuck = []
+            for name, data in self.CASES:
+                for pause in (0.0, 0.2):
+                    s = H.connect(srv.port)
+                    s.sendall(data)
+                    time.sleep(pause)
+                    s.close()
+                    if not H.wait_for(lambda: srv.num_fds() <= base, H.scaled(3)):
+                        stuck.append("%s (client closed after %.1fs)" % (name, pause))
+                        base = srv.num_fds()  # count each stuck one once
+            H.assert_serving(self, srv, "client aborts")
+            t0 = time.monotonic()
+            srv.stop()
+            took = time.monotonic() - t0
+            self.assertEqual(stuck, [], "connections the server kept > %.0fs after the client "
+                             "closed: %s" % (H.scaled(3), stuck))
+            self.assertLess(took, H.scaled(2), "SIGTERM took %.1fs: a connection whose client "
+                            "has gone held the shutdown" % took)
 
 
 if __name__ == "__main__":

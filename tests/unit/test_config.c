@@ -14,15 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config.h"
 
-#define CHECK(expr)                                                                                \
-  do {                                                                                             \
-    if (!(expr)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                     \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 static char tmpdir[] = "/tmp/iridium-test-config-XXXXXX";
 static char ini_path[256];

@@ -10,16 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config.h"
 #include "log.h"
 
-#define CHECK(expr)                                                                                \
-  do {                                                                                             \
-    if (!(expr)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                     \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 #define TIME_LEN 24 /* "2026-11-21T11:29:13.123Z" */
 
