@@ -50,6 +50,24 @@ static void h1_write_error(irh_conn *c, int status) {
   irh_conn_write(c, buf, (size_t)n);
 }
 
+/* An access-log line for a request refused before it became a stream
+ * (400, 414, 431, ...): what was read of the target, the status. */
+static void h1_log_rejected(irh_conn *c, int status) {
+  if (!irh_access_log_enabled()) return;
+  const irh_h1 *h = &c->h1;
+  irh_access_entry e = {
+      .peer = c->peer,
+      .peer_len = c->peer_len,
+      .method = "-",
+      .method_len = 1,
+      .target = h->target_len ? h->head_buf : "-",
+      .target_len = h->target_len ? h->target_len : 1,
+      .protocol = "HTTP/1.1",
+      .status = status,
+  };
+  irh_access_log(&c->worker->access, &e);
+}
+
 /* The request cannot go on: answer status (when nothing was sent yet),
  * abort the stream and close once the answer is written. */
 static void h1_fail(irh_conn *c, int status, const char *why) {
@@ -65,7 +83,10 @@ static void h1_fail(irh_conn *c, int status, const char *why) {
     }
     irh_stream_finish(s, IR_CLOSE_ERROR);
   }
-  if (can_answer && status) h1_write_error(c, status);
+  if (can_answer && status) {
+    h1_write_error(c, status);
+    if (!s) h1_log_rejected(c, status);
+  }
   h->keep_alive = 0;
   irh_conn_close_when_flushed(c);
 }

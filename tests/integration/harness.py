@@ -196,6 +196,9 @@ class Server:
         self.returncode = None
         self.killed = False
         self.stop_seconds = None
+        # stop() is expected to be quick: tests close their clients first.
+        # Tests that stop with work in flight set this to False.
+        self.expect_prompt_stop = True
         self._stdout = self._stderr = None
 
     # -- setup ------------------------------------------------------------
@@ -386,6 +389,11 @@ class Server:
             how = ("killed by signal %d (%s)" % (-rc, signal.Signals(-rc).name)) if rc < 0 \
                 else "exit status %d" % rc
             problems.append("iridium ended with %s, expected exit status 0 after SIGTERM" % how)
+        if (self.stop_seconds is not None and self.expect_prompt_stop and not self.killed
+                and self.stop_seconds > scaled(3.0)):
+            problems.append("iridium took %.1fs to exit after SIGTERM although the test had "
+                            "finished and closed all its connections: a connection whose client "
+                            "had gone was still held (see the error log)" % self.stop_seconds)
         rep = self.sanitizer_report()
         if rep:
             problems.append("sanitizer report on stderr:\n" + rep[-6000:])

@@ -214,12 +214,48 @@ class ClientAborts(unittest.TestCase):
                         base = srv.num_fds()  # count each stuck one once
             H.assert_serving(self, srv, "client aborts")
             t0 = time.monotonic()
+            srv.expect_prompt_stop = False  # checked below with its own message
             srv.stop()
             took = time.monotonic() - t0
             self.assertEqual(stuck, [], "connections the server kept > %.0fs after the client "
                              "closed: %s" % (H.scaled(3), stuck))
             self.assertLess(took, H.scaled(2), "SIGTERM took %.1fs: a connection whose client "
                             "has gone held the shutdown" % took)
+
+    def test_large_echo_then_close_frees_connection(self):
+        # A complete 2 MiB echo exchange (client reads while it sends, like
+        # curl), then the client closes: the server must notice the close.
+        import threading
+        with H.Server(server={"max_body_size": "8m", "keepalive_timeout": "60s"}) as srv:
+            self.assertEqual(H.http_request(srv.port).status, 200)
+            time.sleep(0.3)
+            base = srv.num_fds()
+            stuck = 0
+            rounds = 25
+            for i in range(rounds):
+                body = os.urandom(2 * 1024 * 1024)
+                s = H.connect(srv.port)
+                try:
+                    t = threading.Thread(target=s.sendall,
+                                         args=(H.build_request("POST", "/hello", body=body),))
+                    t.start()
+                    r = H.HTTPReader(s).read_response()
+                    t.join(H.scaled(10))
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(H.sha256(r.body), H.sha256(body), "echo %d" % i)
+                    time.sleep(0.05)
+                finally:
+                    s.close()
+                if not H.wait_for(lambda: srv.num_fds() <= base, H.scaled(1.5)):
+                    stuck += 1
+                    base = srv.num_fds()
+            srv.expect_prompt_stop = False
+            t0 = time.monotonic()
+            srv.stop()
+            took = time.monotonic() - t0
+            self.assertEqual(stuck, 0, "%d of %d connections still held by the server after "
+                             "a complete 2 MiB echo and the client's close" % (stuck, rounds))
+            self.assertLess(took, H.scaled(2), "SIGTERM took %.1fs" % took)
 
 
 if __name__ == "__main__":
