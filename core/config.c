@@ -7,7 +7,10 @@
  * model keeps sections that have no keys and repeated headers as separate
  * entries — things inih's callback alone cannot tell us.
  *
- * Checking (check_config): [server] becomes typed fields, [listen] addresses,
+ * Checking (check_config): [server] becomes typed fields (with the HTTP/2
+ * settings and limits), [listen] addresses with their protocols and TLS
+ * options, [certificate] files (which must be readable now, so a typo in a
+ * path is a FILE:LINE error rather than a failure at the first handshake),
  * [module] paths and [route] entries are validated. Every problem is printed
  * as "FILE:LINE: message" and counted; irh_config_load reports all of them
  * and then gives up. The keys a route passes to its module are checked later
@@ -15,8 +18,9 @@
  * for the host's own key tables.
  *
  * Ownership: the irh_config owns every string and array reachable from it;
- * the typed entries (listens, modules, routes) point into c->sections, which
- * is not resized once reading is done.
+ * the typed entries (listens, modules, routes, certs) point into
+ * c->sections, which is not resized once reading is done. A listener's
+ * alpn[] and default tls_priority are static strings.
  */
 #include "config.h"
 
@@ -30,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 #include <uv.h>
@@ -40,6 +46,11 @@
 
 #define MAX_WORKERS 256
 #define MAX_BACKLOG 65535
+#define MAX_INT31 INT64_C(2147483647) /* 2^31-1: HTTP/2 windows and stream counts */
+
+#define DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+#define DEFAULT_PROTOCOLS_CLEAR "http/1.1, h2c"
+#define DEFAULT_PROTOCOLS_TLS "h2, http/1.1"
 
 /* ---- key tables ---------------------------------------------------------- */
 
@@ -47,6 +58,11 @@
   {                                                                                                \
     .struct_size = sizeof(ir_config_key), .type = (type_), .name = (name_),                        \
     .default_value = (default_), .help = (help_)                                                   \
+  }
+#define KEY_REQUIRED(type_, name_, help_)                                                          \
+  {                                                                                                \
+    .struct_size = sizeof(ir_config_key), .type = (type_), .name = (name_), .required = 1,         \
+    .help = (help_)                                                                                \
   }
 #define KEY_END                                                                                    \
   { .struct_size = sizeof(ir_config_key), .name = NULL }
@@ -68,32 +84,63 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_DURATION, "keepalive_timeout", "75s", NULL),
     KEY(IR_KEY_DURATION, "write_timeout", "60s", NULL),
     KEY(IR_KEY_DURATION, "shutdown_timeout", "10s", NULL),
+    KEY(IR_KEY_SIZE, "max_queued_output", "1m", "bytes queued for one client before writers wait"),
+    KEY(IR_KEY_INT, "h2_max_concurrent_streams", "128", NULL),
+    KEY(IR_KEY_SIZE, "h2_initial_window_size", "256k", NULL),
+    KEY(IR_KEY_SIZE, "h2_max_frame_size", "16k", NULL),
+    KEY(IR_KEY_INT, "h2_max_continuations", "8", NULL),
+    KEY(IR_KEY_INT, "h2_reset_burst", "1000", NULL),
+    KEY(IR_KEY_INT, "h2_reset_rate", "33", "per second"),
+    KEY(IR_KEY_INT, "h2_flood_limit", "200", "frames per second"),
+    KEY(IR_KEY_DURATION, "h2_stream_idle_timeout", "30s", NULL),
+    KEY(IR_KEY_DURATION, "h2_ping_timeout", "10s", NULL),
     KEY_END};
 
-/* The [server] numbers kept as uint64_t fields of irh_config; each must be
- * at least 1. */
+/* The [server] numbers kept as uint64_t fields of irh_config, with their
+ * allowed range. */
 typedef struct server_number {
   const char *key;
   size_t offset;
+  int64_t min, max;
 } server_number;
 
+#define NUMBER(key_, field_, min_, max_)                                                           \
+  { key_, offsetof(irh_config, field_), min_, max_ }
+
 static const server_number server_numbers[] = {
-    {"max_connections", offsetof(irh_config, max_connections)},
-    {"max_header_size", offsetof(irh_config, max_header_size)},
-    {"max_header_count", offsetof(irh_config, max_header_count)},
-    {"max_uri_length", offsetof(irh_config, max_uri_length)},
-    {"max_body_size", offsetof(irh_config, max_body_size)},
-    {"keepalive_requests", offsetof(irh_config, keepalive_requests)},
-    {"header_timeout", offsetof(irh_config, header_timeout_ms)},
-    {"body_timeout", offsetof(irh_config, body_timeout_ms)},
-    {"keepalive_timeout", offsetof(irh_config, keepalive_timeout_ms)},
-    {"write_timeout", offsetof(irh_config, write_timeout_ms)},
-    {"shutdown_timeout", offsetof(irh_config, shutdown_timeout_ms)},
+    NUMBER("max_connections", max_connections, 1, INT64_MAX),
+    NUMBER("max_header_size", max_header_size, 1, INT64_MAX),
+    NUMBER("max_header_count", max_header_count, 1, INT64_MAX),
+    NUMBER("max_uri_length", max_uri_length, 1, INT64_MAX),
+    NUMBER("max_body_size", max_body_size, 1, INT64_MAX),
+    NUMBER("keepalive_requests", keepalive_requests, 1, INT64_MAX),
+    NUMBER("header_timeout", header_timeout_ms, 1, INT64_MAX),
+    NUMBER("body_timeout", body_timeout_ms, 1, INT64_MAX),
+    NUMBER("keepalive_timeout", keepalive_timeout_ms, 1, INT64_MAX),
+    NUMBER("write_timeout", write_timeout_ms, 1, INT64_MAX),
+    NUMBER("shutdown_timeout", shutdown_timeout_ms, 1, INT64_MAX),
+    NUMBER("max_queued_output", max_queued_output, 1, INT64_MAX),
+    NUMBER("h2_max_concurrent_streams", h2_max_concurrent_streams, 1, MAX_INT31),
+    NUMBER("h2_initial_window_size", h2_initial_window_size, 1, MAX_INT31),
+    NUMBER("h2_max_frame_size", h2_max_frame_size, 16384, 16777215),
+    NUMBER("h2_max_continuations", h2_max_continuations, 1, INT64_MAX),
+    NUMBER("h2_reset_burst", h2_reset_burst, 1, INT64_MAX),
+    NUMBER("h2_reset_rate", h2_reset_rate, 1, INT64_MAX),
+    NUMBER("h2_flood_limit", h2_flood_limit, 1, INT64_MAX),
+    NUMBER("h2_stream_idle_timeout", h2_stream_idle_timeout_ms, 1, INT64_MAX),
+    NUMBER("h2_ping_timeout", h2_ping_timeout_ms, 1, INT64_MAX),
 };
 
+/* protocols has no table default: it depends on tls (DEFAULT_PROTOCOLS_*). */
 static const ir_config_key listen_keys[] = {
-    KEY(IR_KEY_STRING, "protocols", "http/1.1", "protocols offered, e.g. http/1.1"),
-    KEY(IR_KEY_INT, "backlog", "511", "listen(2) backlog"), KEY_END};
+    KEY(IR_KEY_STRING, "protocols", NULL, "http/1.1, h2c and, with tls = on, h2"),
+    KEY(IR_KEY_INT, "backlog", "511", "listen(2) backlog"),
+    KEY(IR_KEY_BOOL, "tls", "off", "serve TLS with the [certificate] sections"),
+    KEY(IR_KEY_STRING, "tls_priority", DEFAULT_TLS_PRIORITY, "GnuTLS priority string"), KEY_END};
+
+static const ir_config_key certificate_keys[] = {
+    KEY_REQUIRED(IR_KEY_PATH, "cert", "PEM certificate chain"),
+    KEY_REQUIRED(IR_KEY_PATH, "key", "PEM private key"), KEY_END};
 
 /* path's default (NAME.so) depends on the section, so it has none here. */
 static const ir_config_key module_keys[] = {
@@ -102,9 +149,12 @@ static const ir_config_key module_keys[] = {
 typedef struct protocol_word {
   const char *word;
   unsigned bit;
+  const char *alpn; /* its ALPN id on TLS listeners, or NULL */
 } protocol_word;
 
-static const protocol_word protocol_words[] = {{"http/1.1", IRH_PROTO_HTTP1}};
+static const protocol_word protocol_words[] = {{"http/1.1", IRH_PROTO_HTTP1, "http/1.1"},
+                                               {"h2c", IRH_PROTO_H2C, NULL},
+                                               {"h2", IRH_PROTO_H2, "h2"}};
 
 static const char *const level_words[] = {[IR_LOG_DEBUG] = "debug",
                                           [IR_LOG_INFO] = "info",
@@ -176,6 +226,13 @@ const irh_kv *irh_section_find(const irh_section *s, const char *key) {
     if (strcmp(s->kvs[i].key, key) == 0)
       return &s->kvs[i];
   return NULL;
+}
+
+static int count_kind(const irh_config *c, const char *kind) {
+  int n = 0;
+  for (size_t i = 0; i < c->nsections; i++)
+    n += strcmp(c->sections[i].kind, kind) == 0;
+  return n;
 }
 
 static int in_list(const char *const *list, const char *word) {
@@ -527,7 +584,7 @@ static char *trim(char *s) {
 }
 
 static int known_kind(const char *kind) {
-  static const char *const kinds[] = {"server", "listen", "module", "route", NULL};
+  static const char *const kinds[] = {"server", "listen", "module", "route", "certificate", NULL};
   return in_list(kinds, kind);
 }
 
@@ -706,7 +763,7 @@ static void apply_numbers(irh_config *c, const irh_section *s) {
   for (size_t i = 0; i < sizeof server_numbers / sizeof server_numbers[0]; i++) {
     const server_number *sn = &server_numbers[i];
     int64_t v;
-    if (key_number(c, s, server_keys, sn->key, 1, INT64_MAX, &v) == 0)
+    if (key_number(c, s, server_keys, sn->key, sn->min, sn->max, &v) == 0)
       *(uint64_t *)(void *)((char *)c + sn->offset) = (uint64_t)v;
   }
 }
@@ -827,39 +884,76 @@ static const irh_listen_cfg *find_listen(const irh_config *c, const irh_listen_c
   return NULL;
 }
 
-static unsigned protocol_bit(const char *word, size_t len) {
+static const protocol_word *protocol_find(const char *word, size_t len) {
   for (size_t i = 0; i < sizeof protocol_words / sizeof protocol_words[0]; i++)
     if (strlen(protocol_words[i].word) == len &&
         strncasecmp(protocol_words[i].word, word, len) == 0)
-      return protocol_words[i].bit;
-  return 0;
+      return &protocol_words[i];
+  return NULL;
 }
 
-/* protocols: words separated by commas and/or blanks. -1 when a word is
- * unknown or there is none. */
-static int parse_protocols(irh_config *c, const irh_section *s, unsigned *bits) {
+/* protocols: words separated by commas and/or blanks, each once, in the
+ * order of preference, which on a TLS listener becomes the ALPN order.
+ * tls is 1, 0 or -1 when the tls value itself was bad (then the rules that
+ * depend on it are not checked, to report one problem once). -1 when the
+ * list is not usable. */
+static int parse_protocols(irh_config *c, const irh_section *s, int tls, irh_listen_cfg *l) {
   static const char seps[] = ", \t";
-  const irh_kv *kv;
-  const char *p = key_text(s, listen_keys, "protocols", &kv);
+  const irh_kv *kv = irh_section_find(s, "protocols");
+  const char *p = kv ? kv->value : tls == 1 ? DEFAULT_PROTOCOLS_TLS : DEFAULT_PROTOCOLS_CLEAR;
+  int line = kv ? kv->line : s->line;
+  unsigned seen = 0;
   int bad = 0;
-  *bits = 0;
+  l->protocols = 0;
+  l->nalpn = 0;
   for (p += strspn(p, seps); *p; p += strspn(p, seps)) {
     size_t len = strcspn(p, seps);
-    unsigned bit = protocol_bit(p, len);
-    if (!bit)
-      bad = irh_config_error(c, kv->line, "unknown protocol '%.*s' in protocols (known: http/1.1)",
-                             (int)len, p);
-    *bits |= bit;
+    const protocol_word *w = protocol_find(p, len);
+    if (!w)
+      bad = irh_config_error(
+          c, line, "unknown protocol '%.*s' in protocols (known: http/1.1, h2c, h2)", (int)len, p);
+    else if (seen & w->bit)
+      bad = irh_config_error(c, line, "protocol '%s' is listed twice in protocols", w->word);
+    else if (w->bit == IRH_PROTO_H2 && tls == 0)
+      bad = irh_config_error(c, line, "h2 needs tls = on; use h2c for cleartext");
+    else if (w->bit == IRH_PROTO_H2C && tls == 1)
+      bad = irh_config_error(c, line, "h2c is cleartext HTTP/2 only; use h2 with tls = on");
+    if (w)
+      seen |= w->bit;
+    if (w && !bad) {
+      l->protocols |= w->bit;
+      if (tls == 1 && w->alpn && l->nalpn < IRH_MAX_ALPN)
+        l->alpn[l->nalpn++] = w->alpn;
+    }
     p += len;
   }
-  if (!*bits && !bad)
-    bad = report_bad_value(c, kv, "a list of protocols such as http/1.1");
+  if (!seen && !bad)
+    bad = kv ? report_bad_value(c, kv, "a list of protocols from http/1.1, h2c, h2") : -1;
   return bad;
+}
+
+/* tls and tls_priority, which only a TLS listener may set. Returns tls: 1,
+ * 0, or -1 when its value is bad (reported by check_keys). *ok becomes -1
+ * when tls_priority is refused. */
+static int listen_tls(irh_config *c, const irh_section *s, irh_listen_cfg *l, int *ok) {
+  const irh_kv *kv = irh_section_find(s, "tls");
+  const irh_kv *priority = irh_section_find(s, "tls_priority");
+  int64_t on = 0;
+  int tls = kv ? (irh_value_parse(IR_KEY_BOOL, kv->value, &on) == IR_OK ? on != 0 : -1) : 0;
+  l->tls = tls == 1;
+  l->tls_priority = priority ? priority->value : DEFAULT_TLS_PRIORITY;
+  if (priority && tls == 0)
+    *ok = irh_config_error(c, priority->line,
+                           "tls_priority needs tls = on (this listener is cleartext)");
+  else if (priority && priority->value[0] == '\0')
+    *ok = report_bad_value(c, priority, "a GnuTLS priority string");
+  return tls;
 }
 
 static void add_listen(irh_config *c, const irh_section *s) {
   irh_listen_cfg *l = &c->listens[c->nlistens];
-  int ok = 1;
+  char label[256];
+  int ok = 1, tls;
   int64_t backlog;
   if (!s->arg) {
     ok = irh_config_error(c, s->line, "[listen] needs an address, e.g. [listen 127.0.0.1:8080]");
@@ -876,11 +970,17 @@ static void add_listen(irh_config *c, const irh_section *s) {
   }
   if (irh_config_check_keys(c, s, listen_keys, NULL, NULL) > 0)
     ok = 0;
-  if (parse_protocols(c, s, &l->protocols) != 0)
+  tls = listen_tls(c, s, l, &ok);
+  if (parse_protocols(c, s, tls, l) != 0)
     ok = 0;
   if (key_number(c, s, listen_keys, "backlog", 1, MAX_BACKLOG, &backlog) != 0)
     ok = 0;
-  if (ok != 1)
+  if (tls == 1 && count_kind(c, "certificate") == 0)
+    ok = irh_config_error(c, s->line,
+                          "%s has tls = on but there is no [certificate] section (add one with "
+                          "cert and key)",
+                          section_label(s, label, sizeof label));
+  if (ok != 1 || tls < 0)
     return;
   l->section = s;
   l->backlog = (int)backlog;
@@ -889,7 +989,8 @@ static void add_listen(irh_config *c, const irh_section *s) {
 
 /* ---- checking: [module NAME] --------------------------------------------- */
 
-static int valid_module_name(const char *name) {
+/* A [module] or [certificate] name. */
+static int valid_name(const char *name) {
   if (!*name)
     return 0;
   for (; *name; name++)
@@ -926,7 +1027,7 @@ static void add_module(irh_config *c, const irh_section *s) {
   int ok = 1;
   if (!s->arg)
     ok = irh_config_error(c, s->line, "[module] needs a name, e.g. [module hello]");
-  else if (!valid_module_name(s->arg))
+  else if (!valid_name(s->arg))
     ok = irh_config_error(c, s->line, "bad module name '%s' (use letters, digits, '_' and '-')",
                           s->arg);
   else if ((first = find_module(c, s->arg)))
@@ -947,6 +1048,66 @@ static void add_module(irh_config *c, const irh_section *s) {
   m->section = s;
   m->name = s->arg;
   c->nmodules++;
+}
+
+/* ---- checking: [certificate NAME] ---------------------------------------- */
+
+/* An earlier [certificate] section with s's name, whether or not it passed. */
+static const irh_section *earlier_certificate(const irh_config *c, const irh_section *s) {
+  for (const irh_section *o = c->sections; o < s; o++)
+    if (strcmp(o->kind, "certificate") == 0 && o->arg && strcmp(o->arg, s->arg) == 0)
+      return o;
+  return NULL;
+}
+
+/* The file of key kv (cert or key) resolved into *out; 1 when it can be read
+ * now. Root passes access() for any file, so a folder is refused by hand. */
+static int certificate_file(irh_config *c, const irh_section *s, const irh_kv *kv, char **out) {
+  char label[256];
+  struct stat st;
+  int err = 0;
+  if (kv->value[0] == '\0')
+    return report_bad_value(c, kv, "a path to a PEM file");
+  *out = irh_config_resolve(c, kv->value);
+  if (!*out)
+    return report_oom(c), -1;
+  if (access(*out, R_OK) != 0 || stat(*out, &st) != 0)
+    err = errno;
+  else if (S_ISDIR(st.st_mode))
+    err = EISDIR;
+  if (!err)
+    return 1;
+  return irh_config_error(c, kv->line, "%s cannot read %s '%s': %s",
+                          section_label(s, label, sizeof label), kv->key, kv->value, strerror(err));
+}
+
+static void add_certificate(irh_config *c, const irh_section *s) {
+  const irh_section *first = NULL;
+  const irh_kv *cert = irh_section_find(s, "cert");
+  const irh_kv *key = irh_section_find(s, "key");
+  char *cert_path = NULL, *key_path = NULL;
+  int ok = 1;
+  if (!s->arg)
+    ok = irh_config_error(c, s->line, "[certificate] needs a name, e.g. [certificate localhost]");
+  else if (!valid_name(s->arg))
+    ok = irh_config_error(c, s->line,
+                          "bad certificate name '%s' (use letters, digits, '_' and '-')", s->arg);
+  else if ((first = earlier_certificate(c, s)))
+    ok = irh_config_error(c, s->line, "duplicate [certificate %s] (first at line %d)", s->arg,
+                          first->line);
+  if (irh_config_check_keys(c, s, certificate_keys, NULL, NULL) > 0)
+    ok = 0;
+  if (cert && certificate_file(c, s, cert, &cert_path) != 1)
+    ok = 0;
+  if (key && certificate_file(c, s, key, &key_path) != 1)
+    ok = 0;
+  if (ok != 1) {
+    free(cert_path);
+    free(key_path);
+    return;
+  }
+  c->certs[c->ncerts++] =
+      (irh_cert_cfg){.section = s, .name = s->arg, .cert = cert_path, .key = key_path};
 }
 
 /* ---- checking: [route PREFIX] -------------------------------------------- */
@@ -1013,20 +1174,14 @@ static void add_route(irh_config *c, const irh_section *s) {
 
 /* ---- checking: the whole file -------------------------------------------- */
 
-static int count_kind(const irh_config *c, const char *kind) {
-  int n = 0;
-  for (size_t i = 0; i < c->nsections; i++)
-    n += strcmp(c->sections[i].kind, kind) == 0;
-  return n;
-}
-
 /* Room for one typed entry per section, so none of the arrays ever grows. */
 static int alloc_entries(irh_config *c) {
   size_t n = c->nsections ? c->nsections : 1;
   c->listens = calloc(n, sizeof *c->listens);
   c->modules = calloc(n, sizeof *c->modules);
   c->routes = calloc(n, sizeof *c->routes);
-  if (c->listens && c->modules && c->routes)
+  c->certs = calloc(n, sizeof *c->certs);
+  if (c->listens && c->modules && c->routes && c->certs)
     return 0;
   report_oom(c);
   return -1;
@@ -1044,6 +1199,8 @@ static void check_config(irh_config *c) {
       add_listen(c, s);
     if (strcmp(s->kind, "module") == 0)
       add_module(c, s);
+    if (strcmp(s->kind, "certificate") == 0)
+      add_certificate(c, s);
   }
   if (count_kind(c, "listen") == 0)
     irh_config_error(c, 0, "no [listen] section");
@@ -1107,10 +1264,15 @@ void irh_config_free(irh_config *c) {
     free_section(&c->sections[i]);
   for (size_t i = 0; i < c->nmodules; i++)
     free(c->modules[i].path);
+  for (size_t i = 0; i < c->ncerts; i++) {
+    free(c->certs[i].cert);
+    free(c->certs[i].key);
+  }
   free(c->sections);
   free(c->listens);
   free(c->modules);
   free(c->routes);
+  free(c->certs);
   free(c->modules_dir);
   free(c->error_log);
   free(c->access_log);

@@ -15,6 +15,12 @@
  *                            relative to modules_dir)
  *   [route PREFIX]           PREFIX starts with '/'; keys module (required),
  *                            host (default "*": any), then the module's keys
+ *   [certificate NAME]       cert and key (PEM paths, required) for TLS
+ *
+ * A [listen] has protocols (a list, in preference order): "http/1.1" and
+ * "h2c" on cleartext listeners (default "http/1.1, h2c"), "h2" and
+ * "http/1.1" with tls = on (default "h2, http/1.1", the ALPN order), and
+ * tls_priority (a GnuTLS priority string with a modern default).
  */
 #ifndef IRIDIUM_CORE_CONFIG_H
 #define IRIDIUM_CORE_CONFIG_H
@@ -25,8 +31,11 @@
 
 #include <iridium/module.h>
 
-/* Protocol bits of a listener (issue 3 adds more). */
-#define IRH_PROTO_HTTP1 0x1u
+/* Protocol bits of a listener. */
+#define IRH_PROTO_HTTP1 0x1u /* "http/1.1" */
+#define IRH_PROTO_H2C 0x2u   /* "h2c": cleartext HTTP/2, prior knowledge or Upgrade: h2c */
+#define IRH_PROTO_H2 0x4u    /* "h2": HTTP/2 over TLS, chosen by ALPN */
+#define IRH_MAX_ALPN 2
 
 typedef struct irh_kv {
   char *key;   /* owned by the config */
@@ -48,7 +57,20 @@ typedef struct irh_listen_cfg {
   socklen_t addrlen;
   unsigned protocols; /* IRH_PROTO_* bits */
   int backlog;
+  int tls;                         /* tls = on */
+  const char *tls_priority;        /* GnuTLS priority string (value or default) */
+  const char *alpn[IRH_MAX_ALPN];  /* "h2" / "http/1.1" in the order of `protocols` */
+  size_t nalpn;                    /* TLS listeners only */
 } irh_listen_cfg;
+
+/* [certificate NAME]: a certificate chain and its key. Every TLS listener
+ * offers all of them; GnuTLS picks by SNI and the client's algorithms. */
+typedef struct irh_cert_cfg {
+  const irh_section *section;
+  const char *name; /* the section's arg */
+  char *cert;       /* resolved path of the PEM chain, owned */
+  char *key;        /* resolved path of the PEM key, owned */
+} irh_cert_cfg;
 
 typedef struct irh_module_cfg {
   const irh_section *section;
@@ -87,6 +109,18 @@ typedef struct irh_config {
   uint64_t keepalive_timeout_ms;
   uint64_t write_timeout_ms;
   uint64_t shutdown_timeout_ms;
+  uint64_t max_queued_output; /* bytes queued for one client before writers wait */
+
+  /* [server] HTTP/2 settings and limits */
+  uint64_t h2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+  uint64_t h2_initial_window_size;    /* SETTINGS_INITIAL_WINDOW_SIZE, <= 2^31-1 */
+  uint64_t h2_max_frame_size;         /* SETTINGS_MAX_FRAME_SIZE, 16k..16m-1 */
+  uint64_t h2_max_continuations;      /* CONTINUATION frames per header block */
+  uint64_t h2_reset_burst;            /* RST_STREAM bucket (client-sent and caused) */
+  uint64_t h2_reset_rate;             /* ... refilled per second */
+  uint64_t h2_flood_limit;            /* SETTINGS/PING/empty DATA/PRIORITY per second */
+  uint64_t h2_stream_idle_timeout_ms; /* a stream with no progress is reset */
+  uint64_t h2_ping_timeout_ms;        /* an idle connection's PING must be answered */
 
   irh_listen_cfg *listens;
   size_t nlistens;
@@ -94,6 +128,8 @@ typedef struct irh_config {
   size_t nmodules;
   irh_route_cfg *routes;
   size_t nroutes;
+  irh_cert_cfg *certs;
+  size_t ncerts;
 
   int errors; /* problems reported so far */
 } irh_config;

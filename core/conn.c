@@ -3,9 +3,10 @@
  * Lifetime: accepted into the worker's slab and counted against
  * max_connections; irh_conn_close() closes the three libuv handles and the
  * slot is freed when the last close callback runs. A close "when flushed"
- * writes what is queued, shuts down the sending side and then reads and
- * drops what the client still sends for a short while (a lingering close),
- * so the client sees the answer instead of a reset.
+ * writes what is queued (with TLS, then a close_notify), shuts down the
+ * sending side and then reads and drops what the client still sends for a
+ * short while (a lingering close), so the client sees the answer instead of
+ * a reset.
  */
 #include "conn.h"
 
@@ -15,39 +16,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "h2.h"
+#include "tls.h"
 #include "worker.h"
 
-#define OUTBUF_BLOCK 16384
 #define MAX_IOV 64
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1u << 20)
 
-struct irh_outbuf {
-  irh_outbuf *next;
-  size_t len, cap;
-  char data[];
-};
+static const char h2_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static irh_conn *handle_conn(const uv_handle_t *h) { return h->data; }
 
 /* ---- closing ---- */
 
-static void free_outbufs(irh_outbuf *b) {
-  while (b) {
-    irh_outbuf *next = b->next;
-    free(b);
-    b = next;
-  }
-}
-
 static void on_handle_closed(uv_handle_t *h) {
   irh_conn *c = handle_conn(h);
   if (--c->open_handles > 0) return;
   ir_worker_t *w = c->worker;
-  free_outbufs(c->out_head);
-  free_outbufs(c->in_flight);
+  irh_bufq_free(&c->out);
+  irh_bufq_free(&c->wire);
+  irh_tls_conn_free(c);
   irh_slab_free(&w->conn_slab, c);
   atomic_fetch_sub(&w->server->connections, 1);
   irh_worker_conn_closed(w);
@@ -58,7 +50,7 @@ void irh_conn_close(irh_conn *c) {
   c->closing = 1;
   if (irh_list_linked(&c->flush_link)) irh_list_remove(&c->flush_link);
   irh_list_remove(&c->link);
-  irh_h1_on_close(c, c->close_reason);
+  if (c->proto) c->proto->on_close(c, c->close_reason);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->write_timer, on_handle_closed);
@@ -77,6 +69,8 @@ static void on_shutdown_done(uv_shutdown_t *req, int status) {
 
 /* Everything queued is written: half-close and linger. */
 static void start_lingering_close(irh_conn *c) {
+  if (c->lingering) return;
+  c->lingering = 1;
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0)
     irh_conn_close(c);
@@ -86,20 +80,21 @@ void irh_conn_close_when_flushed(irh_conn *c) {
   if (c->closing || c->close_when_flushed) return;
   c->close_when_flushed = 1;
   irh_conn_set_timeout(c, 0);
-  if (irh_conn_out_bytes(c) == 0) start_lingering_close(c);
-  /* else on_write starts it once the queue is empty */
+  /* The flush writes what is queued (with TLS, then a close_notify) and
+   * starts the linger once all of it is out. */
+  irh_conn_want_flush(c);
 }
 
 /* ---- timers ---- */
 
 static void on_timer(uv_timer_t *t) {
   irh_conn *c = handle_conn((uv_handle_t *)t);
-  if (c->close_when_flushed) { /* the linger period is over */
+  if (c->close_when_flushed || !c->proto) { /* linger over, or a stuck handshake */
     irh_conn_close(c);
     return;
   }
   c->close_reason = IR_CLOSE_TIMEOUT;
-  irh_h1_on_timeout(c);
+  c->proto->on_timeout(c);
 }
 
 void irh_conn_set_timeout(irh_conn *c, uint64_t ms) {
@@ -119,6 +114,30 @@ static void on_write_stalled(uv_timer_t *t) {
 
 /* ---- reading ---- */
 
+void irh_conn_set_proto(irh_conn *c, const irh_proto *p) { c->proto = p; }
+
+/* Tells a cleartext HTTP/2 client (its preface) from an HTTP/1.1 one by
+ * the first bytes; returns 1 while more bytes are needed to decide. */
+static int sniff_protocol(irh_conn *c, const char **data, size_t *len) {
+  size_t take = sizeof h2_preface - c->sniff_len;
+  if (take > *len) take = *len;
+  memcpy(c->sniff + c->sniff_len, *data, take);
+  c->sniff_len += (uint8_t)take;
+  *data += take;
+  *len -= take;
+  int matches = memcmp(c->sniff, h2_preface, c->sniff_len) == 0;
+  if (matches && c->sniff_len < sizeof h2_preface) return 1;
+  c->sniffing = 0;
+  if (matches) irh_h2_start(c);
+  c->proto->on_read(c, c->sniff, c->sniff_len);
+  return 0;
+}
+
+void irh_conn_deliver(irh_conn *c, const char *data, size_t len) {
+  if (c->sniffing && sniff_protocol(c, &data, &len)) return;
+  if (len && !c->closing) c->proto->on_read(c, data, len);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   ir_worker_t *w = handle_conn(h)->worker;
   buf->base = (char *)w->read_buf;
@@ -129,13 +148,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   irh_conn *c = handle_conn((uv_handle_t *)st);
   if (nread == 0) return;
   if (nread < 0) {
-    if (nread != UV_EOF || c->close_when_flushed) {
+    if (nread != UV_EOF || c->close_when_flushed || !c->proto) {
       irh_conn_close(c);
       return;
     }
     c->eof = 1;
     irh_conn_pause_reading(c);
-    irh_h1_on_eof(c);
+    c->proto->on_eof(c);
     return;
   }
   if (c->close_when_flushed) { /* lingering: drop, up to a bound */
@@ -143,7 +162,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     if (c->lingered > LINGER_MAX_BYTES) irh_conn_close(c);
     return;
   }
-  irh_h1_on_read(c, buf->base, (size_t)nread);
+  if (c->tls)
+    irh_tls_on_read(c, buf->base, (size_t)nread);
+  else
+    irh_conn_deliver(c, buf->base, (size_t)nread);
 }
 
 void irh_conn_pause_reading(irh_conn *c) {
@@ -156,46 +178,34 @@ void irh_conn_pause_reading(irh_conn *c) {
 
 void irh_conn_resume_reading(irh_conn *c) {
   c->read_paused = 0;
-  if (c->reading || c->closing || c->eof) return;
+  if (c->closing) return;
+  if (c->tls && !c->close_when_flushed) irh_tls_want_read(c); /* records it may still hold */
+  if (c->reading || c->eof || c->closing) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
 }
 
 /* ---- writing ---- */
 
-static void schedule_flush(irh_conn *c) {
-  if (!irh_list_linked(&c->flush_link)) irh_worker_schedule_flush(c->worker, &c->flush_link);
+void irh_conn_want_flush(irh_conn *c) {
+  if (!c->closing && !irh_list_linked(&c->flush_link))
+    irh_worker_schedule_flush(c->worker, &c->flush_link);
 }
 
 char *irh_conn_reserve(irh_conn *c, size_t n) {
   if (c->closing) return NULL;
-  irh_outbuf *t = c->out_tail;
-  if (!t || t->cap - t->len < n) {
-    size_t cap = n > OUTBUF_BLOCK ? n : OUTBUF_BLOCK;
-    irh_outbuf *b = malloc(sizeof(*b) + cap);
-    if (!b) {
-      irh_conn_close(c);
-      return NULL;
-    }
-    b->next = NULL;
-    b->len = 0;
-    b->cap = cap;
-    if (t)
-      t->next = b;
-    else
-      c->out_head = b;
-    c->out_tail = t = b;
-  }
-  return t->data + t->len;
+  char *p = irh_bufq_reserve(&c->out, n);
+  if (!p) irh_conn_close(c);
+  return p;
 }
 
 void irh_conn_commit(irh_conn *c, size_t used) {
-  c->out_tail->len += used;
-  c->out_queued += used;
-  schedule_flush(c);
+  irh_bufq_commit(&c->out, used);
+  irh_conn_want_flush(c);
 }
 
 int irh_conn_write(irh_conn *c, const void *data, size_t len) {
-  if (len == 0) return c->closing ? -1 : 0;
+  if (c->closing) return -1;
+  if (len == 0) return 0;
   char *p = irh_conn_reserve(c, len);
   if (!p) return -1;
   memcpy(p, data, len);
@@ -206,8 +216,7 @@ int irh_conn_write(irh_conn *c, const void *data, size_t len) {
 static void on_write(uv_write_t *req, int status) {
   irh_conn *c = req->data;
   c->writing = 0;
-  free_outbufs(c->in_flight);
-  c->in_flight = NULL;
+  irh_bufq_consume(&c->wire, c->out_in_flight);
   c->out_in_flight = 0;
   if (c->closing) return;
   if (status < 0) {
@@ -215,40 +224,39 @@ static void on_write(uv_write_t *req, int status) {
     irh_conn_close(c);
     return;
   }
-  if (c->out_queued) {
+  if (c->wire.len || c->out.len) {
     irh_conn_flush(c);
-    return;
+    if (c->writing || c->closing) return;
   }
   uv_timer_stop(&c->write_timer);
   if (c->close_when_flushed) {
-    start_lingering_close(c);
+    irh_conn_flush(c); /* nothing left: starts the linger */
     return;
   }
-  irh_h1_on_drain(c);
+  if (c->proto) c->proto->on_drain(c);
 }
 
 void irh_conn_flush(irh_conn *c) {
-  if (c->writing || c->closing || c->out_queued == 0) return;
-  uv_buf_t iov[MAX_IOV];
-  unsigned n = 0;
-  size_t bytes = 0;
-  irh_outbuf *last = NULL;
-  for (irh_outbuf *b = c->out_head; b && n < MAX_IOV; b = b->next) {
-    iov[n++] = uv_buf_init(b->data, (unsigned)b->len);
-    bytes += b->len;
-    last = b;
+  if (c->closing) return;
+  if (c->proto && c->proto->before_flush && !c->close_when_flushed) c->proto->before_flush(c);
+  if (c->closing || c->writing) return;
+  if (c->tls)
+    irh_tls_seal(c);
+  else
+    irh_bufq_move(&c->wire, &c->out);
+  if (c->wire.len == 0) {
+    if (c->close_when_flushed) start_lingering_close(c);
+    return;
   }
-  c->in_flight = c->out_head;
-  c->out_head = last->next;
-  last->next = NULL;
-  if (!c->out_head) c->out_tail = NULL;
-  c->out_queued -= bytes;
+  uv_buf_t iov[MAX_IOV];
+  size_t bytes;
+  unsigned n = irh_bufq_peek(&c->wire, iov, MAX_IOV, &bytes);
   c->out_in_flight = bytes;
   c->writing = 1;
   c->write_req.data = c;
-  int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, iov, n, on_write);
-  if (rc != 0) {
+  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, iov, n, on_write) != 0) {
     c->writing = 0;
+    c->out_in_flight = 0;
     irh_conn_close(c);
     return;
   }
@@ -295,8 +303,24 @@ static void format_peer(irh_conn *c) {
   c->peer_len = (size_t)snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
 }
 
-void irh_conn_accept(ir_worker_t *w, uv_stream_t *listener) {
+/* Picks the first protocol: TLS decides after its handshake (ALPN); a
+ * cleartext listener with h2c sniffs the first bytes for the preface. */
+static int start_protocol(irh_conn *c) {
+  const irh_listen_cfg *cfg = c->listener->cfg;
+  if (c->listener->tls) return irh_tls_conn_start(c, c->listener->tls);
+  c->sniffing = (cfg->protocols & IRH_PROTO_H2C) != 0;
+  if (cfg->protocols & IRH_PROTO_HTTP1) {
+    irh_h1_init(c);
+    return 0;
+  }
+  if (!c->sniffing) return -1;
+  return irh_h2_start(c); /* h2c only: the preface must follow */
+}
+
+void irh_conn_accept(irh_listener *l) {
+  ir_worker_t *w = l->worker;
   irh_server *srv = w->server;
+  uv_stream_t *listener = (uv_stream_t *)&l->tcp;
   if (atomic_fetch_add(&srv->connections, 1) >= srv->config->max_connections || w->draining) {
     atomic_fetch_sub(&srv->connections, 1);
     reject(w, listener);
@@ -309,6 +333,8 @@ void irh_conn_accept(ir_worker_t *w, uv_stream_t *listener) {
     return;
   }
   c->worker = w;
+  c->listener = l;
+  c->max_queued = srv->config->max_queued_output;
   c->close_reason = IR_CLOSE_ABORTED;
   uv_tcp_init(&w->loop, &c->tcp);
   uv_timer_init(&w->loop, &c->timer);
@@ -325,6 +351,9 @@ void irh_conn_accept(ir_worker_t *w, uv_stream_t *listener) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   format_peer(c);
-  irh_h1_init(c);
+  if (start_protocol(c) != 0) {
+    irh_conn_close(c);
+    return;
+  }
   irh_conn_resume_reading(c);
 }

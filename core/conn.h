@@ -1,13 +1,17 @@
 /* conn.h — one client connection: bytes in, bytes out, timeouts.
  *
- * Bytes read land in the worker's shared read buffer and go straight to the
- * protocol. Output is copied into a chain of blocks and written with one
- * writev per loop turn (the worker flushes every connection it queued).
- * Above a high-water mark of queued output, writers are told "again" and
- * the protocol hears on_drain once the queue falls below the low-water mark.
- * One timer per connection carries whichever timeout the protocol's phase
- * calls for. Connections come from the worker's slab and are counted
- * against max_connections across all workers.
+ * Layers: socket ⇄ [tls.c] ⇄ protocol (h1.c or h2.c, through irh_proto).
+ * Bytes read land in the worker's shared read buffer; TLS decrypts them and
+ * the protocol gets plaintext. The protocol queues plaintext output in
+ * `out`; once per loop turn the worker flushes every connection it queued:
+ * the protocol's before_flush hook runs (HTTP/2 frames pending data), TLS
+ * seals `out` into `wire` (without TLS the blocks just move), and `wire` goes
+ * out with one writev. Above a high-water mark of queued output, writers are
+ * told "again" and the protocol hears on_drain once the queue falls below
+ * the low-water mark. One timer per connection carries whichever timeout
+ * the protocol's phase calls for; a second one catches stalled writes.
+ * Connections come from the worker's slab and are counted against
+ * max_connections across all workers.
  */
 #ifndef IRIDIUM_CORE_CONN_H
 #define IRIDIUM_CORE_CONN_H
@@ -16,13 +20,31 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bufq.h"
 #include "h1.h"
 #include "list.h"
 
-#define IRH_OUT_HIGH_WATER (256u * 1024u)
 #define IRH_OUT_LOW_WATER (64u * 1024u)
 
-typedef struct irh_outbuf irh_outbuf;
+struct irh_conn;
+struct irh_listener;
+struct irh_tls_conn;
+struct irh_h2;
+
+/* What a protocol does with a connection's events. */
+typedef struct irh_proto {
+  const char *name; /* "http/1.1", "h2" */
+  void (*on_read)(struct irh_conn *c, const char *data, size_t len);
+  void (*on_drain)(struct irh_conn *c);    /* output fell below the low-water mark */
+  void (*on_timeout)(struct irh_conn *c);  /* the connection's timer fired */
+  void (*on_shutdown)(struct irh_conn *c); /* the worker drains */
+  void (*on_eof)(struct irh_conn *c);      /* the peer closed its side */
+  void (*on_close)(struct irh_conn *c, int reason);
+  void (*before_flush)(struct irh_conn *c); /* may be NULL */
+} irh_proto;
+
+extern const irh_proto irh_h1_proto;
+extern const irh_proto irh_h2_proto;
 
 typedef struct irh_conn {
   uv_tcp_t tcp;
@@ -31,54 +53,72 @@ typedef struct irh_conn {
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
   struct ir_worker *worker;
+  const struct irh_listener *listener;
   uint64_t id;
   irh_link link;       /* in worker->conns */
   irh_link flush_link; /* in worker->flush_queue while output waits */
 
   char peer[56]; /* "127.0.0.1:5555" / "[::1]:5555" */
   size_t peer_len;
-  int tls; /* reserved for the TLS layer */
 
-  irh_outbuf *out_head, *out_tail; /* queued output, owned */
-  size_t out_queued;               /* bytes queued, not yet handed to writev */
-  size_t out_in_flight;            /* bytes in the current writev */
-  irh_outbuf *in_flight;           /* blocks of the current writev, owned */
+  const irh_proto *proto; /* NULL until TLS has picked one by ALPN */
+  struct irh_tls_conn *tls; /* owned; NULL without TLS */
+  struct irh_h2 *h2;        /* owned while HTTP/2 runs */
 
-  int open_handles;          /* tcp + 2 timers; the slab slot is freed at 0 */
-  int close_reason;          /* ir_close_reason given to an open stream */
-  size_t lingered;           /* bytes dropped while lingering */
-  unsigned reading : 1;      /* uv_read_start is active */
-  unsigned read_paused : 1;  /* the protocol asked to stop reading */
-  unsigned writing : 1;      /* a uv_write is in flight */
-  unsigned closing : 1;      /* uv_close was called */
+  irh_bufq out;          /* plaintext queued by the protocol */
+  irh_bufq wire;         /* bytes for the socket (sealed, with TLS) */
+  size_t out_in_flight;  /* bytes of `wire` in the current writev */
+  size_t max_queued;     /* max_queued_output */
+
+  char sniff[24]; /* the first bytes, while telling h2c from HTTP/1.1 */
+  uint8_t sniff_len;
+
+  int open_handles;     /* tcp + 2 timers; the slab slot is freed at 0 */
+  int close_reason;     /* ir_close_reason given to open streams */
+  size_t lingered;      /* bytes dropped while lingering */
+  unsigned reading : 1; /* uv_read_start is active */
+  unsigned read_paused : 1;
+  unsigned writing : 1; /* a uv_write is in flight */
+  unsigned closing : 1; /* uv_close was called */
   unsigned close_when_flushed : 1;
-  unsigned eof : 1;          /* the peer closed its side */
+  unsigned eof : 1;      /* the peer closed its side */
+  unsigned sniffing : 1; /* h2c prior knowledge still possible */
+  unsigned lingering : 1; /* shut down for writing; dropping input */
 
   irh_h1 h1;
 } irh_conn;
 
-/* Accepts a pending connection on listener (worker's thread). */
-void irh_conn_accept(struct ir_worker *w, uv_stream_t *listener);
+/* Accepts a pending connection on a listener (worker's thread). */
+void irh_conn_accept(struct irh_listener *l);
 
-/* Queues a copy of len bytes. Never fails short of out-of-memory (which
- * closes the connection and returns -1). */
+/* Switches the protocol (after ALPN, sniffing or an h2c upgrade). */
+void irh_conn_set_proto(irh_conn *c, const irh_proto *p);
+/* Plaintext for the protocol (TLS calls this after decrypting). */
+void irh_conn_deliver(irh_conn *c, const char *data, size_t len);
+
+/* Queues a copy of len bytes of plaintext. -1 when the connection is
+ * closing or out of memory (which closes it). */
 int irh_conn_write(irh_conn *c, const void *data, size_t len);
 /* Room for n bytes at the end of the queue, to fill in place and then
  * commit with irh_conn_commit(c, used). NULL closes the connection. */
 char *irh_conn_reserve(irh_conn *c, size_t n);
 void irh_conn_commit(irh_conn *c, size_t used);
-/* Bytes queued or in flight. */
-static inline size_t irh_conn_out_bytes(const irh_conn *c) {
-  return c->out_queued + c->out_in_flight;
+/* Bytes queued, sealed or in flight. */
+static inline size_t irh_conn_out_bytes(const irh_conn *c) { return c->out.len + c->wire.len; }
+/* Whether writers should wait (queued output over max_queued_output). */
+static inline int irh_conn_out_full(const irh_conn *c) {
+  return irh_conn_out_bytes(c) >= c->max_queued;
 }
-/* Starts writing what is queued (the worker calls this once per turn). */
+/* Queues the connection for this loop turn's flush. */
+void irh_conn_want_flush(irh_conn *c);
+/* Writes what is queued (the worker calls this once per turn). */
 void irh_conn_flush(irh_conn *c);
 
 /* Pauses / resumes reading from the socket on the protocol's behalf. */
 void irh_conn_pause_reading(irh_conn *c);
 void irh_conn_resume_reading(irh_conn *c);
 
-/* (Re)arms the connection's single timer; 0 disarms it. */
+/* (Re)arms the connection's single protocol timer; 0 disarms it. */
 void irh_conn_set_timeout(irh_conn *c, uint64_t ms);
 
 /* Closes now: the protocol aborts its streams; queued output is dropped. */

@@ -18,7 +18,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/gnutls.h>
+
 #include "conn.h"
+#include "h2.h"
+#include "listener.h"
 #include "log.h"
 #include "server.h"
 #include "stream.h"
@@ -220,46 +224,8 @@ static int build_request(irh_conn *c, ir_stream_t *s) {
   s->target = (ir_str){block, h->target_len};
   const char *m = llhttp_method_name((llhttp_method_t)h->parser.method);
   s->method = (ir_str){m, strlen(m)};
-  s->scheme = (ir_str){c->tls ? "https" : "http", c->tls ? 5 : 4};
+  s->scheme = c->tls ? (ir_str){"https", 5} : (ir_str){"http", 4};
   s->protocol = h->parser.http_minor == 0 ? (ir_str){"HTTP/1.0", 8} : (ir_str){"HTTP/1.1", 8};
-  return 0;
-}
-
-/* Splits the target into path and query; absolute-form gives authority.
- * Returns 0, or the status to answer. */
-static int parse_target(ir_stream_t *s) {
-  const char *t = s->target.ptr;
-  size_t len = s->target.len;
-  if (len >= 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-    size_t skip = t[4] == ':' ? 7 : 8;
-    const char *auth = t + skip;
-    const char *end = t + len;
-    const char *slash = memchr(auth, '/', (size_t)(end - auth));
-    const char *q = memchr(auth, '?', (size_t)(end - auth));
-    const char *stop = slash ? slash : (q ? q : end);
-    if (q && q < stop) stop = q;
-    s->authority = (ir_str){auth, (size_t)(stop - auth)};
-    if (s->authority.len == 0) return 400;
-    t = stop;
-    len = (size_t)(end - stop);
-    if (len == 0 || *t == '?') {
-      s->path = (ir_str){"/", 1};
-      if (len) s->query = (ir_str){t + 1, len - 1};
-      return 0;
-    }
-  } else if (len == 1 && t[0] == '*') {
-    s->path = (ir_str){t, 1};
-    return str_eq_nocase(s->method, "OPTIONS") ? 0 : 400;
-  } else if (len == 0 || t[0] != '/') {
-    return str_eq_nocase(s->method, "CONNECT") ? 405 : 400;
-  }
-  const char *q = memchr(t, '?', len);
-  if (q) {
-    s->path = (ir_str){t, (size_t)(q - t)};
-    s->query = (ir_str){q + 1, len - (size_t)(q - t) - 1};
-  } else {
-    s->path = (ir_str){t, len};
-  }
   return 0;
 }
 
@@ -288,7 +254,7 @@ static int check_framing(irh_conn *c, ir_stream_t *s) {
 static int check_request(irh_conn *c, ir_stream_t *s, int *expect_continue) {
   llhttp_t *p = &c->h1.parser;
   if (p->http_major != 1) return 505;
-  int status = parse_target(s);
+  int status = irh_stream_split_target(s);
   if (status) return status;
   ir_str host;
   int nhost = field_count(s, "host", &host);
@@ -307,6 +273,77 @@ static int check_request(irh_conn *c, ir_stream_t *s, int *expect_continue) {
 static int body_expected(const irh_conn *c) {
   const llhttp_t *p = &c->h1.parser;
   return (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+}
+
+/* Whether a comma-separated header value lists token (case-insensitive). */
+static int list_has_token(ir_str v, const char *token) {
+  size_t tl = strlen(token);
+  size_t i = 0;
+  while (i < v.len) {
+    while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ',')) i++;
+    size_t start = i;
+    while (i < v.len && v.ptr[i] != ',') i++;
+    size_t end = i;
+    while (end > start && (v.ptr[end - 1] == ' ' || v.ptr[end - 1] == '\t')) end--;
+    if (end - start == tl && strncasecmp(v.ptr + start, token, tl) == 0) return 1;
+  }
+  return 0;
+}
+
+/* HTTP2-Settings is base64url without padding; GnuTLS decodes base64. */
+static int decode_h2_settings(ir_stream_t *s, ir_str v, uint8_t **out, size_t *out_len) {
+  size_t padded = (v.len + 3) / 4 * 4;
+  char *b64 = irh_arena_alloc(&s->arena, padded + 1);
+  if (!b64 || v.len % 4 == 1) return -1;
+  for (size_t i = 0; i < v.len; i++)
+    b64[i] = v.ptr[i] == '-' ? '+' : v.ptr[i] == '_' ? '/' : v.ptr[i];
+  for (size_t i = v.len; i < padded; i++) b64[i] = '=';
+  gnutls_datum_t in = {(unsigned char *)b64, (unsigned)padded}, res = {NULL, 0};
+  if (padded == 0) {
+    *out = NULL;
+    *out_len = 0;
+    return 0;
+  }
+  if (gnutls_base64_decode2(&in, &res) < 0) return -1;
+  *out = irh_arena_alloc(&s->arena, res.size ? res.size : 1);
+  if (*out) memcpy(*out, res.data, res.size);
+  *out_len = res.size;
+  gnutls_free(res.data);
+  return *out ? 0 : -1;
+}
+
+/* An HTTP/1.1 request without a body that asks for h2c (RFC 7540 3.2) on a
+ * listener that serves it. Returns 1 to upgrade, 0 not to, or a status. */
+static int wants_h2c(irh_conn *c, ir_stream_t *s) {
+  ir_str upgrade, connection, settings;
+  if (c->tls || !(c->listener->cfg->protocols & IRH_PROTO_H2C) || c->h1.parser.http_minor != 1)
+    return 0;
+  if (field_count(s, "upgrade", &upgrade) != 1 || !list_has_token(upgrade, "h2c")) return 0;
+  if (field_count(s, "connection", &connection) != 1 ||
+      !list_has_token(connection, "upgrade") || !list_has_token(connection, "http2-settings"))
+    return 0;
+  if (body_expected(c)) return 0; /* served over HTTP/1.1, the upgrade ignored */
+  if (field_count(s, "http2-settings", &settings) != 1) return 400;
+  if (decode_h2_settings(s, settings, &c->h1.h2c_settings, &c->h1.h2c_settings_len) != 0)
+    return 400;
+  return 1;
+}
+
+/* Upgrade: websocket (or any protocol but h2c) with Connection: upgrade on
+ * a GET. The module decides: 101 accepts, anything else is a normal answer
+ * after which the connection closes. */
+static void note_upgrade(irh_conn *c, ir_stream_t *s) {
+  ir_str upgrade, connection;
+  if (field_count(s, "upgrade", &upgrade) != 1 || field_count(s, "connection", &connection) != 1 ||
+      !list_has_token(connection, "upgrade") || !str_eq_nocase(s->method, "GET") ||
+      body_expected(c))
+    return;
+  size_t n = 0;
+  while (n < upgrade.len && upgrade.ptr[n] != ',' && upgrade.ptr[n] != ' ') n++;
+  char *lower = irh_arena_strndup(&s->arena, upgrade.ptr, n);
+  if (!lower || n == 0) return;
+  for (size_t i = 0; i < n; i++) lower[i] = (char)tolower((unsigned char)lower[i]);
+  s->upgrade = (ir_str){lower, n};
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -334,8 +371,19 @@ static int on_headers_complete(llhttp_t *p) {
   h->in_trailers = 1;
   h->nfields = 0;
   if (p->method == HTTP_HEAD) s->flags |= IRH_STREAM_IS_HEAD;
-  p->upgrade = 0; /* Upgrade is not offered on HTTP/1.1 yet: serve the request as is */
   irh_conn_set_timeout(c, body_expected(c) ? cfg->body_timeout_ms : 0);
+  int h2c = wants_h2c(c, s);
+  if (h2c > 1) return h1_fail_in_parser(p, h2c);
+  if (h2c) { /* stream 1 of HTTP/2 once this request's message is complete */
+    h->h2c_upgrade = 1;
+    irh_conn_write(c, "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n",
+                   71);
+    return 0;
+  }
+  note_upgrade(c, s);
+  /* llhttp stops at the end of an upgrade request's head; other requests
+   * asking for an upgrade nobody takes are served as they are. */
+  p->upgrade = s->upgrade.len != 0;
 
   irh_stream_dispatch(s);
   if (expect_continue && body_expected(c) &&
@@ -361,6 +409,11 @@ static int on_message_complete(llhttp_t *p) {
   irh_h1 *h = &c->h1;
   ir_stream_t *s = h->stream;
   irh_conn_set_timeout(c, 0);
+  if (h->h2c_upgrade) {
+    irh_stream_body_end(s); /* not dispatched yet: only marks the request complete */
+    return HPE_PAUSED;      /* h1_parse hands the connection to HTTP/2 */
+  }
+  if (s->upgrade.len) return HPE_PAUSED; /* what follows belongs to the upgraded stream */
   irh_stream_body_end(s);
   if (s->flags & IRH_STREAM_RESET) return HPE_PAUSED; /* settle closes */
   if (!(s->flags & IRH_STREAM_RESP_ENDED)) return HPE_PAUSED;
@@ -368,7 +421,7 @@ static int on_message_complete(llhttp_t *p) {
    * the next pipelined request unless the output is piling up. */
   h1_exchange_done(c);
   if (c->close_when_flushed || c->closing) return HPE_PAUSED;
-  return irh_conn_out_bytes(c) > IRH_OUT_HIGH_WATER ? HPE_PAUSED : 0;
+  return irh_conn_out_full(c) ? HPE_PAUSED : 0;
 }
 
 static llhttp_settings_t h1_settings;
@@ -413,14 +466,65 @@ static void h1_hold(irh_conn *c, const char *data, size_t len) {
   if (h->pending_len >= H1_PENDING_MAX) irh_conn_pause_reading(c);
 }
 
+/* Frees the parser's buffers (on close, or when HTTP/2 takes over). */
+static void h1_release(irh_conn *c) {
+  irh_h1 *h = &c->h1;
+  free(h->pending);
+  free(h->head_buf);
+  free(h->fields);
+  h->pending = h->head_buf = NULL;
+  h->fields = NULL;
+  h->pending_len = h->head_len = h->head_cap = h->nfields = h->fields_cap = 0;
+}
+
+/* After "101 Switching Protocols" to h2c: the request becomes stream 1 of
+ * a new HTTP/2 session, which gets the bytes that followed it. */
+static void h1_switch_to_h2(irh_conn *c, const char *rest, size_t len) {
+  irh_h1 *h = &c->h1;
+  ir_stream_t *s = h->stream;
+  h->stream = NULL;
+  h->h2c_upgrade = 0;
+  uint8_t *settings = h->h2c_settings;
+  size_t settings_len = h->h2c_settings_len;
+  h->h2c_settings = NULL;
+  char *copy = len ? malloc(len) : NULL; /* rest may point into `pending` */
+  if (len && !copy) {
+    irh_stream_finish(s, IR_CLOSE_ERROR);
+    irh_conn_close(c);
+    return;
+  }
+  if (len) memcpy(copy, rest, len);
+  h1_release(c);
+  if (irh_h2_start_upgrade(c, s, settings, settings_len) != 0) {
+    free(copy);
+    if (c->proto != &irh_h2_proto) irh_stream_finish(s, IR_CLOSE_ERROR);
+    irh_conn_close(c);
+    return;
+  }
+  if (len && !c->closing) c->proto->on_read(c, copy, len);
+  free(copy);
+}
+
+/* Bytes of an upgraded (tunnelled) stream go to the module as body. */
+static void h1_tunnel_in(irh_conn *c, const char *data, size_t len) {
+  ir_stream_t *s = c->h1.stream;
+  if (!s) return;
+  irh_stream_body(s, (const uint8_t *)data, len);
+  if (s->unconsumed > H1_BODY_WINDOW) c->h1.paused = 1; /* later bytes wait in pending */
+}
+
 /* Feeds bytes to llhttp; saves what is left when it pauses. */
 static void h1_parse(irh_conn *c, const char *data, size_t len) {
   irh_h1 *h = &c->h1;
   h->exec_count++;
   llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
   if (err == HPE_OK) return;
-  if (err == HPE_PAUSED) {
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
     const char *pos = llhttp_get_error_pos(&h->parser);
+    if (h->h2c_upgrade) {
+      h1_switch_to_h2(c, pos, (size_t)(data + len - pos));
+      return;
+    }
     h->paused = 1;
     h1_hold(c, pos, (size_t)(data + len - pos));
     return;
@@ -433,7 +537,7 @@ static void h1_parse(irh_conn *c, const char *data, size_t len) {
  * body the module has consumed enough of; not while a response is owed. */
 static int h1_can_resume(const irh_conn *c) {
   const ir_stream_t *s = c->h1.stream;
-  if (!s) return irh_conn_out_bytes(c) <= IRH_OUT_HIGH_WATER;
+  if (!s) return !irh_conn_out_full(c);
   return !(s->flags & IRH_STREAM_REQ_ENDED) && s->unconsumed <= H1_BODY_WINDOW / 2;
 }
 
@@ -442,14 +546,21 @@ static void h1_resume(irh_conn *c) {
   irh_h1 *h = &c->h1;
   if (!h->paused || c->closing || c->close_when_flushed || !h1_can_resume(c)) return;
   h->paused = 0;
-  llhttp_resume(&h->parser);
   char *buf = h->pending;
   size_t len = h->pending_len;
   h->pending = NULL;
   h->pending_len = 0;
-  if (buf) {
-    h1_parse(c, buf, len);
-    free(buf);
+  if (h->tunnel) {
+    if (buf) h1_tunnel_in(c, buf, len);
+  } else {
+    llhttp_resume(&h->parser);
+    if (buf) h1_parse(c, buf, len);
+  }
+  free(buf);
+  if (c->proto != &irh_h1_proto) return; /* HTTP/2 took over */
+  if (h->tunnel && c->eof && !h->paused && h->stream) {
+    irh_stream_body_end(h->stream); /* the peer's side ended after its last bytes */
+    return;
   }
   if (h->paused || c->closing || c->close_when_flushed) return;
   if (c->eof && !h->stream && !h->saw_bytes) {
@@ -488,7 +599,7 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
     need += s->resp_headers[i].name.len + s->resp_headers[i].value.len + 4;
   size_t dlen;
   const char *date = irh_worker_date(c->worker, &dlen);
-  need += dlen;
+  need += dlen + s->upgrade.len;
   char *out = irh_conn_reserve(c, need);
   if (!out) return IR_ENOMEM;
   char *o = out;
@@ -507,6 +618,16 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
     o += f->value.len;
     *o++ = '\r';
     *o++ = '\n';
+  }
+  if (s->flags & IRH_STREAM_UPGRADED) { /* 101: the tunnel starts after this head */
+    o += sprintf(o, "connection: upgrade\r\nupgrade: %.*s\r\n\r\n", (int)s->upgrade.len,
+                 s->upgrade.ptr);
+    irh_conn_commit(c, (size_t)(o - out));
+    h->tunnel = 1;
+    h->keep_alive = 0;
+    irh_conn_set_timeout(c, 0);
+    irh_stream_schedule_settle(s); /* delivers bytes the client already sent */
+    return IR_OK;
   }
   if (!status_has_no_body(s->status)) {
     if (s->flags & IRH_STREAM_HAS_CL)
@@ -536,10 +657,10 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
 
 static ssize_t h1_write(ir_stream_t *s, const void *data, size_t len) {
   irh_conn *c = s->conn;
-  if (status_has_no_body(s->status)) return (ssize_t)len;
+  if (status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) return (ssize_t)len;
   size_t queued = irh_conn_out_bytes(c);
-  if (queued >= IRH_OUT_HIGH_WATER) return IR_EAGAIN;
-  size_t n = IRH_OUT_HIGH_WATER - queued;
+  if (queued >= c->max_queued) return IR_EAGAIN;
+  size_t n = c->max_queued - queued;
   if (n > len) n = len;
   if (c->h1.chunked_out) {
     char line[24];
@@ -627,17 +748,20 @@ void irh_h1_init(irh_conn *c) {
   uv_once(&once, h1_settings_init);
   llhttp_init(&c->h1.parser, HTTP_REQUEST, &h1_settings);
   c->h1.parser.data = c;
+  irh_conn_set_proto(c, &irh_h1_proto);
   irh_conn_set_timeout(c, conn_config(c)->header_timeout_ms);
 }
 
-void irh_h1_on_read(irh_conn *c, const char *data, size_t len) {
+static void h1_on_read(irh_conn *c, const char *data, size_t len) {
   if (c->h1.paused)
     h1_hold(c, data, len);
+  else if (c->h1.tunnel)
+    h1_tunnel_in(c, data, len);
   else
     h1_parse(c, data, len);
 }
 
-void irh_h1_on_drain(irh_conn *c) {
+static void h1_on_drain(irh_conn *c) {
   ir_stream_t *s = c->h1.stream;
   if (s) irh_stream_writable(s);
   h1_resume(c);
@@ -647,7 +771,11 @@ void irh_h1_on_drain(irh_conn *c) {
  * response is still owed has aborted the request: the module hears
  * on_close(ABORTED) now, not at the next failed write. A response that is
  * already complete still goes out before the close. */
-void irh_h1_on_eof(irh_conn *c) {
+static void h1_on_eof(irh_conn *c) {
+  if (c->h1.tunnel && c->h1.stream) { /* the peer closed its side of the byte stream */
+    if (!c->h1.paused) irh_stream_body_end(c->h1.stream);
+    return; /* else h1_resume ends it after the held bytes */
+  }
   irh_h1 *h = &c->h1;
   ir_stream_t *s = h->stream;
   if (s && !(s->flags & IRH_STREAM_RESP_ENDED)) {
@@ -661,7 +789,7 @@ void irh_h1_on_eof(irh_conn *c) {
   /* else: pipelined requests wait in pending; h1_resume serves them first */
 }
 
-void irh_h1_on_timeout(irh_conn *c) {
+static void h1_on_timeout(irh_conn *c) {
   irh_h1 *h = &c->h1;
   if (!h->saw_bytes && !h->stream) {
     irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "idle timeout");
@@ -671,7 +799,7 @@ void irh_h1_on_timeout(irh_conn *c) {
   h1_fail(c, 408, "request timed out");
 }
 
-void irh_h1_on_shutdown(irh_conn *c) {
+static void h1_on_shutdown(irh_conn *c) {
   irh_h1 *h = &c->h1;
   if (!h->stream && !h->saw_bytes && !h->pending_len) {
     irh_conn_close(c);
@@ -680,17 +808,22 @@ void irh_h1_on_shutdown(irh_conn *c) {
   h->keep_alive = 0;
 }
 
-void irh_h1_on_close(irh_conn *c, int reason) {
+static void h1_on_close(irh_conn *c, int reason) {
   irh_h1 *h = &c->h1;
   if (h->stream) {
     ir_stream_t *s = h->stream;
     h->stream = NULL;
     irh_stream_finish(s, reason);
   }
-  free(h->pending);
-  free(h->head_buf);
-  free(h->fields);
-  h->pending = h->head_buf = NULL;
-  h->fields = NULL;
-  h->pending_len = h->head_len = h->head_cap = h->nfields = h->fields_cap = 0;
+  h1_release(c);
 }
+
+const irh_proto irh_h1_proto = {
+    .name = "http/1.1",
+    .on_read = h1_on_read,
+    .on_drain = h1_on_drain,
+    .on_timeout = h1_on_timeout,
+    .on_shutdown = h1_on_shutdown,
+    .on_eof = h1_on_eof,
+    .on_close = h1_on_close,
+};

@@ -44,22 +44,14 @@ typedef struct irh_h1 {
   unsigned close_out : 1;    /* the current response is close-delimited */
   unsigned in_trailers : 1;  /* fields now are request trailers */
   unsigned saw_bytes : 1;    /* some bytes of a request arrived */
+  unsigned h2c_upgrade : 1;  /* answered 101 to h2c: HTTP/2 takes over after this request */
+  unsigned tunnel : 1;       /* accepted an Upgrade: bytes now flow raw to the stream */
+  uint8_t *h2c_settings;     /* decoded HTTP2-Settings (in the stream's arena) */
+  size_t h2c_settings_len;
 } irh_h1;
 
-/* Sets up HTTP/1.1 on a freshly accepted connection. */
+/* Sets up HTTP/1.1 on a freshly accepted connection (or after ALPN); its
+ * events then arrive through irh_h1_proto (conn.h). */
 void irh_h1_init(struct irh_conn *c);
-/* Bytes arrived (borrowed for the call). */
-void irh_h1_on_read(struct irh_conn *c, const char *data, size_t len);
-/* Output dropped below the low-water mark. */
-void irh_h1_on_drain(struct irh_conn *c);
-/* The connection's timer expired. */
-void irh_h1_on_timeout(struct irh_conn *c);
-/* The worker is draining: close if idle, else close after this response. */
-void irh_h1_on_shutdown(struct irh_conn *c);
-/* The peer closed its sending side. */
-void irh_h1_on_eof(struct irh_conn *c);
-/* The connection is closing: abort the stream (reason: ir_close_reason),
- * free parser state. */
-void irh_h1_on_close(struct irh_conn *c, int reason);
 
 #endif /* IRIDIUM_CORE_H1_H */

@@ -84,6 +84,7 @@ static int api_req_header_at(ir_stream_t *s, size_t index, ir_str *name, ir_str 
   return IR_OK;
 }
 
+static ir_str api_req_upgrade(ir_stream_t *s) { return s->upgrade; }
 static void api_stream_set_data(ir_stream_t *s, void *d) { s->data = d; }
 static void *api_stream_data(ir_stream_t *s) { return s->data; }
 static void *api_stream_alloc(ir_stream_t *s, size_t n) { return irh_arena_alloc(&s->arena, n); }
@@ -133,6 +134,7 @@ static const ir_host_api host_api = {
     .worker_post = irh_worker_post,
     .service_register = irh_service_register,
     .service_lookup = irh_service_lookup,
+    .req_upgrade = api_req_upgrade,
 };
 
 const ir_host_api *irh_host_api(void) { return &host_api; }

@@ -60,26 +60,30 @@ int irh_listeners_bind(irh_config *c, unsigned count, int *fds) {
 
 static void on_connection(uv_stream_t *server, int status) {
   if (status < 0) return;
-  irh_conn_accept(server->data, server);
+  irh_conn_accept(server->data);
 }
 
 int irh_listeners_start(ir_worker_t *w, const int *fds) {
-  const irh_config *c = w->server->config;
+  const irh_server *srv = w->server;
+  const irh_config *c = srv->config;
   w->listeners = calloc(c->nlistens, sizeof(*w->listeners));
   if (!w->listeners) return -1;
   for (size_t i = 0; i < c->nlistens; i++) {
-    uv_tcp_t *h = &w->listeners[i];
-    uv_tcp_init(&w->loop, h);
-    h->data = w;
+    irh_listener *l = &w->listeners[i];
+    l->worker = w;
+    l->cfg = &c->listens[i];
+    l->tls = srv->tls[i];
+    uv_tcp_init(&w->loop, &l->tcp);
+    l->tcp.data = l;
     w->nlisteners++;
-    if (uv_tcp_open(h, fds[i * w->server->nworkers]) != 0) return -1;
-    if (uv_listen((uv_stream_t *)h, c->listens[i].backlog, on_connection) != 0) return -1;
+    if (uv_tcp_open(&l->tcp, fds[i * srv->nworkers]) != 0) return -1;
+    if (uv_listen((uv_stream_t *)&l->tcp, l->cfg->backlog, on_connection) != 0) return -1;
   }
   return 0;
 }
 
 static void on_listener_closed(uv_handle_t *h) {
-  ir_worker_t *w = h->data;
+  ir_worker_t *w = ((irh_listener *)h->data)->worker;
   if (--w->nlisteners == 0) {
     free(w->listeners);
     w->listeners = NULL;
@@ -88,6 +92,6 @@ static void on_listener_closed(uv_handle_t *h) {
 
 void irh_listeners_stop(ir_worker_t *w) {
   for (size_t i = 0; i < w->server->config->nlistens && w->listeners; i++)
-    if (!uv_is_closing((uv_handle_t *)&w->listeners[i]))
-      uv_close((uv_handle_t *)&w->listeners[i], on_listener_closed);
+    if (!uv_is_closing((uv_handle_t *)&w->listeners[i].tcp))
+      uv_close((uv_handle_t *)&w->listeners[i].tcp, on_listener_closed);
 }

@@ -9,16 +9,28 @@
 #ifndef IRIDIUM_CORE_LISTENER_H
 #define IRIDIUM_CORE_LISTENER_H
 
+#include <uv.h>
+
 #include "config.h"
 
 struct ir_worker;
+struct irh_tls_ctx;
+
+/* One listening socket of one worker. */
+typedef struct irh_listener {
+  uv_tcp_t tcp;
+  struct ir_worker *worker;
+  const irh_listen_cfg *cfg;
+  struct irh_tls_ctx *tls; /* the server's; NULL for cleartext */
+} irh_listener;
 
 /* Binds and listens count sockets per listener into fds[listener * count +
  * i]. On failure reports through irh_config_error, closes what it opened and
  * returns -1. */
 int irh_listeners_bind(irh_config *c, unsigned count, int *fds);
 void irh_listeners_close_fds(int *fds, size_t n);
-/* Starts accepting on the worker's sockets. */
+/* Starts accepting on the worker's sockets: fds[i * nworkers] is the
+ * socket of listener i. */
 int irh_listeners_start(struct ir_worker *w, const int *fds);
 /* Stops accepting (closes the handles). */
 void irh_listeners_stop(struct ir_worker *w);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "module.h"
 #include "router.h"
+#include "tls.h"
 #include "worker.h"
 
 typedef struct irh_main_loop {
@@ -84,6 +85,30 @@ static void log_started(const irh_server *srv) {
                c->nroutes);
 }
 
+static void free_tls_contexts(const irh_config *c, struct irh_tls_ctx **tls) {
+  if (!tls) return;
+  for (size_t i = 0; i < c->nlistens; i++) irh_tls_ctx_free(tls[i]);
+  free(tls);
+}
+
+/* One TLS context per TLS listener; NULL entries for cleartext ones. */
+static struct irh_tls_ctx **make_tls_contexts(irh_config *c) {
+  struct irh_tls_ctx **tls = calloc(c->nlistens ? c->nlistens : 1, sizeof(*tls));
+  if (!tls) return NULL;
+  for (size_t i = 0; i < c->nlistens; i++)
+    if (c->listens[i].tls && !(tls[i] = irh_tls_ctx_new(c, &c->listens[i]))) {
+      free_tls_contexts(c, tls);
+      return NULL;
+    }
+  return tls;
+}
+
+static int modules_take_upgrades(const irh_modules *m) {
+  for (size_t i = 0; i < m->nmodules; i++)
+    if (m->modules[i].desc.flags & IR_MODULE_UPGRADES) return 1;
+  return 0;
+}
+
 int irh_server_run(irh_config *c) {
   irh_server srv = {.config = c, .nworkers = c->workers};
   int status = 1;
@@ -91,6 +116,9 @@ int irh_server_run(irh_config *c) {
   if (irh_log_open(c) != 0) return 1;
   srv.modules = irh_modules_load(c);
   if (!srv.modules) goto out;
+  srv.any_upgrades = modules_take_upgrades(srv.modules);
+  srv.tls = make_tls_contexts(c);
+  if (!srv.tls) goto out;
   srv.listen_fds = calloc(c->nlistens * srv.nworkers, sizeof(int));
   if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, srv.listen_fds) != 0) goto out;
   if (irh_modules_start(srv.modules) != 0) goto out_fds;
@@ -110,6 +138,7 @@ out_fds:
 out:
   free(srv.workers);
   free(srv.listen_fds);
+  free_tls_contexts(c, srv.tls);
   irh_router_free(srv.router);
   irh_modules_free(srv.modules);
   irh_log_close();
@@ -119,10 +148,12 @@ out:
 int irh_server_check(irh_config *c) {
   irh_modules *m = irh_modules_load(c);
   if (!m) return 1;
-  int *fds = calloc(c->nlistens, sizeof(int));
-  int rc = fds && irh_listeners_bind(c, 1, fds) == 0 ? 0 : 1;
+  struct irh_tls_ctx **tls = make_tls_contexts(c);
+  int *fds = calloc(c->nlistens ? c->nlistens : 1, sizeof(int));
+  int rc = tls && fds && irh_listeners_bind(c, 1, fds) == 0 ? 0 : 1;
   if (fds && rc == 0) irh_listeners_close_fds(fds, c->nlistens);
   free(fds);
+  free_tls_contexts(c, tls);
   irh_modules_free(m);
   return rc;
 }

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "log.h"
@@ -66,6 +67,15 @@ void irh_stream_dispatch(ir_stream_t *s) {
     irh_stream_respond_status(s, 404);
     return;
   }
+  if (s->upgrade.len && !(d->flags & IR_MODULE_UPGRADES)) {
+    /* HTTP/1.1 Upgrade is only an offer: serve the request as it is. An
+     * HTTP/2 extended CONNECT cannot be served any other way. */
+    s->upgrade = (ir_str){"", 0};
+    if (s->method.len == 7 && memcmp(s->method.ptr, "CONNECT", 7) == 0) {
+      irh_stream_respond_status(s, 501);
+      return;
+    }
+  }
   s->flags |= IRH_STREAM_DISPATCHED;
   int rc = d->on_request(s, s->instance->data);
   if (rc < 0) handler_failed(s, "on_request", rc);
@@ -79,7 +89,10 @@ static int module_wants_body(const ir_stream_t *s) {
 
 void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
   s->body_received += len;
-  if (!module_wants_body(s)) return; /* nobody reads it: consumed at once */
+  if (!module_wants_body(s)) { /* nobody reads it: consumed at once */
+    s->ops->consume(s, len);
+    return;
+  }
   s->unconsumed += len;
   int rc = stream_desc(s)->on_body(s, data, len);
   if (rc < 0) handler_failed(s, "on_body", rc);
@@ -166,6 +179,8 @@ int irh_stream_resp_status(ir_stream_t *s, int status) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
   if (status < 100 || status > 999) return IR_EINVAL;
+  /* 101 accepts an upgrade the client asked for; other 1xx are not final. */
+  if (status < 200 && (status != 101 || !s->upgrade.len)) return IR_EINVAL;
   s->status = status;
   return IR_OK;
 }
@@ -229,6 +244,48 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
   return IR_OK;
 }
 
+int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
+  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, n, nl, v, vl);
+}
+
+static int method_is(const ir_stream_t *s, const char *m) {
+  return s->method.len == strlen(m) && memcmp(s->method.ptr, m, s->method.len) == 0;
+}
+
+int irh_stream_split_target(ir_stream_t *s) {
+  const char *t = s->target.ptr;
+  size_t len = s->target.len;
+  if (len >= 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
+    size_t skip = t[4] == ':' ? 7 : 8;
+    const char *auth = t + skip;
+    const char *end = t + len;
+    const char *stop = auth;
+    while (stop < end && *stop != '/' && *stop != '?') stop++;
+    s->authority = (ir_str){auth, (size_t)(stop - auth)};
+    if (s->authority.len == 0) return 400;
+    t = stop;
+    len = (size_t)(end - stop);
+    if (len == 0 || *t == '?') {
+      s->path = (ir_str){"/", 1};
+      if (len) s->query = (ir_str){t + 1, len - 1};
+      return 0;
+    }
+  } else if (len == 1 && t[0] == '*') {
+    s->path = (ir_str){t, 1};
+    return method_is(s, "OPTIONS") ? 0 : 400;
+  } else if (len == 0 || t[0] != '/') {
+    return method_is(s, "CONNECT") ? 405 : 400;
+  }
+  const char *q = memchr(t, '?', len);
+  if (q) {
+    s->path = (ir_str){t, (size_t)(q - t)};
+    s->query = (ir_str){q + 1, len - (size_t)(q - t) - 1};
+  } else {
+    s->path = (ir_str){t, len};
+  }
+  return 0;
+}
+
 int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
@@ -248,6 +305,7 @@ int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
   int end = (flags & IR_HEAD_END_STREAM) != 0;
   s->flags |= IRH_STREAM_HEAD_SENT;
+  if (s->status == 101) s->flags |= IRH_STREAM_UPGRADED;
   int rc = s->ops->send_head(s, end);
   if (rc != IR_OK) return rc;
   if (end) {

@@ -55,7 +55,8 @@ enum {
   IRH_STREAM_WANT_WRITE = 1u << 5, /* a write said "again": on_writable owed */
   IRH_STREAM_IS_HEAD = 1u << 6,    /* HEAD request: body bytes are dropped */
   IRH_STREAM_FINISHED = 1u << 7,
-  IRH_STREAM_HAS_CL = 1u << 8 /* the module set Content-Length */
+  IRH_STREAM_HAS_CL = 1u << 8,  /* the module set Content-Length */
+  IRH_STREAM_UPGRADED = 1u << 9 /* accepted with 101: a full-duplex byte stream */
 };
 
 struct ir_stream {
@@ -66,13 +67,15 @@ struct ir_stream {
   irh_arena arena;
   struct ir_instance *instance; /* the route's module instance, or NULL */
   void *data;                   /* module-owned */
+  void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
   irh_link settle_link;         /* in worker->finish_queue */
   unsigned flags;
 
   /* request: all memory in the arena */
   ir_str method, target, path, query, authority, scheme, protocol;
   irh_header *headers;
-  size_t nheaders;
+  size_t nheaders, headers_cap;
+  ir_str upgrade; /* protocol asked for (Upgrade / :protocol), lower-case; see req_upgrade */
   int64_t content_length; /* -1 unknown */
   uint64_t body_received;
   uint64_t unconsumed;
@@ -101,6 +104,12 @@ void irh_stream_body_end(ir_stream_t *s);
 void irh_stream_writable(ir_stream_t *s);
 /* Ends the stream: on_close (once, if dispatched), access log, free. */
 void irh_stream_finish(ir_stream_t *s, int reason);
+
+/* Adds a request header (copied into the arena; the name lower-cased). */
+int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);
+/* Splits s->target into path and query; absolute-form ("http://host/p")
+ * also gives the authority. Returns 0, or the status to answer (400). */
+int irh_stream_split_target(ir_stream_t *s);
 
 /* A host-made response (404, 500, ...) with a short text body. */
 int irh_stream_respond_status(ir_stream_t *s, int status);

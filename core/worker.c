@@ -184,8 +184,12 @@ static void begin_drain(ir_worker_t *w) {
   /* Idle connections close now, busy ones after their current response. */
   irh_link *l = w->conns.next;
   while (l != &w->conns) {
-    irh_link *next = l->next; /* irh_h1_on_shutdown may close (and unlink) it */
-    irh_h1_on_shutdown(irh_container_of(l, irh_conn, link));
+    irh_link *next = l->next; /* on_shutdown may close (and unlink) it */
+    irh_conn *c = irh_container_of(l, irh_conn, link);
+    if (c->proto)
+      c->proto->on_shutdown(c);
+    else
+      irh_conn_close(c); /* still in its TLS handshake */
     l = next;
   }
   if (w->conns_alive == 0) {

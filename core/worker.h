@@ -36,7 +36,7 @@ struct ir_worker {
   uv_check_t after_poll;    /* the same, after I/O callbacks */
   uv_timer_t shutdown_timer;
 
-  uv_tcp_t *listeners; /* one per configured [listen] */
+  struct irh_listener *listeners; /* one per configured [listen], owned */
   size_t nlisteners;
 
   irh_slab conn_slab;

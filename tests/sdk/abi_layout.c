@@ -6,8 +6,10 @@
  * point: modules already built against ABI 1.x depend on these numbers.
  *
  * A deliberate ABI 1.(x+1) addition appends fields at the end of a struct:
- * add asserts for the new fields and update the struct's size here; never
- * edit an existing offset (that would be an ABI break: a major bump).
+ * add asserts for the new fields under a "1.(x+1)" line, note where the
+ * older version ended (the struct_size an older module sends is the offset
+ * of the first newer field), and update the struct's size; never edit an
+ * existing offset (that would be an ABI break: a major bump).
  *
  * The program itself only prints OK, so ctest can run it; the work is done by
  * the compiler.
@@ -83,7 +85,7 @@ AT(ir_config_key, default_value, 16);
 AT(ir_config_key, required, 24);
 AT(ir_config_key, help, 32);
 
-SIZE(ir_module_desc, 120);
+SIZE(ir_module_desc, 128);
 ALIGN(ir_module_desc, 8);
 AT(ir_module_desc, struct_size, 0);
 AT(ir_module_desc, abi_major, 4);
@@ -102,6 +104,9 @@ AT(ir_module_desc, on_body, 88);
 AT(ir_module_desc, on_body_end, 96);
 AT(ir_module_desc, on_writable, 104);
 AT(ir_module_desc, on_close, 112);
+/* 1.1: ABI 1.0's descriptor ended here (a 1.0 module's struct_size is 120). */
+AT(ir_module_desc, flags, 120);
+VALUE(IR_MODULE_UPGRADES, 0x1u);
 
 /* The host looks the entry function up by this exact name. */
 _Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
@@ -110,7 +115,7 @@ _Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
 /* ---- host.h ---- */
 VALUE(IR_HEAD_END_STREAM, 0x1u);
 
-SIZE(ir_host_api, 320);
+SIZE(ir_host_api, 328);
 ALIGN(ir_host_api, 8);
 AT(ir_host_api, struct_size, 0);
 AT(ir_host_api, abi_major, 4);
@@ -154,6 +159,8 @@ AT(ir_host_api, work_submit, 288);
 AT(ir_host_api, worker_post, 296);
 AT(ir_host_api, service_register, 304);
 AT(ir_host_api, service_lookup, 312);
+/* 1.1: ABI 1.0's table ended here (its struct_size was 320). */
+AT(ir_host_api, req_upgrade, 320);
 
 int main(void) {
   puts("OK");

@@ -4,8 +4,9 @@
  * functions. The SDK is headers only, so this file exports one empty function
  * per public type, taking a pointer to it; built with -g, its DWARF then
  * holds every public type in full and `abidw` turns that into the ABI
- * description that sdk/abi/iridium-sdk-MAJOR.MINOR.abi is compared against
- * (see check_abi.sh). A new public type gets a new probe function here.
+ * description that the baselines in sdk/abi/ (iridium-sdk-MAJOR.MINOR.abi,
+ * one per version) are compared against (see check_abi.sh). A new public
+ * type gets a new probe function here.
  */
 #include <iridium/iridium.h>
 

@@ -1,7 +1,9 @@
 /* test_config.c — unit tests for core/config.c: a good file becomes the
  * right typed values, each kind of problem gives its "FILE:LINE: message"
  * and NULL, irh_config_check_keys() checks a module's key table, and
- * irh_value_parse() reads every value type.
+ * irh_value_parse() reads every value type. The HTTP/2 [server] keys, the
+ * listeners' protocols and TLS keys (with the ALPN order) and the
+ * [certificate] sections have their own tests near the end.
  *
  * Each test writes an INI file into a fresh temporary folder and loads it
  * with stderr redirected to a file, so the exact messages can be compared.
@@ -12,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "config.h"
-
 
 static char tmpdir[] = "/tmp/iridium-test-config-XXXXXX";
 static char ini_path[256];
@@ -194,7 +196,8 @@ static void test_good_file(void) {
   CHECK(strcmp(host_of(&c->listens[0], host, sizeof host), "127.0.0.1") == 0);
   CHECK(port_of(&c->listens[0]) == 8080);
   CHECK(c->listens[0].backlog == 64);
-  CHECK(c->listens[0].protocols == IRH_PROTO_HTTP1);
+  CHECK(c->listens[0].protocols == (IRH_PROTO_HTTP1 | IRH_PROTO_H2C));
+  CHECK(c->listens[0].tls == 0 && c->listens[0].nalpn == 0);
   CHECK(c->listens[0].section->line == 20);
   CHECK(c->listens[1].addr.ss_family == AF_INET6);
   CHECK(c->listens[1].addrlen == sizeof(struct sockaddr_in6));
@@ -251,9 +254,20 @@ static void test_defaults(void) {
   CHECK(c->keepalive_timeout_ms == 75000);
   CHECK(c->write_timeout_ms == 60000);
   CHECK(c->shutdown_timeout_ms == 10000);
+  CHECK(c->max_queued_output == 1024 * 1024);
+  CHECK(c->h2_max_concurrent_streams == 128);
+  CHECK(c->h2_initial_window_size == 256 * 1024);
+  CHECK(c->h2_max_frame_size == 16 * 1024);
+  CHECK(c->h2_max_continuations == 8);
+  CHECK(c->h2_reset_burst == 1000);
+  CHECK(c->h2_reset_rate == 33);
+  CHECK(c->h2_flood_limit == 200);
+  CHECK(c->h2_stream_idle_timeout_ms == 30000);
+  CHECK(c->h2_ping_timeout_ms == 10000);
   CHECK(c->nlistens == 1 && c->listens[0].backlog == 511);
-  CHECK(c->listens[0].protocols == IRH_PROTO_HTTP1);
-  CHECK(c->nmodules == 0 && c->nroutes == 0);
+  CHECK(c->listens[0].protocols == (IRH_PROTO_HTTP1 | IRH_PROTO_H2C));
+  CHECK(c->listens[0].tls == 0 && c->listens[0].nalpn == 0);
+  CHECK(c->nmodules == 0 && c->nroutes == 0 && c->ncerts == 0);
   irh_config_free(c);
 }
 
@@ -369,11 +383,11 @@ static void test_listen_errors(void) {
   EXPECT_ERROR("[listen]\n", "1: [listen] needs an address, e.g. [listen 127.0.0.1:8080]");
   EXPECT_ERROR("[listen *:80]\n[listen 0.0.0.0:80]\n",
                "2: duplicate listen address 0.0.0.0:80 (first at line 1)");
-  EXPECT_ERROR("[listen *:80]\nprotocols = http/1.1, h2\n",
-               "2: unknown protocol 'h2' in protocols (known: http/1.1)");
+  EXPECT_ERROR("[listen *:80]\nprotocols = http/1.1, gopher\n",
+               "2: unknown protocol 'gopher' in protocols (known: http/1.1, h2c, h2)");
   EXPECT_ERROR("[listen *:80]\nprotocols = ,\n",
-               "2: bad value ',' for key 'protocols' (expected a list of protocols such as "
-               "http/1.1)");
+               "2: bad value ',' for key 'protocols' (expected a list of protocols from http/1.1, "
+               "h2c, h2)");
   EXPECT_ERROR("[listen *:80]\nbacklog = 0\n",
                "2: bad value '0' for key 'backlog' (expected 1 to 65535)");
   EXPECT_ERROR("[listen *:80]\nbacklg = 5\n",
@@ -708,13 +722,286 @@ static void test_relative_path(void) {
   CHECK(chdir(cwd) == 0);
 }
 
+/* ---- [server] HTTP/2 keys ------------------------------------------------- */
+
+static void test_h2_server_keys(void) {
+  irh_config *c = LOAD_OK("[server]\n"
+                          "max_queued_output = 64k\n"
+                          "h2_max_concurrent_streams = 2147483647\n"
+                          "h2_initial_window_size = 2147483647\n"
+                          "h2_max_frame_size = 16777215\n"
+                          "h2_max_continuations = 1\n"
+                          "h2_reset_burst = 5\n"
+                          "h2_reset_rate = 2\n"
+                          "h2_flood_limit = 1000\n"
+                          "h2_stream_idle_timeout = 1500ms\n"
+                          "h2_ping_timeout = 2m\n"
+                          "[listen *:80]\n");
+  CHECK(c->max_queued_output == 64 * 1024);
+  CHECK(c->h2_max_concurrent_streams == 2147483647u);
+  CHECK(c->h2_initial_window_size == 2147483647u);
+  CHECK(c->h2_max_frame_size == 16777215);
+  CHECK(c->h2_max_continuations == 1);
+  CHECK(c->h2_reset_burst == 5);
+  CHECK(c->h2_reset_rate == 2);
+  CHECK(c->h2_flood_limit == 1000);
+  CHECK(c->h2_stream_idle_timeout_ms == 1500);
+  CHECK(c->h2_ping_timeout_ms == 120000);
+  irh_config_free(c);
+
+  /* The lower ends of the ranges. */
+  c = LOAD_OK("[server]\nh2_max_frame_size = 16k\nh2_initial_window_size = 1\n"
+              "h2_max_concurrent_streams = 1\n[listen *:80]\n");
+  CHECK(c->h2_max_frame_size == 16384 && c->h2_initial_window_size == 1);
+  CHECK(c->h2_max_concurrent_streams == 1);
+  irh_config_free(c);
+}
+
+/* One bad [server] value: the whole message. */
+static void expect_server_value_at(int line, const char *key, const char *value,
+                                   const char *expected) {
+  char text[256], want[512];
+  snprintf(text, sizeof text, "[server]\n%s = %s\n[listen *:80]\n", key, value);
+  snprintf(want, sizeof want, "2: bad value '%s' for key '%s' (expected %s)", value, key, expected);
+  expect_error_at(line, text, want);
+}
+#define EXPECT_SERVER_VALUE(key, value, expected)                                                  \
+  expect_server_value_at(__LINE__, key, value, expected)
+
+static void test_h2_server_errors(void) {
+  static const char int31[] = "1 to 2147483647", frame[] = "16384 to 16777215",
+                    one[] = "at least 1";
+  static const char size[] = "a size such as 512, 64k, 1m or 2g";
+  static const char duration[] = "a duration such as 500ms, 30s, 5m or 1h";
+  EXPECT_SERVER_VALUE("max_queued_output", "0", one);
+  EXPECT_SERVER_VALUE("max_queued_output", "lots", size);
+  EXPECT_SERVER_VALUE("h2_max_concurrent_streams", "0", int31);
+  EXPECT_SERVER_VALUE("h2_max_concurrent_streams", "2147483648", int31);
+  EXPECT_SERVER_VALUE("h2_max_concurrent_streams", "-1", int31);
+  EXPECT_SERVER_VALUE("h2_max_concurrent_streams", "1k", "an integer");
+  EXPECT_SERVER_VALUE("h2_initial_window_size", "0", int31);
+  EXPECT_SERVER_VALUE("h2_initial_window_size", "2g", int31);
+  EXPECT_SERVER_VALUE("h2_max_frame_size", "16383", frame);
+  EXPECT_SERVER_VALUE("h2_max_frame_size", "16m", frame);
+  EXPECT_SERVER_VALUE("h2_max_frame_size", "1.5k", size);
+  EXPECT_SERVER_VALUE("h2_max_continuations", "0", one);
+  EXPECT_SERVER_VALUE("h2_reset_burst", "0", one);
+  EXPECT_SERVER_VALUE("h2_reset_rate", "-3", one);
+  EXPECT_SERVER_VALUE("h2_flood_limit", "0", one);
+  EXPECT_SERVER_VALUE("h2_flood_limit", "many", "an integer");
+  EXPECT_SERVER_VALUE("h2_stream_idle_timeout", "0ms", one);
+  EXPECT_SERVER_VALUE("h2_ping_timeout", "0", one);
+  EXPECT_SERVER_VALUE("h2_ping_timeout", "soon", duration);
+  EXPECT_ERROR("[server]\nh2_max_frame_sise = 16k\n[listen *:80]\n",
+               "2: unknown key 'h2_max_frame_sise' in [server] (did you mean "
+               "'h2_max_frame_size'?)");
+}
+
+/* ---- [listen]: protocols, tls, tls_priority, ALPN -------------------------- */
+
+/* Writes text to tmpdir/name without touching ini_path. */
+static void put_file(const char *name, const char *text) {
+  FILE *f = fopen(in_tmp(name), "w");
+  CHECK(f != NULL);
+  CHECK(fputs(text, f) >= 0);
+  CHECK(fclose(f) == 0);
+}
+
+#define CERT_SECTION "[certificate a]\ncert = c.pem\nkey = k.pem\n"
+
+static void test_cleartext_protocols(void) {
+  irh_config *c = LOAD_OK("[listen *:80]\n"
+                          "protocols = h2c\n"
+                          "[listen *:81]\n"
+                          "protocols = h2c http/1.1\n"
+                          "tls = off\n"
+                          "[listen *:82]\n"
+                          "protocols = HTTP/1.1,,\tH2C ,\n");
+  CHECK(c->nlistens == 3);
+  CHECK(c->listens[0].protocols == IRH_PROTO_H2C);
+  CHECK(c->listens[1].protocols == (IRH_PROTO_H2C | IRH_PROTO_HTTP1));
+  CHECK(c->listens[2].protocols == (IRH_PROTO_H2C | IRH_PROTO_HTTP1));
+  for (size_t i = 0; i < c->nlistens; i++)
+    CHECK(c->listens[i].tls == 0 && c->listens[i].nalpn == 0);
+  irh_config_free(c);
+}
+
+static void test_tls_listeners(void) {
+  put_file("c.pem", "not checked by config.c\n");
+  put_file("k.pem", "nor this\n");
+  irh_config *c = LOAD_OK("[listen *:443]\n"                     /* 1 */
+                          "tls = on\n"                           /* 2 */
+                          "[listen *:444]\n"                     /* 3 */
+                          "tls = yes\n"                          /* 4 */
+                          "protocols = http/1.1, h2\n"           /* 5 */
+                          "tls_priority = NORMAL:-VERS-TLS1.3\n" /* 6 */
+                          "[listen *:445]\n"                     /* 7 */
+                          "tls = true\n"                         /* 8 */
+                          "protocols = http/1.1\n"               /* 9 */
+                          "[listen *:446]\n"                     /* 10 */
+                          "tls = 1\n"                            /* 11 */
+                          "protocols = H2\n"                     /* 12 */
+                          "[listen *:80]\n" CERT_SECTION);       /* 13 */
+  CHECK(c->nlistens == 5);
+  const irh_listen_cfg *l = c->listens;
+  CHECK(l[0].tls == 1);
+  CHECK(l[0].protocols == (IRH_PROTO_H2 | IRH_PROTO_HTTP1));
+  CHECK(l[0].nalpn == 2);
+  CHECK(strcmp(l[0].alpn[0], "h2") == 0 && strcmp(l[0].alpn[1], "http/1.1") == 0);
+  CHECK(strcmp(l[0].tls_priority,
+               "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE") == 0);
+
+  CHECK(l[1].tls == 1);
+  CHECK(l[1].protocols == (IRH_PROTO_H2 | IRH_PROTO_HTTP1));
+  CHECK(l[1].nalpn == 2); /* the order written is the ALPN order */
+  CHECK(strcmp(l[1].alpn[0], "http/1.1") == 0 && strcmp(l[1].alpn[1], "h2") == 0);
+  CHECK(strcmp(l[1].tls_priority, "NORMAL:-VERS-TLS1.3") == 0);
+
+  CHECK(l[2].tls == 1 && l[2].protocols == IRH_PROTO_HTTP1);
+  CHECK(l[2].nalpn == 1 && strcmp(l[2].alpn[0], "http/1.1") == 0);
+
+  CHECK(l[3].tls == 1 && l[3].protocols == IRH_PROTO_H2);
+  CHECK(l[3].nalpn == 1 && strcmp(l[3].alpn[0], "h2") == 0); /* lower case, as ALPN wants */
+
+  CHECK(l[4].tls == 0 && l[4].nalpn == 0);
+  CHECK(l[4].protocols == (IRH_PROTO_HTTP1 | IRH_PROTO_H2C));
+  irh_config_free(c);
+}
+
+static void test_tls_listen_errors(void) {
+  put_file("c.pem", "x\n");
+  put_file("k.pem", "x\n");
+  EXPECT_ERROR("[listen *:80]\nprotocols = http/1.1, h2\n",
+               "2: h2 needs tls = on; use h2c for cleartext");
+  EXPECT_ERROR("[listen *:80]\ntls = off\nprotocols = h2\n",
+               "3: h2 needs tls = on; use h2c for cleartext");
+  EXPECT_ERROR("[listen *:443]\ntls = on\nprotocols = h2c, h2\n" CERT_SECTION,
+               "3: h2c is cleartext HTTP/2 only; use h2 with tls = on");
+  EXPECT_ERROR("[listen *:80]\nprotocols = h2c, http/1.1, H2C\n",
+               "2: protocol 'h2c' is listed twice in protocols");
+  EXPECT_ERROR("[listen *:443]\ntls = on\nprotocols = h2 http/1.1 h2\n" CERT_SECTION,
+               "3: protocol 'h2' is listed twice in protocols");
+  EXPECT_ERROR("[listen *:443]\ntls = on\nprotocols = h3\n" CERT_SECTION,
+               "3: unknown protocol 'h3' in protocols (known: http/1.1, h2c, h2)");
+  EXPECT_ERROR("[listen *:80]\nprotocols =\n",
+               "2: bad value '' for key 'protocols' (expected a list of protocols from http/1.1, "
+               "h2c, h2)");
+  EXPECT_ERROR("[listen *:80]\ntls_priority = NORMAL\n",
+               "2: tls_priority needs tls = on (this listener is cleartext)");
+  EXPECT_ERROR("[listen *:80]\ntls = no\ntls_priority = NORMAL\n",
+               "3: tls_priority needs tls = on (this listener is cleartext)");
+  EXPECT_ERROR("[listen *:443]\ntls = on\ntls_priority =\n" CERT_SECTION,
+               "3: bad value '' for key 'tls_priority' (expected a GnuTLS priority string)");
+  /* A bad tls value is one problem, not one more per rule that needs it. */
+  EXPECT_ERROR("[listen *:443]\ntls = maybe\nprotocols = h2\ntls_priority = NORMAL\n",
+               "2: bad value 'maybe' for key 'tls' (expected on/off, yes/no, true/false or 1/0)");
+  EXPECT_ERROR("[listen *:80]\ntlz = on\n",
+               "2: unknown key 'tlz' in [listen *:80] (did you mean 'tls'?)");
+  EXPECT_ERROR("; no certificate\n[listen 127.0.0.1:443]\ntls = on\n",
+               "2: [listen 127.0.0.1:443] has tls = on but there is no [certificate] section "
+               "(add one with cert and key)");
+  /* A [certificate] that has its own problem still counts as one: only its
+   * problem is reported. */
+  EXPECT_ERROR("[listen *:443]\ntls = on\n[certificate a]\ncert = c.pem\nkey = nope.pem\n",
+               "5: [certificate a] cannot read key 'nope.pem': No such file or directory");
+}
+
+/* ---- [certificate NAME] ---------------------------------------------------- */
+
+static void test_certificates(void) {
+  put_file("c.pem", "x\n");
+  put_file("k.pem", "x\n");
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[listen *:443]\n"      /* 1 */
+           "tls = on\n"            /* 2 */
+           "[certificate a]\n"     /* 3 */
+           "cert = c.pem\n"        /* 4 */
+           "key = k.pem\n"         /* 5 */
+           "[certificate B-2_x]\n" /* 6 */
+           "key = %s\n"            /* 7 */
+           "cert: ./c.pem\n",      /* 8 */
+           in_tmp("k.pem"));
+  irh_config *c = LOAD_OK(text);
+  CHECK(c->ncerts == 2);
+  CHECK(strcmp(c->certs[0].name, "a") == 0);
+  CHECK(c->certs[0].section->line == 3);
+  CHECK(strcmp(c->certs[0].cert, in_tmp("c.pem")) == 0);
+  CHECK(strcmp(c->certs[0].key, in_tmp("k.pem")) == 0);
+  CHECK(strcmp(c->certs[1].name, "B-2_x") == 0);
+  CHECK(c->certs[1].section->line == 6);
+  CHECK(strcmp(c->certs[1].cert, in_tmp("./c.pem")) == 0);
+  CHECK(strcmp(c->certs[1].key, in_tmp("k.pem")) == 0); /* absolute stays as it is */
+  irh_config_free(c);
+
+  /* A certificate without any TLS listener is checked all the same. */
+  c = LOAD_OK("[listen *:80]\n" CERT_SECTION);
+  CHECK(c->ncerts == 1 && c->nlistens == 1);
+  irh_config_free(c);
+}
+
+static void test_certificate_errors(void) {
+  put_file("c.pem", "x\n");
+  put_file("k.pem", "x\n");
+  CHECK(mkdir(in_tmp("certdir"), 0700) == 0);
+  EXPECT_ERROR("[listen *:80]\n[certificate]\ncert = c.pem\nkey = k.pem\n",
+               "2: [certificate] needs a name, e.g. [certificate localhost]");
+  EXPECT_ERROR("[listen *:80]\n[certificate a.b]\ncert = c.pem\nkey = k.pem\n",
+               "2: bad certificate name 'a.b' (use letters, digits, '_' and '-')");
+  EXPECT_ERROR("[listen *:80]\n" CERT_SECTION CERT_SECTION,
+               "5: duplicate [certificate a] (first at line 2)");
+  EXPECT_ERROR("[listen *:80]\n[certificate a]\ncert = c.pem\n",
+               "2: [certificate a] missing required key 'key' (PEM private key)");
+  EXPECT_ERROR("[listen *:80]\n[certificate a]\nkey = k.pem\n",
+               "2: [certificate a] missing required key 'cert' (PEM certificate chain)");
+  EXPECT_ERROR("[listen *:80]\n[certificate a]\ncrt = c.pem\ncert = c.pem\nkey = k.pem\n",
+               "3: unknown key 'crt' in [certificate a] (did you mean 'cert'?)");
+  EXPECT_ERROR("[listen *:80]\n[certificate a]\ncert =\nkey = k.pem\n",
+               "3: bad value '' for key 'cert' (expected a path to a PEM file)");
+  EXPECT_ERROR("[listen *:80]\n[certificate localhost]\ncert = c.pem\nkey = tls/localhost.key\n",
+               "4: [certificate localhost] cannot read key 'tls/localhost.key': No such file or "
+               "directory");
+  EXPECT_ERROR("[listen *:80]\n[certificate a]\ncert = certdir\nkey = k.pem\n",
+               "3: [certificate a] cannot read cert 'certdir': Is a directory");
+
+  /* Both files, and a duplicate of a section that failed, are all reported. */
+  char *errors;
+  irh_config *c = load_text("[listen *:80]\n"   /* 1 */
+                            "[certificate a]\n" /* 2 */
+                            "cert = nope.crt\n" /* 3 */
+                            "key = nope.key\n"  /* 4 */
+                            "[certificate a]\n" /* 5 */
+                            "cert = c.pem\n"    /* 6 */
+                            "key = k.pem\n",    /* 7 */
+                            &errors);
+  CHECK(c == NULL);
+  CHECK(count_lines(errors) == 3);
+  CHECK(strstr(errors, ":3: [certificate a] cannot read cert 'nope.crt': No such file"));
+  CHECK(strstr(errors, ":4: [certificate a] cannot read key 'nope.key': No such file"));
+  CHECK(strstr(errors, ":5: duplicate [certificate a] (first at line 2)\n"));
+  free(errors);
+
+  /* irh_config_read keeps only the certificates that passed. */
+  const char *path = write_ini("test.ini", "[listen *:80]\n"
+                                           "[certificate bad]\ncert = nope\nkey = k.pem\n"
+                                           "[certificate good]\ncert = c.pem\nkey = k.pem\n");
+  capture_start();
+  c = irh_config_read(path);
+  errors = capture_stop();
+  CHECK(c != NULL && c->errors == 1);
+  CHECK(c->ncerts == 1 && strcmp(c->certs[0].name, "good") == 0);
+  free(errors);
+  irh_config_free(c);
+}
+
 static void remove_tmpdir(void) {
-  static const char *const files[] = {"test.ini", "rel.ini"};
+  static const char *const files[] = {"test.ini", "rel.ini", "c.pem", "k.pem"};
   char path[600];
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
     unlink(path);
   }
+  rmdir(in_tmp("certdir"));
   rmdir(tmpdir);
 }
 
@@ -740,6 +1027,13 @@ int main(void) {
   test_value_parse();
   test_resolve();
   test_relative_path();
+  test_h2_server_keys();
+  test_h2_server_errors();
+  test_cleartext_protocols();
+  test_tls_listeners();
+  test_tls_listen_errors();
+  test_certificates();
+  test_certificate_errors();
   remove_tmpdir();
   printf("test_config: all passed\n");
   return 0;

@@ -12,7 +12,12 @@
 #include <stdint.h>
 
 #define IR_ABI_MAJOR 1
-#define IR_ABI_MINOR 0
+#define IR_ABI_MINOR 1
+/* ABI history:
+ *   1.0  the first SDK
+ *   1.1  upgraded streams: ir_module_desc.flags (IR_MODULE_UPGRADES) and
+ *        ir_host_api.req_upgrade
+ */
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */
 #define IR_ABI_PACK(major, minor) (((uint32_t)(major) << 16) | (uint32_t)(minor))

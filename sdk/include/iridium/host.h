@@ -129,6 +129,22 @@ typedef struct ir_host_api {
   /* Any thread after init: the service named name with version >=
    * min_version, or NULL. *found_version receives its version if non-NULL. */
   const void *(*service_lookup)(const char *name, uint32_t min_version, uint32_t *found_version);
+
+  /* ---- ABI 1.1: upgraded streams (stream's worker) ---- */
+  /* The protocol the client asks to switch to, lower-case ("websocket"): the
+   * Upgrade header of an HTTP/1.1 request that also says Connection:
+   * upgrade, or the :protocol of an HTTP/2 extended CONNECT (RFC 8441).
+   * Empty when the request asks for none, or when the route's module did not
+   * set IR_MODULE_UPGRADES. Answering with status 101 accepts: on HTTP/1.1
+   * the host sends "101 Switching Protocols" with Connection: upgrade and
+   * Upgrade: <protocol> itself; on HTTP/2 it sends ":status 200". The module
+   * adds only its protocol's own fields (e.g. Sec-WebSocket-Accept, which
+   * HTTP/1.1 needs and RFC 8441 does not).
+   * From then on the stream is a full-duplex byte stream on either protocol:
+   * on_body carries the peer's bytes, resp_write sends bytes, on_body_end
+   * means the peer closed its side, resp_end closes ours. Idle timeouts do
+   * not apply to it; the module keeps it alive or ends it. */
+  ir_str (*req_upgrade)(ir_stream_t *s);
 } ir_host_api;
 
 #endif /* IRIDIUM_HOST_H */

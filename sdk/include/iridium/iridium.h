@@ -85,6 +85,8 @@ static inline int ir_req_header_at(ir_stream_t *s, size_t i, ir_str *name, ir_st
   return ir__host->req_header_at(s, i, name, value);
 }
 static inline int64_t ir_req_content_length(ir_stream_t *s) { return ir__host->req_content_length(s); }
+/* ABI 1.1 */
+static inline ir_str ir_req_upgrade(ir_stream_t *s) { return ir__host->req_upgrade(s); }
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }

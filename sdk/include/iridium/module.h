@@ -98,7 +98,16 @@ typedef struct ir_module_desc {
    * ir_close_reason. After it returns the stream handle is invalid and its
    * arena is freed. */
   void (*on_close)(ir_stream_t *s, int reason);
+
+  /* ---- ABI 1.1 ---- */
+  uint64_t flags; /* IR_MODULE_* bits (64-bit: no tail padding for a later field to fall into) */
 } ir_module_desc;
+
+/* ir_module_desc.flags */
+/* The module's routes take upgraded streams (WebSocket over HTTP/1.1
+ * Upgrade and over HTTP/2 extended CONNECT, RFC 8441). Listeners serving
+ * such a route advertise SETTINGS_ENABLE_CONNECT_PROTOCOL. */
+#define IR_MODULE_UPGRADES 0x1u
 
 /* The entry function's type and exported name. */
 struct ir_host_api;

@@ -1,0 +1,745 @@
+/* h2.c — HTTP/2 with nghttp2: sessions, streams, flow control, extended
+ * CONNECT, graceful shutdown, and the limits against known attacks.
+ *
+ * Reading feeds nghttp2_session_mem_recv; its callbacks build streams
+ * (stream.c) and hand them to modules. Writing happens in before_flush,
+ * once per loop turn: nghttp2_session_send puts frames into the
+ * connection's output queue (DATA through the no-copy path, straight from
+ * the stream's body queue). Modules never make nghttp2 calls re-enter: they
+ * only queue data and ask for a flush.
+ *
+ * Limits, each from the INI and counted in the error log:
+ *   client RST_STREAMs (Rapid Reset, CVE-2023-44487) and RST_STREAMs the
+ *   server sends because of client errors (MadeYouReset, CVE-2025-8671):
+ *   token buckets; past them GOAWAY ENHANCE_YOUR_CALM.
+ *   SETTINGS, PING, PRIORITY and empty DATA floods: a token bucket; past it
+ *   GOAWAY ENHANCE_YOUR_CALM.
+ *   CONTINUATION floods: nghttp2's max_continuations.
+ *   header lists: max_header_size / max_header_count, answered 431.
+ *   stalled streams: no progress while waiting on the client for
+ *   h2_stream_idle_timeout: RST_STREAM CANCEL.
+ *   idle connections: a PING after keepalive_timeout; no answer within
+ *   h2_ping_timeout: GOAWAY and close.
+ *   output for a client that does not read: bounded by max_queued_output
+ *   (nghttp2 is told "would block"), then write_timeout closes.
+ */
+#include "h2.h"
+
+#include <ctype.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "rate.h"
+#include "server.h"
+#include "stream.h"
+#include "worker.h"
+
+#define H2_STREAM_HIGH (128u * 1024u) /* body bytes a stream queues before "again" */
+#define H2_STREAM_LOW (32u * 1024u)
+#define H2_TICK_MS 1000 /* stalled-stream scan while streams are open */
+#define H2_MIN_CONN_WINDOW (1u << 20)
+
+typedef struct irh_h2_stream {
+  ir_stream_t *s;
+  int32_t id;
+  irh_bufq body;     /* response body waiting for the peer's window */
+  irh_link link;     /* in irh_h2.streams */
+  uint64_t progress; /* loop time of the last progress */
+  size_t header_bytes;
+  size_t header_count;
+  ir_str protocol; /* :protocol of an extended CONNECT */
+  unsigned too_large : 1;
+  unsigned has_provider : 1; /* the response has a body (data provider) */
+  unsigned deferred : 1;     /* the data provider said "deferred" */
+  unsigned eof : 1;          /* the module ended the response */
+} irh_h2_stream;
+
+typedef struct irh_h2 {
+  nghttp2_session *session;
+  irh_conn *conn;
+  irh_link streams;
+  size_t nstreams;
+  irh_rate client_resets, server_resets, flood;
+  int in_session; /* inside an nghttp2 call: do not delete the session */
+  unsigned dead : 1;
+  unsigned goaway : 1;
+  unsigned ping_outstanding : 1;
+} irh_h2;
+
+extern const irh_stream_ops irh_h2_stream_ops;
+
+static const irh_config *h2_config(const irh_h2 *h) { return h->conn->worker->server->config; }
+static uint64_t h2_now(const irh_h2 *h) { return uv_now(&h->conn->worker->loop); }
+
+static irh_h2_stream *stream_of(irh_h2 *h, int32_t id) {
+  return nghttp2_session_get_stream_user_data(h->session, id);
+}
+
+/* ---- limits ---- */
+
+/* Ends the connection for abuse: GOAWAY ENHANCE_YOUR_CALM, counted. */
+static void h2_calm_down(irh_h2 *h, const char *what) {
+  if (h->goaway && !nghttp2_session_want_read(h->session)) return;
+  irh_log(IR_LOG_WARN, h->conn->id, -1, NULL, "HTTP/2 %s over the limit: GOAWAY ENHANCE_YOUR_CALM",
+          what);
+  nghttp2_session_terminate_session(h->session, NGHTTP2_ENHANCE_YOUR_CALM);
+  h->goaway = 1;
+}
+
+static void h2_flood_check(irh_h2 *h, const char *what) {
+  const irh_config *cfg = h2_config(h);
+  if (!irh_rate_take(&h->flood, cfg->h2_flood_limit, cfg->h2_flood_limit, h2_now(h)))
+    h2_calm_down(h, what);
+}
+
+/* Resets the server sends because the client did something wrong. */
+static int reset_is_client_caused(uint32_t code) {
+  return code == NGHTTP2_PROTOCOL_ERROR || code == NGHTTP2_FLOW_CONTROL_ERROR ||
+         code == NGHTTP2_STREAM_CLOSED || code == NGHTTP2_FRAME_SIZE_ERROR ||
+         code == NGHTTP2_REFUSED_STREAM || code == NGHTTP2_COMPRESSION_ERROR;
+}
+
+/* ---- streams ---- */
+
+static void progress(irh_h2 *h, irh_h2_stream *hs) { hs->progress = h2_now(h); }
+
+static void h2_rearm_timer(irh_h2 *h) {
+  const irh_config *cfg = h2_config(h);
+  if (h->conn->closing || h->conn->close_when_flushed) return;
+  if (h->nstreams)
+    irh_conn_set_timeout(h->conn, H2_TICK_MS);
+  else if (h->ping_outstanding)
+    irh_conn_set_timeout(h->conn, cfg->h2_ping_timeout_ms);
+  else
+    irh_conn_set_timeout(h->conn, cfg->keepalive_timeout_ms);
+}
+
+static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
+  irh_h2 *h = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  ir_stream_t *s = irh_stream_new(h->conn, &irh_h2_stream_ops, f->hd.stream_id);
+  irh_h2_stream *hs = s ? irh_arena_alloc(&s->arena, sizeof(*hs)) : NULL;
+  if (!hs) {
+    if (s) irh_stream_finish(s, IR_CLOSE_ERROR);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
+  }
+  hs->s = s;
+  hs->id = f->hd.stream_id;
+  s->proto = hs;
+  s->protocol = (ir_str){"HTTP/2", 6};
+  s->scheme = h->conn->tls ? (ir_str){"https", 5} : (ir_str){"http", 4};
+  progress(h, hs);
+  irh_list_push(&h->streams, &hs->link);
+  h->nstreams++;
+  nghttp2_session_set_stream_user_data(ss, f->hd.stream_id, hs);
+  h2_rearm_timer(h);
+  return 0;
+}
+
+static ir_str arena_str(ir_stream_t *s, const uint8_t *p, size_t len) {
+  char *copy = irh_arena_strndup(&s->arena, (const char *)p, len);
+  return copy ? (ir_str){copy, len} : (ir_str){"", 0};
+}
+
+/* Cookie crumbs (RFC 9113 8.2.3) are joined back into one field. */
+static int add_cookie(ir_stream_t *s, const uint8_t *v, size_t vl) {
+  for (size_t i = 0; i < s->nheaders; i++) {
+    irh_header *f = &s->headers[i];
+    if (f->name.len != 6 || memcmp(f->name.ptr, "cookie", 6) != 0) continue;
+    char *joined = irh_arena_alloc(&s->arena, f->value.len + 2 + vl + 1);
+    if (!joined) return -1;
+    memcpy(joined, f->value.ptr, f->value.len);
+    memcpy(joined + f->value.len, "; ", 2);
+    memcpy(joined + f->value.len + 2, v, vl);
+    f->value = (ir_str){joined, f->value.len + 2 + vl};
+    return 0;
+  }
+  return irh_stream_add_req_header(s, "cookie", 6, (const char *)v, vl);
+}
+
+static void set_pseudo(ir_stream_t *s, irh_h2_stream *hs, const uint8_t *n, size_t nl,
+                       const uint8_t *v, size_t vl) {
+  ir_str value = arena_str(s, v, vl);
+  if (nl == 7 && memcmp(n, ":method", 7) == 0)
+    s->method = value;
+  else if (nl == 5 && memcmp(n, ":path", 5) == 0)
+    s->target = value;
+  else if (nl == 7 && memcmp(n, ":scheme", 7) == 0)
+    s->scheme = value;
+  else if (nl == 10 && memcmp(n, ":authority", 10) == 0)
+    s->authority = value;
+  else if (nl == 9 && memcmp(n, ":protocol", 9) == 0)
+    hs->protocol = value;
+}
+
+static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                     const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
+  irh_h2 *h = ud;
+  irh_h2_stream *hs = stream_of(h, f->hd.stream_id);
+  if (!hs) return 0;
+  const irh_config *cfg = h2_config(h);
+  hs->header_bytes += nl + vl + 32; /* RFC 9113's accounting */
+  hs->header_count++;
+  if (hs->header_bytes > cfg->max_header_size || hs->header_count > cfg->max_header_count) {
+    hs->too_large = 1; /* answered 431 once the block ends; nothing more kept */
+    return 0;
+  }
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST || hs->too_large) return 0; /* trailers: read, dropped */
+  ir_stream_t *s = hs->s;
+  if (nl && name[0] == ':') {
+    set_pseudo(s, hs, name, nl, value, vl);
+    return 0;
+  }
+  int rc = nl == 6 && memcmp(name, "cookie", 6) == 0
+               ? add_cookie(s, value, vl)
+               : irh_stream_add_req_header(s, (const char *)name, nl, (const char *)value, vl);
+  return rc == 0 ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+}
+
+/* The request head is complete: check it and hand it to the module. */
+static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
+  ir_stream_t *s = hs->s;
+  if (hs->too_large) {
+    irh_log(IR_LOG_WARN, h->conn->id, hs->id, NULL, "header list over the limit: 431");
+    irh_stream_respond_status(s, 431);
+    return;
+  }
+  int connect = s->method.len == 7 && memcmp(s->method.ptr, "CONNECT", 7) == 0;
+  if (connect && !hs->protocol.len) { /* a tunnel: Iridium is not a proxy */
+    irh_stream_respond_status(s, 405);
+    return;
+  }
+  if (hs->protocol.len) {
+    for (size_t i = 0; i < hs->protocol.len; i++)
+      ((char *)hs->protocol.ptr)[i] = (char)tolower((unsigned char)hs->protocol.ptr[i]);
+    s->upgrade = hs->protocol;
+  }
+  int status = irh_stream_split_target(s);
+  if (status) {
+    irh_stream_respond_status(s, status);
+    return;
+  }
+  ir_str host;
+  if (!s->authority.len && irh_stream_req_header(s, "host", 4, &host) == IR_OK) s->authority = host;
+  ir_str cl;
+  if (irh_stream_req_header(s, "content-length", 14, &cl) == IR_OK) {
+    int64_t n = 0;
+    for (size_t i = 0; i < cl.len && cl.ptr[i] >= '0' && cl.ptr[i] <= '9' && n < INT64_MAX / 10; i++)
+      n = n * 10 + (cl.ptr[i] - '0');
+    s->content_length = n;
+    if ((uint64_t)n > h2_config(h)->max_body_size) {
+      irh_stream_respond_status(s, 413);
+      return;
+    }
+  }
+  irh_stream_dispatch(s);
+}
+
+static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
+  irh_h2 *h = ud;
+  irh_h2_stream *hs = f->hd.stream_id ? stream_of(h, f->hd.stream_id) : NULL;
+  int end_stream = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  switch (f->hd.type) {
+  case NGHTTP2_HEADERS:
+    if (!hs) break;
+    progress(h, hs);
+    if (f->headers.cat == NGHTTP2_HCAT_REQUEST) request_ready(h, hs);
+    if (end_stream) irh_stream_body_end(hs->s);
+    break;
+  case NGHTTP2_DATA:
+    if (hs) progress(h, hs);
+    if (end_stream && hs)
+      irh_stream_body_end(hs->s);
+    else if (f->hd.length == 0 && !end_stream)
+      h2_flood_check(h, "empty DATA frames");
+    break;
+  case NGHTTP2_SETTINGS:
+    if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) h2_flood_check(h, "SETTINGS frames");
+    break;
+  case NGHTTP2_PING:
+    if (f->hd.flags & NGHTTP2_FLAG_ACK) {
+      h->ping_outstanding = 0;
+      h2_rearm_timer(h);
+    } else {
+      h2_flood_check(h, "PING frames");
+    }
+    break;
+  case NGHTTP2_PRIORITY:
+    h2_flood_check(h, "PRIORITY frames");
+    break;
+  case NGHTTP2_RST_STREAM: {
+    const irh_config *cfg = h2_config(h);
+    if (!irh_rate_take(&h->client_resets, cfg->h2_reset_burst, cfg->h2_reset_rate, h2_now(h)))
+      h2_calm_down(h, "client RST_STREAM rate (rapid reset)");
+    break;
+  }
+  case NGHTTP2_WINDOW_UPDATE:
+    if (hs) progress(h, hs);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *ss, uint8_t flags, int32_t id, const uint8_t *data,
+                              size_t len, void *ud) {
+  irh_h2 *h = ud;
+  irh_h2_stream *hs = stream_of(h, id);
+  if (!hs) {
+    nghttp2_session_consume(ss, id, len);
+    return 0;
+  }
+  ir_stream_t *s = hs->s;
+  progress(h, hs);
+  if (!(s->flags & IRH_STREAM_UPGRADED) && s->body_received + len > h2_config(h)->max_body_size) {
+    nghttp2_session_consume(ss, id, len);
+    if (!(s->flags & IRH_STREAM_HEAD_SENT))
+      irh_stream_respond_status(s, 413);
+    else
+      nghttp2_submit_rst_stream(ss, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    return 0;
+  }
+  irh_stream_body(s, data, len);
+  return 0;
+}
+
+static void forget_stream(irh_h2 *h, irh_h2_stream *hs) {
+  irh_list_remove(&hs->link);
+  h->nstreams--;
+  irh_bufq_free(&hs->body);
+  nghttp2_session_set_stream_user_data(h->session, hs->id, NULL);
+}
+
+static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void *ud) {
+  irh_h2 *h = ud;
+  irh_h2_stream *hs = stream_of(h, id);
+  if (!hs) return 0;
+  ir_stream_t *s = hs->s;
+  int reason = code == NGHTTP2_NO_ERROR && (s->flags & IRH_STREAM_RESP_ENDED) ? IR_CLOSE_DONE
+                                                                              : IR_CLOSE_ABORTED;
+  forget_stream(h, hs);
+  irh_stream_finish(s, reason); /* frees hs with the arena */
+  if (h->goaway && h->nstreams == 0) irh_conn_close_when_flushed(h->conn);
+  h2_rearm_timer(h);
+  return 0;
+}
+
+static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
+  irh_h2 *h = ud;
+  if (f->hd.type == NGHTTP2_RST_STREAM && reset_is_client_caused(f->rst_stream.error_code)) {
+    const irh_config *cfg = h2_config(h);
+    if (!irh_rate_take(&h->server_resets, cfg->h2_reset_burst, cfg->h2_reset_rate, h2_now(h)))
+      h2_calm_down(h, "client-caused stream resets (MadeYouReset)");
+  } else if (f->hd.type == NGHTTP2_GOAWAY) {
+    irh_log(IR_LOG_INFO, h->conn->id, -1, NULL, "GOAWAY sent: %s, last stream %d",
+            nghttp2_http2_strerror(f->goaway.error_code), f->goaway.last_stream_id);
+  } else if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+             (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    /* Answered before the request body ended: tell the client to stop. */
+    irh_h2_stream *hs = stream_of(h, f->hd.stream_id);
+    if (hs && !(hs->s->flags & IRH_STREAM_REQ_ENDED))
+      nghttp2_submit_rst_stream(ss, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *ss, const nghttp2_frame *f, int err, void *ud) {
+  irh_h2 *h = ud;
+  irh_log(IR_LOG_DEBUG, h->conn->id, f->hd.stream_id, NULL, "invalid frame: %s",
+          nghttp2_strerror(err));
+  return 0;
+}
+
+/* ---- writing ---- */
+
+static ssize_t send_bytes(nghttp2_session *ss, const uint8_t *data, size_t len, int flags,
+                          void *ud) {
+  irh_h2 *h = ud;
+  if (irh_conn_out_full(h->conn)) return NGHTTP2_ERR_WOULDBLOCK;
+  if (irh_conn_write(h->conn, data, len) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  return (ssize_t)len;
+}
+
+/* DATA frames without a copy into nghttp2: header + body from the
+ * stream's queue straight into the connection's output. */
+static int send_data(nghttp2_session *ss, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *src, void *ud) {
+  irh_h2 *h = ud;
+  irh_h2_stream *hs = src->ptr;
+  if (irh_conn_out_full(h->conn)) return NGHTTP2_ERR_WOULDBLOCK;
+  size_t pad = f->data.padlen;
+  char *p = irh_conn_reserve(h->conn, 9 + length + pad);
+  if (!p) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  memcpy(p, framehd, 9);
+  size_t off = 9;
+  if (pad) p[off++] = (char)(pad - 1);
+  irh_bufq_read(&hs->body, p + off, length);
+  off += length;
+  if (pad > 1) {
+    memset(p + off, 0, pad - 1);
+    off += pad - 1;
+  }
+  irh_conn_commit(h->conn, off);
+  progress(h, hs);
+  return 0;
+}
+
+static ssize_t data_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  irh_h2_stream *hs = src->ptr;
+  size_t n = hs->body.len < length ? hs->body.len : length;
+  if (n == 0 && !hs->eof) {
+    hs->deferred = 1;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (n) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (hs->eof && n == hs->body.len) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    ir_stream_t *s = hs->s;
+    if (s->ntrailers) {
+      nghttp2_nv *nv = irh_arena_alloc(&s->arena, s->ntrailers * sizeof(*nv));
+      if (nv) {
+        for (size_t i = 0; i < s->ntrailers; i++)
+          nv[i] = (nghttp2_nv){(uint8_t *)s->trailers[i].name.ptr, (uint8_t *)s->trailers[i].value.ptr,
+                               s->trailers[i].name.len, s->trailers[i].value.len,
+                               NGHTTP2_NV_FLAG_NONE};
+        if (nghttp2_submit_trailer(ss, id, nv, s->ntrailers) == 0)
+          *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      }
+    }
+  }
+  return (ssize_t)n;
+}
+
+/* Streams whose queue drained get on_writable; returns how many did. */
+static int notify_writable(irh_h2 *h) {
+  int n = 0;
+  irh_link *l = h->streams.next;
+  while (l != &h->streams && !irh_conn_out_full(h->conn)) {
+    irh_link *next = l->next;
+    irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
+    if ((hs->s->flags & IRH_STREAM_WANT_WRITE) && hs->body.len < H2_STREAM_LOW) {
+      irh_stream_writable(hs->s);
+      n++;
+    }
+    l = next;
+  }
+  return n;
+}
+
+static void h2_free(irh_h2 *h) {
+  nghttp2_session_del(h->session);
+  free(h);
+}
+
+/* Leaves an nghttp2 call; frees the session if the connection closed in it. */
+static int h2_leave(irh_h2 *h) {
+  if (--h->in_session == 0 && h->dead) {
+    h2_free(h);
+    return 1;
+  }
+  return 0;
+}
+
+static void h2_before_flush(irh_conn *c) {
+  irh_h2 *h = c->h2;
+  h->in_session++;
+  for (int round = 0; round < 8; round++) {
+    int rv = nghttp2_session_send(h->session);
+    if (rv != 0) {
+      irh_log(IR_LOG_INFO, c->id, -1, NULL, "HTTP/2 send failed: %s", nghttp2_strerror(rv));
+      irh_conn_close(c);
+      break;
+    }
+    if (h->dead || !notify_writable(h)) break;
+  }
+  if (h2_leave(h)) return;
+  if (!c->closing && !nghttp2_session_want_read(h->session) &&
+      !nghttp2_session_want_write(h->session))
+    irh_conn_close_when_flushed(c);
+}
+
+/* ---- stream ops ---- */
+
+static int status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
+
+static int h2_send_head(ir_stream_t *s, int end_stream) {
+  irh_h2 *h = s->conn->h2;
+  irh_h2_stream *hs = s->proto;
+  int status = s->status == 101 ? 200 : s->status; /* an accepted extended CONNECT */
+  size_t max = s->nresp + 4;
+  nghttp2_nv *nv = irh_arena_alloc(&s->arena, max * sizeof(*nv));
+  char *num = irh_arena_alloc(&s->arena, 48);
+  if (!nv || !num) return IR_ENOMEM;
+  size_t n = 0;
+  int slen = snprintf(num, 4, "%03d", status);
+  nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, (size_t)slen, 0};
+  nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, 0};
+  int no_body = status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
+  if ((s->flags & IRH_STREAM_HAS_CL) && !status_has_no_body(status)) {
+    int cl = snprintf(num + 4, 40, "%lld", (long long)s->resp_content_length);
+    nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, (size_t)cl, 0};
+  }
+  for (size_t i = 0; i < s->nresp; i++)
+    nv[n++] = (nghttp2_nv){(uint8_t *)s->resp_headers[i].name.ptr,
+                           (uint8_t *)s->resp_headers[i].value.ptr, s->resp_headers[i].name.len,
+                           s->resp_headers[i].value.len, 0};
+  nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = data_read};
+  hs->has_provider = !end_stream && !no_body;
+  int rv = nghttp2_submit_response(h->session, hs->id, nv, n, hs->has_provider ? &prd : NULL);
+  if (rv != 0) return IR_ECLOSED;
+  irh_conn_want_flush(s->conn);
+  return IR_OK;
+}
+
+static ssize_t h2_write(ir_stream_t *s, const void *data, size_t len) {
+  irh_h2 *h = s->conn->h2;
+  irh_h2_stream *hs = s->proto;
+  if (!hs->has_provider) return (ssize_t)len; /* HEAD, 204, 304: no body goes out */
+  if (hs->body.len >= H2_STREAM_HIGH || irh_conn_out_full(s->conn)) return IR_EAGAIN;
+  size_t n = H2_STREAM_HIGH - hs->body.len;
+  if (n > len) n = len;
+  if (irh_bufq_append(&hs->body, data, n) != 0) return IR_ENOMEM;
+  if (hs->deferred) {
+    hs->deferred = 0;
+    nghttp2_session_resume_data(h->session, hs->id);
+  }
+  irh_conn_want_flush(s->conn);
+  return (ssize_t)n;
+}
+
+static int h2_end(ir_stream_t *s) {
+  irh_h2_stream *hs = s->proto;
+  hs->eof = 1;
+  if (hs->deferred) {
+    hs->deferred = 0;
+    nghttp2_session_resume_data(s->conn->h2->session, hs->id);
+  }
+  irh_conn_want_flush(s->conn);
+  return IR_OK;
+}
+
+static void h2_consume(ir_stream_t *s, size_t n) {
+  irh_h2_stream *hs = s->proto;
+  nghttp2_session_consume(s->conn->h2->session, hs->id, n);
+  irh_conn_want_flush(s->conn);
+}
+
+static void h2_settle(ir_stream_t *s) {
+  irh_h2_stream *hs = s->proto;
+  if (s->flags & IRH_STREAM_RESET) {
+    nghttp2_submit_rst_stream(s->conn->h2->session, NGHTTP2_FLAG_NONE, hs->id,
+                              NGHTTP2_INTERNAL_ERROR);
+    irh_conn_want_flush(s->conn);
+  }
+}
+
+static int h2_can_trailer(ir_stream_t *s) { return !(s->flags & IRH_STREAM_IS_HEAD); }
+
+const irh_stream_ops irh_h2_stream_ops = {
+    .send_head = h2_send_head,
+    .write = h2_write,
+    .end = h2_end,
+    .consume = h2_consume,
+    .settle = h2_settle,
+    .can_trailer = h2_can_trailer,
+};
+
+/* ---- connection events ---- */
+
+static void h2_on_read(irh_conn *c, const char *data, size_t len) {
+  irh_h2 *h = c->h2;
+  h->in_session++;
+  ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)data, len);
+  if (h2_leave(h)) return;
+  if (rv < 0) {
+    int level = rv == NGHTTP2_ERR_FLOODED ? IR_LOG_WARN : IR_LOG_INFO;
+    irh_log(level, c->id, -1, NULL, "HTTP/2 session ends: %s%s", nghttp2_strerror((int)rv),
+            rv == NGHTTP2_ERR_FLOODED ? " (flood)" : "");
+    if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+      irh_conn_close(c);
+      return;
+    }
+    nghttp2_session_terminate_session(h->session, NGHTTP2_PROTOCOL_ERROR);
+  }
+  irh_conn_want_flush(c);
+}
+
+static void h2_on_drain(irh_conn *c) {
+  if (nghttp2_session_want_write(c->h2->session)) irh_conn_want_flush(c);
+}
+
+/* Streams waiting on the client (headers, body or window) that made no
+ * progress for h2_stream_idle_timeout are reset. Upgraded streams idle as
+ * long as their module likes. */
+static void reset_stalled_streams(irh_h2 *h) {
+  const irh_config *cfg = h2_config(h);
+  uint64_t now = h2_now(h);
+  for (irh_link *l = h->streams.next; l != &h->streams; l = l->next) {
+    irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
+    ir_stream_t *s = hs->s;
+    if (s->flags & IRH_STREAM_UPGRADED) continue;
+    int waits_for_window =
+        hs->body.len && (nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0 ||
+                         nghttp2_session_get_remote_window_size(h->session) <= 0);
+    int waits = !(s->flags & IRH_STREAM_REQ_ENDED) || waits_for_window;
+    if (!waits || now - hs->progress < cfg->h2_stream_idle_timeout_ms) continue;
+    irh_log(IR_LOG_WARN, h->conn->id, hs->id, NULL, "stream stalled for %llu ms: RST_STREAM CANCEL",
+            (unsigned long long)(now - hs->progress));
+    hs->progress = now; /* reset once */
+    nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+  }
+}
+
+static void h2_on_timeout(irh_conn *c) {
+  irh_h2 *h = c->h2;
+  c->close_reason = IR_CLOSE_ABORTED;
+  if (h->nstreams) {
+    reset_stalled_streams(h);
+  } else if (h->ping_outstanding) {
+    irh_log(IR_LOG_INFO, c->id, -1, NULL, "idle connection did not answer PING: closing");
+    nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);
+    h->goaway = 1;
+    irh_conn_close_when_flushed(c);
+  } else {
+    nghttp2_submit_ping(h->session, NGHTTP2_FLAG_NONE, NULL);
+    h->ping_outstanding = 1;
+  }
+  irh_conn_want_flush(c);
+  h2_rearm_timer(h);
+}
+
+static void h2_on_shutdown(irh_conn *c) {
+  irh_h2 *h = c->h2;
+  if (!h->goaway) {
+    nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    h->goaway = 1;
+  }
+  if (h->nstreams == 0)
+    irh_conn_close_when_flushed(c);
+  else
+    irh_conn_want_flush(c);
+}
+
+static void h2_on_eof(irh_conn *c) { irh_conn_close(c); /* an HTTP/2 client that closes is gone */ }
+
+static void h2_on_close(irh_conn *c, int reason) {
+  irh_h2 *h = c->h2;
+  if (!h) return;
+  while (!irh_list_empty(&h->streams)) {
+    irh_h2_stream *hs = irh_container_of(h->streams.next, irh_h2_stream, link);
+    ir_stream_t *s = hs->s;
+    forget_stream(h, hs);
+    irh_stream_finish(s, reason);
+  }
+  c->h2 = NULL;
+  if (h->in_session)
+    h->dead = 1; /* freed when the nghttp2 call returns */
+  else
+    h2_free(h);
+}
+
+const irh_proto irh_h2_proto = {
+    .name = "h2",
+    .on_read = h2_on_read,
+    .on_drain = h2_on_drain,
+    .on_timeout = h2_on_timeout,
+    .on_shutdown = h2_on_shutdown,
+    .on_eof = h2_on_eof,
+    .on_close = h2_on_close,
+    .before_flush = h2_before_flush,
+};
+
+/* ---- starting ---- */
+
+static nghttp2_session_callbacks *h2_callbacks; /* shared by all sessions, made once */
+
+static void h2_callbacks_init(void) {
+  nghttp2_session_callbacks_new(&h2_callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(h2_callbacks, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(h2_callbacks, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(h2_callbacks, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(h2_callbacks, on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(h2_callbacks, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(h2_callbacks, on_frame_send);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(h2_callbacks, on_invalid_frame);
+  nghttp2_session_callbacks_set_send_callback(h2_callbacks, send_bytes);
+  nghttp2_session_callbacks_set_send_data_callback(h2_callbacks, send_data);
+}
+
+static int h2_new_session(irh_conn *c) {
+  static uv_once_t once = UV_ONCE_INIT;
+  uv_once(&once, h2_callbacks_init);
+  const irh_config *cfg = c->worker->server->config;
+  irh_h2 *h = calloc(1, sizeof(*h));
+  if (!h) return -1;
+  h->conn = c;
+  irh_list_init(&h->streams);
+  uint64_t now = uv_now(&c->worker->loop);
+  irh_rate_init(&h->client_resets, cfg->h2_reset_burst, now);
+  irh_rate_init(&h->server_resets, cfg->h2_reset_burst, now);
+  irh_rate_init(&h->flood, cfg->h2_flood_limit, now);
+  nghttp2_option *opt;
+  if (nghttp2_option_new(&opt) != 0) {
+    free(h);
+    return -1;
+  }
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_continuations(opt, cfg->h2_max_continuations);
+  nghttp2_option_set_stream_reset_rate_limit(opt, cfg->h2_reset_burst, cfg->h2_reset_rate);
+  int rv = nghttp2_session_server_new2(&h->session, h2_callbacks, h, opt);
+  nghttp2_option_del(opt);
+  if (rv != 0) {
+    free(h);
+    return -1;
+  }
+  nghttp2_settings_entry iv[5] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)cfg->h2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)cfg->h2_initial_window_size},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, (uint32_t)cfg->h2_max_frame_size},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cfg->max_header_size},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
+  };
+  size_t niv = c->worker->server->any_upgrades ? 5 : 4;
+  nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, niv);
+  /* The connection window covers several streams' windows. */
+  uint64_t conn_window = cfg->h2_initial_window_size * 4;
+  if (conn_window < H2_MIN_CONN_WINDOW) conn_window = H2_MIN_CONN_WINDOW;
+  if (conn_window > 0x7fffffff) conn_window = 0x7fffffff;
+  nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, (int32_t)conn_window);
+  c->h2 = h;
+  irh_conn_set_proto(c, &irh_h2_proto);
+  h2_rearm_timer(h);
+  irh_conn_want_flush(c);
+  return 0;
+}
+
+int irh_h2_start(irh_conn *c) { return h2_new_session(c); }
+
+int irh_h2_start_upgrade(irh_conn *c, ir_stream_t *s, const uint8_t *settings, size_t len) {
+  if (h2_new_session(c) != 0) return -1;
+  irh_h2 *h = c->h2;
+  irh_h2_stream *hs = irh_arena_alloc(&s->arena, sizeof(*hs));
+  if (!hs) return -1;
+  hs->s = s;
+  hs->id = 1;
+  s->proto = hs;
+  s->ops = &irh_h2_stream_ops;
+  s->id = 1;
+  s->protocol = (ir_str){"HTTP/2", 6};
+  int head = s->method.len == 4 && memcmp(s->method.ptr, "HEAD", 4) == 0;
+  if (nghttp2_session_upgrade2(h->session, settings, len, head, hs) != 0) return -1;
+  progress(h, hs);
+  irh_list_push(&h->streams, &hs->link);
+  h->nstreams++;
+  h2_rearm_timer(h);
+  irh_stream_dispatch(s);
+  return 0;
+}

@@ -1,0 +1,30 @@
+/* h2.h — HTTP/2 on a connection, with nghttp2.
+ *
+ * The session reads with nghttp2_session_mem_recv and writes through its
+ * send callbacks into the connection's output queue, once per loop turn
+ * (the protocol's before_flush hook), so a turn's frames leave in one
+ * writev. Response bodies wait in each stream's queue and are framed with
+ * nghttp2's no-copy data path as the peer's window allows; request bodies
+ * open the window only as modules consume them. The limits against known
+ * HTTP/2 attacks (flood and reset rates, stalled streams, idle PINGs) live
+ * here too; see h2.c.
+ */
+#ifndef IRIDIUM_CORE_H2_H
+#define IRIDIUM_CORE_H2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <iridium/module.h>
+
+struct irh_conn;
+
+/* Starts HTTP/2 on c (cleartext prior knowledge or ALPN h2). */
+int irh_h2_start(struct irh_conn *c);
+/* Starts HTTP/2 after "101 Switching Protocols" to h2c: the HTTP/1.1
+ * request's stream becomes stream 1; settings/len are the decoded
+ * HTTP2-Settings header. */
+int irh_h2_start_upgrade(struct irh_conn *c, ir_stream_t *upgraded, const uint8_t *settings,
+                         size_t len);
+
+#endif /* IRIDIUM_CORE_H2_H */
