@@ -44,7 +44,7 @@ typedef struct irh_kv {
 } irh_kv;
 
 typedef struct irh_section {
-  char *kind; /* "server", "listen", "module", "route" */
+  char *kind; /* "server", "listen", "module", "route", "certificate" */
   char *arg;  /* text after the kind ("127.0.0.1:8080", "/hello"), or NULL */
   int line;   /* line of the [header] */
   irh_kv *kvs;

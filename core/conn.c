@@ -238,7 +238,8 @@ static void on_write(uv_write_t *req, int status) {
 
 void irh_conn_flush(irh_conn *c) {
   if (c->closing) return;
-  if (c->proto && c->proto->before_flush && !c->close_when_flushed) c->proto->before_flush(c);
+  /* Also when closing: HTTP/2's last frames (GOAWAY) are made here. */
+  if (c->proto && c->proto->before_flush) c->proto->before_flush(c);
   if (c->closing || c->writing) return;
   if (c->tls)
     irh_tls_seal(c);

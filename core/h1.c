@@ -336,7 +336,7 @@ static void note_upgrade(irh_conn *c, ir_stream_t *s) {
   ir_str upgrade, connection;
   if (field_count(s, "upgrade", &upgrade) != 1 || field_count(s, "connection", &connection) != 1 ||
       !list_has_token(connection, "upgrade") || !str_eq_nocase(s->method, "GET") ||
-      body_expected(c))
+      c->h1.parser.http_minor != 1 || body_expected(c)) /* RFC 9110 7.8: not on HTTP/1.0 */
     return;
   size_t n = 0;
   while (n < upgrade.len && upgrade.ptr[n] != ',' && upgrade.ptr[n] != ' ') n++;
@@ -381,11 +381,10 @@ static int on_headers_complete(llhttp_t *p) {
     return 0;
   }
   note_upgrade(c, s);
+  irh_stream_dispatch(s); /* clears s->upgrade when the route's module takes none */
   /* llhttp stops at the end of an upgrade request's head; other requests
    * asking for an upgrade nobody takes are served as they are. */
   p->upgrade = s->upgrade.len != 0;
-
-  irh_stream_dispatch(s);
   if (expect_continue && body_expected(c) &&
       !(s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET)))
     irh_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -553,7 +552,10 @@ static void h1_resume(irh_conn *c) {
   if (h->tunnel) {
     if (buf) h1_tunnel_in(c, buf, len);
   } else {
-    llhttp_resume(&h->parser);
+    if (llhttp_get_errno(&h->parser) == HPE_PAUSED_UPGRADE)
+      llhttp_resume_after_upgrade(&h->parser);
+    else
+      llhttp_resume(&h->parser);
     if (buf) h1_parse(c, buf, len);
   }
   free(buf);
@@ -608,8 +610,13 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
   o += dlen;
   memcpy(o, "server: iridium\r\n", 17);
   o += 17;
+  int offers_upgrade = 0; /* an Upgrade field (426, 101) needs the connection option */
   for (size_t i = 0; i < s->nresp; i++) {
     const irh_header *f = &s->resp_headers[i];
+    if (f->name.len == 7 && memcmp(f->name.ptr, "upgrade", 7) == 0) {
+      if (s->flags & IRH_STREAM_UPGRADED) continue; /* the host writes it for a 101 */
+      offers_upgrade = 1;
+    }
     memcpy(o, f->name.ptr, f->name.len);
     o += f->name.len;
     *o++ = ':';
@@ -645,10 +652,13 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
     }
   }
   if (c->worker->draining) h->keep_alive = 0;
+  const char *upgrade = offers_upgrade ? ", upgrade" : "";
   if (!h->keep_alive)
-    o += sprintf(o, "connection: close\r\n");
+    o += sprintf(o, "connection: close%s\r\n", upgrade);
   else if (h->parser.http_minor == 0)
-    o += sprintf(o, "connection: keep-alive\r\n");
+    o += sprintf(o, "connection: keep-alive%s\r\n", upgrade);
+  else if (offers_upgrade)
+    o += sprintf(o, "connection: upgrade\r\n");
   *o++ = '\r';
   *o++ = '\n';
   irh_conn_commit(c, (size_t)(o - out));

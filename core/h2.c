@@ -67,6 +67,7 @@ typedef struct irh_h2 {
   int in_session; /* inside an nghttp2 call: do not delete the session */
   unsigned dead : 1;
   unsigned goaway : 1;
+  unsigned calmed : 1; /* ended for abuse */
   unsigned ping_outstanding : 1;
 } irh_h2;
 
@@ -83,7 +84,8 @@ static irh_h2_stream *stream_of(irh_h2 *h, int32_t id) {
 
 /* Ends the connection for abuse: GOAWAY ENHANCE_YOUR_CALM, counted. */
 static void h2_calm_down(irh_h2 *h, const char *what) {
-  if (h->goaway && !nghttp2_session_want_read(h->session)) return;
+  if (h->calmed) return; /* frames after the GOAWAY in the same read are not counted again */
+  h->calmed = 1;
   irh_log(IR_LOG_WARN, h->conn->id, -1, NULL, "HTTP/2 %s over the limit: GOAWAY ENHANCE_YOUR_CALM",
           what);
   nghttp2_session_terminate_session(h->session, NGHTTP2_ENHANCE_YOUR_CALM);
@@ -208,6 +210,7 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
     irh_stream_respond_status(s, 431);
     return;
   }
+  if (s->method.len == 4 && memcmp(s->method.ptr, "HEAD", 4) == 0) s->flags |= IRH_STREAM_IS_HEAD;
   int connect = s->method.len == 7 && memcmp(s->method.ptr, "CONNECT", 7) == 0;
   if (connect && !hs->protocol.len) { /* a tunnel: Iridium is not a proxy */
     irh_stream_respond_status(s, 405);
@@ -485,10 +488,12 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
     int cl = snprintf(num + 4, 40, "%lld", (long long)s->resp_content_length);
     nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, (size_t)cl, 0};
   }
-  for (size_t i = 0; i < s->nresp; i++)
-    nv[n++] = (nghttp2_nv){(uint8_t *)s->resp_headers[i].name.ptr,
-                           (uint8_t *)s->resp_headers[i].value.ptr, s->resp_headers[i].name.len,
-                           s->resp_headers[i].value.len, 0};
+  for (size_t i = 0; i < s->nresp; i++) {
+    const irh_header *f = &s->resp_headers[i];
+    if (f->name.len == 7 && memcmp(f->name.ptr, "upgrade", 7) == 0) continue; /* not in HTTP/2 */
+    nv[n++] = (nghttp2_nv){(uint8_t *)f->name.ptr, (uint8_t *)f->value.ptr, f->name.len,
+                           f->value.len, 0};
+  }
   nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = data_read};
   hs->has_provider = !end_stream && !no_body;
   int rv = nghttp2_submit_response(h->session, hs->id, nv, n, hs->has_provider ? &prd : NULL);
@@ -558,14 +563,17 @@ static void h2_on_read(irh_conn *c, const char *data, size_t len) {
   ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)data, len);
   if (h2_leave(h)) return;
   if (rv < 0) {
-    int level = rv == NGHTTP2_ERR_FLOODED ? IR_LOG_WARN : IR_LOG_INFO;
-    irh_log(level, c->id, -1, NULL, "HTTP/2 session ends: %s%s", nghttp2_strerror((int)rv),
-            rv == NGHTTP2_ERR_FLOODED ? " (flood)" : "");
-    if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+    if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) { /* not HTTP/2 at all */
       irh_conn_close(c);
       return;
     }
-    nghttp2_session_terminate_session(h->session, NGHTTP2_PROTOCOL_ERROR);
+    /* nghttp2's own limits: outbound-ACK floods, CONTINUATION floods. */
+    int abuse = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+    irh_log(abuse ? IR_LOG_WARN : IR_LOG_INFO, c->id, -1, NULL, "HTTP/2 session ends: %s%s",
+            nghttp2_strerror((int)rv), abuse ? " (flood): GOAWAY ENHANCE_YOUR_CALM" : "");
+    nghttp2_session_terminate_session(h->session,
+                                      abuse ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    h->goaway = 1;
   }
   irh_conn_want_flush(c);
 }
@@ -692,22 +700,28 @@ static int h2_new_session(irh_conn *c) {
     return -1;
   }
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 1);
   nghttp2_option_set_max_continuations(opt, cfg->h2_max_continuations);
-  nghttp2_option_set_stream_reset_rate_limit(opt, cfg->h2_reset_burst, cfg->h2_reset_rate);
+  /* nghttp2's own reset limiter only as a backstop at twice ours: ours
+   * answers ENHANCE_YOUR_CALM and logs why. */
+  nghttp2_option_set_stream_reset_rate_limit(opt, cfg->h2_reset_burst * 2, cfg->h2_reset_rate * 2);
   int rv = nghttp2_session_server_new2(&h->session, h2_callbacks, h, opt);
   nghttp2_option_del(opt);
   if (rv != 0) {
     free(h);
     return -1;
   }
-  nghttp2_settings_entry iv[5] = {
+  /* NO_RFC7540_PRIORITIES = 1 turns on nghttp2's RFC 9218 scheduler: it
+   * reads the priority header field and PRIORITY_UPDATE frames itself. */
+  nghttp2_settings_entry iv[6] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)cfg->h2_max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)cfg->h2_initial_window_size},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, (uint32_t)cfg->h2_max_frame_size},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cfg->max_header_size},
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
       {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
   };
-  size_t niv = c->worker->server->any_upgrades ? 5 : 4;
+  size_t niv = c->worker->server->any_upgrades ? 6 : 5;
   nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, niv);
   /* The connection window covers several streams' windows. */
   uint64_t conn_window = cfg->h2_initial_window_size * 4;

@@ -208,11 +208,12 @@ static int name_is(const char *n, size_t nl, const char *lower) {
   return 1;
 }
 
-/* Connection-level fields belong to the host: it frames the body itself. */
+/* Connection-level fields belong to the host: it frames the body itself.
+ * Upgrade is the exception a module may send (a 426 must carry it); the
+ * protocol adds the matching connection option, or drops it on HTTP/2. */
 static int is_hop_by_hop(const char *n, size_t nl) {
   return name_is(n, nl, "connection") || name_is(n, nl, "transfer-encoding") ||
-         name_is(n, nl, "keep-alive") || name_is(n, nl, "upgrade") ||
-         name_is(n, nl, "proxy-connection");
+         name_is(n, nl, "keep-alive") || name_is(n, nl, "proxy-connection");
 }
 
 static int parse_content_length(const char *v, size_t vl, int64_t *out) {
@@ -335,7 +336,8 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
-  if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl) || name_is(n, nl, "content-length"))
+  if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl) || name_is(n, nl, "content-length") ||
+      name_is(n, nl, "upgrade"))
     return IR_EINVAL;
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, n, nl, v, vl);
 }

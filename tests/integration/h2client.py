@@ -21,7 +21,6 @@ import atexit
 import os
 import select
 import shutil
-import socket
 import ssl
 import struct
 import subprocess
@@ -315,12 +314,13 @@ class _Pump:
     def queue(self, data):
         self.out += data
 
-    def pump(self, until=None, timeout=5.0, read=True):
+    def pump(self, until=None, timeout=5.0, read=True, scale=True):
         """Writes queued output and reads (and handles) input until until()
         is true, the peer closed (then returns until()), or timeout
-        (scaled). Returns the last until() (True without until after the
-        timeout if nothing broke)."""
-        deadline = time.monotonic() + H.scaled(timeout)
+        (scaled, unless scale=False: a wait measured against a server timer).
+        Returns the last until() (True without until after the timeout if
+        nothing broke)."""
+        deadline = time.monotonic() + (H.scaled(timeout) if scale else timeout)
         while True:
             if until is not None and until():
                 return True

@@ -7,14 +7,20 @@ afterwards:
                                  h2_reset_burst bucket -> GOAWAY
                                  ENHANCE_YOUR_CALM
   MadeYouReset (CVE-2025-8671)   client errors that make the server reset
-                                 streams (WINDOW_UPDATE 0 on a stream,
-                                 malformed request headers), same bucket
-                                 size counted separately -> GOAWAY
+                                 streams (a request without :path, a body
+                                 longer than its content-length), paced
+                                 below the concurrent-stream limit; same
+                                 bucket size, counted separately -> GOAWAY
                                  ENHANCE_YOUR_CALM
   CONTINUATION flood             a header block that never ends -> GOAWAY
                                  (ENHANCE_YOUR_CALM or PROTOCOL_ERROR)
   header list too large/many     431 or RST_STREAM for that stream only
   SETTINGS / PING / empty DATA / PRIORITY floods -> GOAWAY ENHANCE_YOUR_CALM
+  the limits from the INI          small h2_reset_burst, h2_flood_limit and
+                                   h2_max_continuations take effect
+
+Every limit hit must leave a warn line naming it with conn=ID, once per
+connection (not a line per offending frame).
 
 Each attack has a control: the same frames below the limit leave the
 connection open and serving, so a server that answers every RST or SETTINGS
@@ -219,8 +225,8 @@ class Attacks(unittest.TestCase):
         enc = hpack.Encoder()
         with self.conn() as c:
             # Each CONTINUATION carries one never-indexed field; the block never ends.
-            sid = self.continuation_flood(
-                c, 2000, lambda i: enc.encode([hpack.NeverIndexedHeaderTuple("x-c%d" % i, "v" * 40)]))
+            sid = self.continuation_flood(c, 2000, lambda i: enc.encode(
+                [hpack.NeverIndexedHeaderTuple("x-c%d" % i, "v" * 40)]))
             g = self.assert_goaway_and_close(c, "CONTINUATION flood",
                                              codes=(C.ENHANCE_YOUR_CALM, C.PROTOCOL_ERROR),
                                              max_last=sid)
@@ -366,6 +372,88 @@ class Attacks(unittest.TestCase):
 
     def test_priority_below_limit(self):
         self.below_flood("PRIORITY", lambda i, s: C.priority_frame(1001 + 2 * i, 0, 16), 50)
+
+
+class ConfiguredLimits(unittest.TestCase):
+    """The [server] keys set the limits: with small values, a few frames are
+    enough, and below them nothing happens."""
+
+    srv = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = C.H2Server(server={"h2_reset_burst": "20", "h2_reset_rate": "1",
+                                     "h2_flood_limit": "10", "h2_max_continuations": "2"})
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.srv is not None:
+            cls.srv.__exit__(None, None, None)
+
+    def conn(self):
+        c = C.RawConn(self.srv.port)
+        self.assertTrue(C.wait_settings_and_ack(c), c.summary())
+        return c
+
+    def resets(self, c, n):
+        blk = c.fixed_block("GET", "/hello?delay=2000")
+        for _ in range(n):
+            sid = c.new_sid()
+            c.queue(C.headers_frame(sid, blk, end_stream=True) + C.rst_frame(sid))
+        return sid
+
+    def test_reset_burst_from_config(self):
+        with self.conn() as c:
+            self.resets(c, 10)
+            c.flush()
+            c.pump(None, 0.3)
+            self.assertEqual(c.goaways, [], "10 resets with h2_reset_burst = 20")
+            self.assertIsNone(c.closed)
+            last = self.resets(c, 30)
+            c.wait_closed(5)
+            self.assertTrue(c.goaways and c.goaways[0].error_code() == C.ENHANCE_YOUR_CALM,
+                            "40 resets with h2_reset_burst = 20, h2_reset_rate = 1: %s"
+                            % c.summary())
+            self.assertLessEqual(c.goaways[0].last_stream_id(), last)
+
+    def test_flood_limit_from_config(self):
+        with self.conn() as c:
+            for i in range(5):
+                c.queue(C.ping_frame(i.to_bytes(8, "big")))
+            c.flush()
+            c.pump(lambda: len(c.ping_acks) >= 5, 2)
+            self.assertEqual(c.goaways, [], "5 PINGs with h2_flood_limit = 10")
+            for i in range(30):
+                c.queue(C.ping_frame(i.to_bytes(8, "big")))
+            c.wait_closed(5)
+            self.assertTrue(c.goaways and c.goaways[0].error_code() == C.ENHANCE_YOUR_CALM,
+                            "35 PINGs at once with h2_flood_limit = 10: %s" % c.summary())
+
+    def test_max_continuations_from_config(self):
+        with self.conn() as c:
+            sid = c.new_sid()
+            blk = c.block("GET", "/hello", [("x-pad", "p" * 60)])
+            third = len(blk) // 3
+            c.queue(C.headers_frame(sid, blk[:third], end_stream=True, end_headers=False))
+            c.queue(C.continuation_frame(sid, blk[third:2 * third]))
+            c.queue(C.continuation_frame(sid, blk[2 * third:], end_headers=True))
+            st = c.wait_stream(sid)
+            self.assertEqual(st.status, 200, "2 CONTINUATIONs with h2_max_continuations = 2: "
+                             "%r %s" % (st, c.summary()))
+            sid = c.new_sid()
+            blk = c.block("GET", "/hello", [("x-pad2", "q" * 60)])
+            q = len(blk) // 4
+            c.queue(C.headers_frame(sid, blk[:q], end_stream=True, end_headers=False))
+            c.queue(C.continuation_frame(sid, blk[q:2 * q]))
+            c.queue(C.continuation_frame(sid, blk[2 * q:3 * q]))
+            c.queue(C.continuation_frame(sid, blk[3 * q:], end_headers=True))
+            c.wait_closed(5)
+            self.assertIsNone(c.stream(sid).status, "3 CONTINUATIONs with "
+                              "h2_max_continuations = 2 were accepted")
+            self.assertTrue(c.goaways and c.goaways[0].error_code() in (C.ENHANCE_YOUR_CALM,
+                                                                        C.PROTOCOL_ERROR),
+                            c.summary())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -195,7 +194,8 @@ class Clients(unittest.TestCase):
         self.assertEqual((code, ver), (200, "2"), head)
         self.assertTrue(head.startswith("HTTP/2 200"), head)
         self.assertEqual(self.hval(head, "content-length"), str(len(BODY)))
-        self.assertEqual(body, b"")
+        # (curl -I writes the head as its output; a body would have made it fail)
+        self.assertNotIn(BODY, body)
 
         data = os.urandom(123457)
         path = self.write_tmp("in", data)
@@ -244,6 +244,55 @@ class Clients(unittest.TestCase):
         self.assertEqual(r.version, "HTTP/1.1")
         self.assertEqual(r.body, body)
 
+    def test_raw_upgrade_chunked_body_stays_http11(self):
+        s = H.connect(SRV.port)
+        try:
+            s.sendall(H.build_request("POST", "/hello", headers=[
+                ("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+                ("HTTP2-Settings", "AAMAAABkAAQAAP__"), ("Transfer-Encoding", "chunked")],
+                body=H.chunked(b"abcdefghij" * 30, sizes=(7, 100))))
+            r = H.HTTPReader(s).read_response("POST", interim=True)
+        finally:
+            s.close()
+        self.assertEqual(r.status, 200, "chunked POST with Upgrade: h2c: %r" % r)
+        self.assertEqual(r.version, "HTTP/1.1")
+        self.assertEqual(r.body, b"abcdefghij" * 30)
+
+    def test_upgrade_without_http2_settings_refused(self):
+        """RFC 7540 3.2.1: no upgrade without exactly one HTTP2-Settings."""
+        s = H.connect(SRV.port)
+        try:
+            s.sendall(H.build_request("GET", "/hello", headers=[
+                ("Connection", "Upgrade"), ("Upgrade", "h2c")]))
+            r = H.HTTPReader(s).read_response(interim=True)
+        finally:
+            s.close()
+        self.assertNotEqual(r.status, 101, "upgraded without HTTP2-Settings: %r" % r)
+        self.assertEqual((r.status, r.body), (200, BODY), r)
+
+    def test_access_log_lines_for_h2(self):
+        tag = "h2log%d" % os.getpid()
+        with C.LibClient(SRV.port) as c:
+            a = c.request("GET", "/hello?%s=get" % tag)
+            b = c.request("POST", "/hello?%s=post" % tag, body=b"12345")
+            n = c.request("GET", "/nope?%s=404" % tag)
+            c.wait([a, b, n])
+
+        def mine():
+            ls = [l for l in SRV.access_log_text().splitlines() if tag in l]
+            return ls if len(ls) >= 3 else None
+        lines = H.wait_for(mine, H.scaled(3)) or []
+        self.assertEqual(len(lines), 3, "access log lines for 3 HTTP/2 requests:\n%s"
+                         % "\n".join(lines))
+        want = {"get": ('"GET /hello?%s=get"' % tag, " 200 %d " % len(BODY)),
+                "post": ('"POST /hello?%s=post"' % tag, " 200 5 "),
+                "404": ('"GET /nope?%s=404"' % tag, " 404 ")}
+        for key, (req, status) in want.items():
+            line = [l for l in lines if "=%s" % key in l][0]
+            self.assertIn(req, line)
+            self.assertIn(status, line)
+            self.assertRegex(line, r" HTTP/2(\.0)?$", "protocol field of an HTTP/2 request")
+
     def test_curl_tls_alpn(self):
         code, ver, head, body = self.curl(["--http2", "-k"], tls_url())
         self.assertEqual((code, ver), (200, "2"), "ALPN did not pick h2:\n" + head)
@@ -257,7 +306,7 @@ class Clients(unittest.TestCase):
         code, ver, head, body = self.curl(["--http2", "-k", "-I"], tls_url())
         self.assertEqual((code, ver), (200, "2"), head)
         self.assertEqual(self.hval(head, "content-length"), str(len(BODY)))
-        self.assertEqual(body, b"")
+        self.assertNotIn(BODY, body)
 
     # ---- python3-h2 ------------------------------------------------------------
 
@@ -411,6 +460,19 @@ class Clients(unittest.TestCase):
                              "the response to HEAD carried body bytes in DATA frames "
                              "(clients answer PROTOCOL_ERROR): %r" % fr)
             self.assertTrue(st.ended, fr)
+
+    def test_client_goaway_finishes_streams_then_closes(self):
+        with C.RawConn(SRV.port) as c:
+            self.assertTrue(C.wait_settings_and_ack(c), c.summary())
+            sid = c.send_request("GET", "/hello?delay=500")
+            c.flush()
+            c.send(C.goaway_frame(0, C.NO_ERROR))
+            st = c.wait_stream(sid, 5)
+            self.assertEqual((st.status, bytes(st.data)), (200, BODY),
+                             "a stream open when the client sent GOAWAY: %r" % st)
+            how = c.wait_closed(3)
+            self.assertIn(how, ("eof", "reset"), "the server kept the connection after the "
+                          "client's GOAWAY and its last stream: " + c.summary())
 
     def test_ping_answered(self):
         with C.RawConn(SRV.port) as c:

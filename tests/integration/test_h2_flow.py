@@ -197,7 +197,8 @@ class Flow(unittest.TestCase):
 
     def test_priority_frames_accepted(self):
         with C.RawConn(SRV.port) as c:
-            c.queue(C.priority_frame(101, 0, 200) + C.priority_frame(103, 101, 10, exclusive=True))
+            c.queue(C.priority_frame(101, 0, 200)
+                    + C.priority_frame(103, 101, 10, exclusive=True))
             sid = c.new_sid()
             c.queue(C.headers_frame(sid, c.block("GET", "/hello"), end_stream=True))
             st = c.wait_stream(sid)

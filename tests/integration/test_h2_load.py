@@ -17,7 +17,7 @@ import harness as H  # noqa: E402
 import h2client as C  # noqa: E402
 
 SRV = None
-N = 20000 if H.is_sanitized() else 200000
+N = 50000 if H.is_sanitized() else 200000
 
 
 def setUpModule():

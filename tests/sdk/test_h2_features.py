@@ -14,7 +14,6 @@ features.so); both default to the lead's build/ tree.
 
 import hashlib
 import os
-import re
 import select
 import socket
 import struct
@@ -37,8 +36,8 @@ PATTERN = bytes(((i * 31 + 7) & 0xFF) for i in range(256))
 MD5_ABC = "900150983cd24fb0d6963f7d28e17f72"
 FNV_OFFSET, FNV_PRIME = 14695981039346656037, 1099511628211
 IR_EINVAL = -1
-# 1 GiB on the plain build; a quarter under ASan (about 3x slower).
-BIG_MB = 256 if H.is_sanitized() else 1024
+# 1 GiB on every build (ASan does not slow this I/O-bound path much).
+BIG_MB = 1024
 TCP_CLOSE_WAIT, TCP_CLOSE = 8, 7
 
 
@@ -54,14 +53,24 @@ def check_environment():
         sys.exit(1)
 
 
-def features_server(tls_listener=False, **server):
+def features_server(tls_listener=False, env=None, **server):
     settings = {"workers": 2, "modules_dir": os.path.dirname(os.path.abspath(FEATURES_SO))}
     settings.update(server)
     route = {"module": "features", "label": "feat-h2", "write_size": "32k", "tick": "10ms"}
     return C.H2Server(server=settings, modules=["features"], routes=[("/f", route)],
                       module_paths={"features": os.path.abspath(FEATURES_SO)},
                       listeners=[{"tls": True, "protocols": "h2, http/1.1"}] if tls_listener
-                      else [])
+                      else [], env=env)
+
+
+def small_asan_quarantine():
+    """Under ASan freed memory sits in a quarantine (256 MiB by default) and
+    counts in RSS; a small one lets RSS show what the server really holds."""
+    if not H.is_sanitized():
+        return None
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (opts + ":" if opts else "") +
+            "quarantine_size_mb=4:thread_local_quarantine_size_kb=64"}
 
 
 def pattern_sha256(n):
@@ -90,7 +99,7 @@ def fnv1a(data, h=FNV_OFFSET):
 
 
 class RssSampler:
-    """Samples the server's VmRSS every 0.5 s in a thread."""
+    """Samples the server's VmRSS every 0.1 s in a thread."""
 
     def __init__(self, srv):
         self.srv = srv
@@ -104,7 +113,7 @@ class RssSampler:
                 self.samples.append(self.srv.rss_kib())
             except (OSError, RuntimeError):
                 return
-            self.stop.wait(0.5)
+            self.stop.wait(0.1)
 
     def __enter__(self):
         self.t.start()
@@ -196,17 +205,22 @@ class Streams(unittest.TestCase):
             self.assertEqual(again.status, 200, again)
 
     def test_module_reset_after_head_is_rst_stream(self):
+        """/f/reset: head (content-length 10), 5 bytes, then ir_stream_reset.
+        The client sees RST_STREAM INTERNAL_ERROR and never a complete
+        response (the head and the 5 bytes may or may not get out first);
+        the other stream on the connection is not touched."""
         with C.RawConn(self.srv.port) as c:
             slow = c.send_request("GET", "/f/work?n=1000&sleep=300")
             sid = c.send_request("GET", "/f/reset")
             st = c.wait_stream(sid)
-            self.assertEqual(st.status, 200, "the head went out before the reset: %r" % st)
-            self.assertEqual(bytes(st.data), b"12345")
+            self.assertEqual(st.reset, C.INTERNAL_ERROR,
+                             "a module abort after the head: want RST_STREAM INTERNAL_ERROR, got "
+                             "%r %s" % (st, c.summary()))
             self.assertFalse(st.ended, "a reset response ended cleanly (END_STREAM): %r" % st)
-            self.assertIn(st.reset, (C.INTERNAL_ERROR, C.CANCEL),
-                          "a module abort after the head: want RST_STREAM INTERNAL_ERROR, got "
-                          "%r %s" % (st, c.summary()))
-            print("\n/f/reset: RST_STREAM %s" % C.errname(st.reset))
+            self.assertIn(st.status, (None, 200), st)
+            self.assertTrue(b"12345".startswith(bytes(st.data)), st)
+            print("\n/f/reset: status %s, %d body bytes, RST_STREAM %s"
+                  % (st.status, len(st.data), C.errname(st.reset)))
             other = c.wait_stream(slow, 5)
             self.assertEqual(other.status, 200, "the other stream: %r" % other)
             self.assertTrue(other.ended)
@@ -266,7 +280,7 @@ class Streams(unittest.TestCase):
 class Big(unittest.TestCase):
     def test_big_download_small_window_bounded_rss(self):
         size = BIG_MB * MIB
-        with features_server(log_level="warn") as srv:
+        with features_server(log_level="warn", env=small_asan_quarantine()) as srv:
             url = "http://127.0.0.1:%d/f/big?mb=%d" % (srv.port, BIG_MB)
             warm = H.run_cmd(["nghttp", "http://127.0.0.1:%d/f/big?mb=4" % srv.port],
                              H.scaled(30))
@@ -319,10 +333,17 @@ class Big(unittest.TestCase):
 
 class SlowClients(unittest.TestCase):
     def test_client_that_stops_reading(self):
-        with features_server(write_timeout="2s", log_level="info") as srv:
+        with features_server(write_timeout="2s", log_level="info",
+                             env=small_asan_quarantine()) as srv:
             with C.LibClient(srv.port) as w:
                 self.assertEqual(len(w.fetch("GET", "/f/big?mb=1").data), MIB)  # warm up
-            time.sleep(0.3)
+            base_fds = None
+            for _ in range(20):  # the warm-up connection's descriptor is gone
+                time.sleep(0.2)
+                n = srv.num_fds()
+                if n == base_fds:
+                    break
+                base_fds = n
             idle = srv.rss_kib()
             mark = srv.log_mark()
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -336,26 +357,25 @@ class SlowClients(unittest.TestCase):
                 c.flush()
                 c.pump(lambda: c.stream(sid).data, 5)
                 self.assertTrue(c.stream(sid).data, c.summary())
-                # from here on the client reads nothing
+                self.assertGreater(srv.num_fds(), base_fds)
+                # From here on the client reads nothing. The server's FIN
+                # would wait behind the unread bytes, so the close is seen
+                # on the server's side: its descriptor for us goes away.
                 t0 = time.monotonic()
-                state = None
                 with RssSampler(srv) as rss:
-                    while time.monotonic() - t0 < 2.0 + H.scaled(4):
-                        state = tcp_state(s)
-                        if state in (TCP_CLOSE_WAIT, TCP_CLOSE):
-                            break
-                        time.sleep(0.1)
+                    closed = H.wait_for(lambda: srv.num_fds() <= base_fds, 2.0 + H.scaled(4),
+                                        0.1)
                 el = time.monotonic() - t0
-                print("\nnon-reading client: socket state %d after %.2fs; RSS idle %d KiB, "
-                      "peak %d KiB" % (state, el, idle, rss.peak))
-                self.assertIn(state, (TCP_CLOSE_WAIT, TCP_CLOSE),
-                              "the server did not close a connection whose client stopped "
-                              "reading within %.1fs (write_timeout = 2s)" % el)
+                print("\nnon-reading client: server fds %d -> %d after %.2fs; RSS idle %d KiB, "
+                      "peak %d KiB" % (base_fds + 1, srv.num_fds(), el, idle, rss.peak))
+                self.assertTrue(closed, "the server did not close a connection whose client "
+                                "stopped reading within %.1fs (write_timeout = 2s)" % el)
                 self.assertGreater(el, 1.0, "closed after %.2fs, before write_timeout" % el)
                 grown = rss.peak - idle
                 self.assertLess(grown, 32 * 1024, "server RSS grew %.1f MiB for a client that "
                                 "does not read (max_queued_output 1m)" % (grown / 1024.0))
-                c.wait_closed(5)
+                c.keep_frames = False
+                c.wait_closed(10)
                 got = len(c.stream(sid).data)
                 self.assertLess(got, 64 * MIB, "the whole 64 MiB was delivered")
                 print("bytes delivered before the close: %.1f MiB" % (got / MIB))
