@@ -51,7 +51,10 @@ void irh_conn_close(irh_conn *c) {
   if (irh_list_linked(&c->flush_link)) irh_list_remove(&c->flush_link);
   irh_list_remove(&c->link);
   if (c->proto) c->proto->on_close(c, c->close_reason);
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  /* A client that stopped reading gets a reset, so the kernel frees the
+   * unsent bytes now instead of retrying them for minutes. */
+  if (!c->abortive || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->write_timer, on_handle_closed);
 }
@@ -109,6 +112,7 @@ static void on_write_stalled(uv_timer_t *t) {
   irh_conn *c = handle_conn((uv_handle_t *)t);
   irh_log(IR_LOG_INFO, c->id, -1, NULL, "write timeout: the client stopped reading");
   c->close_reason = IR_CLOSE_TIMEOUT;
+  c->abortive = 1;
   irh_conn_close(c);
 }
 

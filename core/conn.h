@@ -84,6 +84,7 @@ typedef struct irh_conn {
   unsigned eof : 1;      /* the peer closed its side */
   unsigned sniffing : 1; /* h2c prior knowledge still possible */
   unsigned lingering : 1; /* shut down for writing; dropping input */
+  unsigned abortive : 1;  /* close with a reset (write stall) */
 
   irh_h1 h1;
 } irh_conn;

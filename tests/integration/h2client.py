@@ -19,6 +19,7 @@ Every loop is bounded by a deadline (harness.scaled).
 
 import atexit
 import os
+import re
 import select
 import shutil
 import ssl
@@ -282,7 +283,8 @@ class H2Server(H.Server):
 
 
 def wait_log(srv, regex, mark=0, timeout=3.0):
-    import re
+    """The first match of regex (multi-line, case-insensitive) in the error
+    log after offset mark, waiting up to timeout (scaled)."""
     rx = re.compile(regex, re.M | re.I)
     return H.wait_for(lambda: rx.search(srv.error_log_text(), mark), H.scaled(timeout))
 

@@ -153,6 +153,30 @@ class Flow(unittest.TestCase):
             self.assertTrue(st.ended, "%r %s" % (st, c.summary()))
             self.assertEqual(bytes(st.data), data)
 
+    def test_window_opened_by_settings(self):
+        """The client's SETTINGS_INITIAL_WINDOW_SIZE changes the windows of
+        open streams (RFC 9113 6.9.2): shrunk to 0 the response stops, grown
+        again it resumes without any WINDOW_UPDATE for the stream."""
+        data = os.urandom(60000)
+        with C.RawConn(SRV.port, settings={C.S_INITIAL_WINDOW_SIZE: 1000},
+                       auto_window=False) as c:
+            self.assertTrue(C.wait_settings_and_ack(c), c.summary())
+            sid = c.send_request("POST", "/hello", body=data)
+            st = c.stream(sid)
+            c.pump(lambda: len(st.data) >= 1000, 3)
+            self.assertEqual(len(st.data), 1000, c.summary())
+            acks = c.settings_acks
+            c.send(C.settings_frame({C.S_INITIAL_WINDOW_SIZE: 0}))
+            c.pump(lambda: c.settings_acks > acks, 3)
+            c.send(C.window_update_frame(sid, 500))  # window -1000 + 500: still nothing
+            c.pump(None, 0.5)
+            self.assertEqual(len(st.data), 1000, "data sent into a negative window")
+            c.send(C.settings_frame({C.S_INITIAL_WINDOW_SIZE: 65535}))
+            c.wait_stream(sid, 5)
+            self.assertTrue(st.ended, "the response did not resume when SETTINGS opened the "
+                            "window: %r %s" % (st, c.summary()))
+            self.assertEqual(bytes(st.data), data)
+
     def test_frames_within_max_frame_size(self):
         data = os.urandom(300 * 1024)
         with C.RawConn(SRV.port, settings={C.S_INITIAL_WINDOW_SIZE: 1 << 20}) as c:
@@ -177,6 +201,36 @@ class Flow(unittest.TestCase):
             wus = [f for f in c.frames if f.type == C.WINDOW_UPDATE]
             self.assertTrue(any(f.sid == sid for f in wus), "no stream WINDOW_UPDATE")
             self.assertTrue(any(f.sid == 0 for f in wus), "no connection WINDOW_UPDATE")
+
+    def test_padded_data_window_returned(self):
+        """1100 DATA frames of 10 bytes + 255 bytes of padding: 292 KB of
+        flow-controlled bytes, more than the 256 KiB stream window, of which
+        only 11000 bytes are body. The server must give back the window for
+        the padding too, or the upload stalls."""
+        n, piece = 1100, b"0123456789"
+        with C.RawConn(SRV.port) as c:
+            self.assertTrue(C.wait_settings_and_ack(c), c.summary())
+            sid = c.send_request("POST", "/hello", end_stream=False)
+            c.stream_send_windows[sid] = c.server_settings.get(C.S_INITIAL_WINDOW_SIZE, 65535)
+            sent = 0
+            deadline = time.monotonic() + H.scaled(15)
+            while sent < n and time.monotonic() < deadline and not c.closed:
+                flen = 1 + len(piece) + 255
+                if c.send_window < flen or c.stream_send_windows[sid] < flen:
+                    c.pump(lambda: c.send_window >= flen and c.stream_send_windows[sid] >= flen
+                           or c.closed, 1)
+                    continue
+                last = sent == n - 1
+                c.queue(C.frame(C.DATA, C.PADDED | (C.END_STREAM if last else 0), sid,
+                                bytes([255]) + piece + b"\0" * 255))
+                c.send_window -= flen
+                c.stream_send_windows[sid] -= flen
+                sent += 1
+            self.assertEqual(sent, n, "the upload stalled after %d padded frames (%d bytes "
+                             "with padding): the window for padding was not given back %s"
+                             % (sent, sent * 266, c.summary()))
+            st = c.wait_stream(sid, 10)
+            self.assertEqual((st.status, bytes(st.data)), (200, piece * n), st)
 
     def test_client_reset_leaves_connection_usable(self):
         with C.RawConn(SRV.port) as c:
