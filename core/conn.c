@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "filesend.h"
 #include "h2.h"
 #include "tls.h"
 #include "worker.h"
@@ -228,7 +229,7 @@ static void on_write(uv_write_t *req, int status) {
     irh_conn_close(c);
     return;
   }
-  if (c->wire.len || c->out.len) {
+  if (c->wire.len || c->out.len || c->file_stream) {
     irh_conn_flush(c);
     if (c->writing || c->closing) return;
   }
@@ -249,8 +250,16 @@ void irh_conn_flush(irh_conn *c) {
     irh_tls_seal(c);
   else
     irh_bufq_move(&c->wire, &c->out);
+  if (c->wire.len == 0 && c->file_stream) {
+    int rc = irh_filesend_flush(c);
+    if (rc == 1) rc = irh_filesend_nudge(c); /* socket full: a write tells when it drains */
+    if (rc < 0) {
+      irh_conn_close(c);
+      return;
+    }
+  }
   if (c->wire.len == 0) {
-    if (c->close_when_flushed) start_lingering_close(c);
+    if (c->close_when_flushed && !c->file_stream) start_lingering_close(c);
     return;
   }
   uv_buf_t iov[MAX_IOV];

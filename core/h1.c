@@ -21,6 +21,7 @@
 #include <gnutls/gnutls.h>
 
 #include "conn.h"
+#include "filesend.h"
 #include "h2.h"
 #include "listener.h"
 #include "log.h"
@@ -415,7 +416,7 @@ static int on_message_complete(llhttp_t *p) {
   if (s->upgrade.len) return HPE_PAUSED; /* what follows belongs to the upgraded stream */
   irh_stream_body_end(s);
   if (s->flags & IRH_STREAM_RESET) return HPE_PAUSED; /* settle closes */
-  if (!(s->flags & IRH_STREAM_RESP_ENDED)) return HPE_PAUSED;
+  if (!(s->flags & IRH_STREAM_RESP_ENDED) || irh_filesend_active(s)) return HPE_PAUSED;
   /* Answered already (the common case for GET): finish here and go on with
    * the next pipelined request unless the output is piling up. */
   h1_exchange_done(c);
@@ -731,6 +732,7 @@ static void h1_settle(ir_stream_t *s) {
     irh_conn_close(c);
     return;
   }
+  if ((s->flags & IRH_STREAM_RESP_ENDED) && irh_filesend_active(s)) return; /* file still going */
   if (s->flags & IRH_STREAM_RESP_ENDED) {
     if (!(s->flags & IRH_STREAM_REQ_ENDED)) {
       /* Answered before the body was read: stop here; the lingering close

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "filesend.h"
 #include "log.h"
 #include "rate.h"
 #include "server.h"
@@ -396,12 +397,13 @@ static ssize_t data_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t l
                          uint32_t *flags, nghttp2_data_source *src, void *ud) {
   irh_h2_stream *hs = src->ptr;
   size_t n = hs->body.len < length ? hs->body.len : length;
-  if (n == 0 && !hs->eof) {
+  int more = !hs->eof || irh_filesend_active(hs->s); /* a file body may still come */
+  if (n == 0 && more) {
     hs->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
   if (n) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (hs->eof && n == hs->body.len) {
+  if (!more && n == hs->body.len) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     ir_stream_t *s = hs->s;
     if (s->ntrailers) {
@@ -537,6 +539,11 @@ static void h2_consume(ir_stream_t *s, size_t n) {
 
 static void h2_settle(ir_stream_t *s) {
   irh_h2_stream *hs = s->proto;
+  if (hs->deferred && !irh_filesend_active(s)) { /* a file body ended: EOF can go */
+    hs->deferred = 0;
+    nghttp2_session_resume_data(s->conn->h2->session, hs->id);
+    irh_conn_want_flush(s->conn);
+  }
   if (s->flags & IRH_STREAM_RESET) {
     nghttp2_submit_rst_stream(s->conn->h2->session, NGHTTP2_FLAG_NONE, hs->id,
                               NGHTTP2_INTERNAL_ERROR);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "conn.h"
+#include "filesend.h"
+#include "server.h"
 #include "log.h"
 #include "module.h"
 #include "services.h"
@@ -85,6 +87,16 @@ static int api_req_header_at(ir_stream_t *s, size_t index, ir_str *name, ir_str 
 }
 
 static ir_str api_req_upgrade(ir_stream_t *s) { return s->upgrade; }
+
+static size_t module_index(const ir_module_t *m, const ir_worker_t *w) {
+  return (size_t)(m - w->server->modules->modules);
+}
+static void api_worker_set_data(ir_module_t *m, ir_worker_t *w, void *d) {
+  w->module_data[module_index(m, w)] = d;
+}
+static void *api_worker_data(ir_module_t *m, ir_worker_t *w) {
+  return w->module_data[module_index(m, w)];
+}
 static void api_stream_set_data(ir_stream_t *s, void *d) { s->data = d; }
 static void *api_stream_data(ir_stream_t *s) { return s->data; }
 static void *api_stream_alloc(ir_stream_t *s, size_t n) { return irh_arena_alloc(&s->arena, n); }
@@ -135,6 +147,9 @@ static const ir_host_api host_api = {
     .service_register = irh_service_register,
     .service_lookup = irh_service_lookup,
     .req_upgrade = api_req_upgrade,
+    .resp_send_file = irh_stream_resp_send_file,
+    .worker_set_data = api_worker_set_data,
+    .worker_data = api_worker_data,
 };
 
 const ir_host_api *irh_host_api(void) { return &host_api; }

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "filesend.h"
 #include "log.h"
 #include "module.h"
 #include "router.h"
@@ -108,6 +109,10 @@ void irh_stream_body_end(ir_stream_t *s) {
 }
 
 void irh_stream_writable(ir_stream_t *s) {
+  if (irh_filesend_active(s)) { /* the host's own file body goes first */
+    irh_filesend_writable(s);
+    return;
+  }
   if (!(s->flags & IRH_STREAM_WANT_WRITE)) return;
   s->flags &= ~IRH_STREAM_WANT_WRITE;
   const ir_module_desc *d = stream_desc(s);
@@ -141,6 +146,7 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
   if (s->method.len) stream_access_log(s, reason);
+  irh_filesend_release(s);
   irh_arena_free(&s->arena);
   irh_slab_free(&s->worker->stream_slab, s);
 }

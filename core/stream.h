@@ -68,6 +68,7 @@ struct ir_stream {
   struct ir_instance *instance; /* the route's module instance, or NULL */
   void *data;                   /* module-owned */
   void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
+  struct irh_file_seg *file;    /* a file body being sent (filesend.c), in the arena */
   irh_link settle_link;         /* in worker->finish_queue */
   unsigned flags;
 

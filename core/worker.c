@@ -229,8 +229,10 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   w->server = srv;
   w->read_buf_size = READ_BUF_SIZE;
   w->read_buf = malloc(READ_BUF_SIZE);
-  if (!w->read_buf || uv_loop_init(&w->loop) != 0) {
+  w->module_data = calloc(srv->modules->nmodules ? srv->modules->nmodules : 1, sizeof(void *));
+  if (!w->read_buf || !w->module_data || uv_loop_init(&w->loop) != 0) {
     free(w->read_buf);
+    free(w->module_data);
     free(w);
     return NULL;
   }
@@ -264,6 +266,7 @@ void irh_worker_join_and_free(ir_worker_t *w) {
   irh_slab_destroy(&w->conn_slab);
   irh_slab_destroy(&w->stream_slab);
   free(w->read_buf);
+  free(w->module_data);
   free(w);
 }
 

@@ -55,6 +55,7 @@ struct ir_worker {
   uint64_t date_sec;
 
   irh_access_buf access;
+  void **module_data;       /* one slot per loaded module (ir_worker_set_data), owned */
   uint64_t conns_alive;     /* accepted and not yet freed */
   uint64_t last_reject_log; /* loop time of the last max_connections warning */
   int draining;

@@ -115,7 +115,7 @@ _Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
 /* ---- host.h ---- */
 VALUE(IR_HEAD_END_STREAM, 0x1u);
 
-SIZE(ir_host_api, 328);
+SIZE(ir_host_api, 352);
 ALIGN(ir_host_api, 8);
 AT(ir_host_api, struct_size, 0);
 AT(ir_host_api, abi_major, 4);
@@ -161,6 +161,10 @@ AT(ir_host_api, service_register, 304);
 AT(ir_host_api, service_lookup, 312);
 /* 1.1: ABI 1.0's table ended here (its struct_size was 320). */
 AT(ir_host_api, req_upgrade, 320);
+/* 1.2: ABI 1.1's table ended here (328). */
+AT(ir_host_api, resp_send_file, 328);
+AT(ir_host_api, worker_set_data, 336);
+AT(ir_host_api, worker_data, 344);
 
 int main(void) {
   puts("OK");

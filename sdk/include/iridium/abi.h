@@ -12,11 +12,13 @@
 #include <stdint.h>
 
 #define IR_ABI_MAJOR 1
-#define IR_ABI_MINOR 1
+#define IR_ABI_MINOR 2
 /* ABI history:
  *   1.0  the first SDK
  *   1.1  upgraded streams: ir_module_desc.flags (IR_MODULE_UPGRADES) and
  *        ir_host_api.req_upgrade
+ *   1.2  file bodies (resp_send_file) and per-worker module data
+ *        (worker_set_data, worker_data)
  */
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */

@@ -145,6 +145,23 @@ typedef struct ir_host_api {
    * means the peer closed its side, resp_end closes ours. Idle timeouts do
    * not apply to it; the module keeps it alive or ends it. */
   ir_str (*req_upgrade)(ir_stream_t *s);
+
+  /* ---- ABI 1.2: file bodies, per-worker data ---- */
+  /* Sends len bytes of the open file fd, from offset, as the next part of
+   * the body (after what was written before; the head is sent first if it
+   * was not). The host dup()s fd, so the module may close its own at once,
+   * and reads the file off the loop: sendfile(2) on plaintext HTTP/1.1,
+   * reads on the thread pool straight into outgoing frames for TLS and
+   * HTTP/2. Returns IR_OK when the segment is queued (on_writable follows
+   * once it has been sent), IR_EAGAIN while an earlier segment or too much
+   * output is still queued, or another ir_error (IR_EINVAL past a declared
+   * Content-Length). The bytes count like resp_write's. If the file turns
+   * out shorter than promised the stream is reset. Stream's worker. */
+  int (*resp_send_file)(ir_stream_t *s, int fd, uint64_t offset, uint64_t len);
+  /* A pointer per (module, worker), module-owned; the host only keeps it.
+   * Typically set in worker_init and freed in worker_exit. w's thread. */
+  void (*worker_set_data)(ir_module_t *m, ir_worker_t *w, void *data);
+  void *(*worker_data)(ir_module_t *m, ir_worker_t *w);
 } ir_host_api;
 
 #endif /* IRIDIUM_HOST_H */

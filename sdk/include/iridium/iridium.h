@@ -87,6 +87,16 @@ static inline int ir_req_header_at(ir_stream_t *s, size_t i, ir_str *name, ir_st
 static inline int64_t ir_req_content_length(ir_stream_t *s) { return ir__host->req_content_length(s); }
 /* ABI 1.1 */
 static inline ir_str ir_req_upgrade(ir_stream_t *s) { return ir__host->req_upgrade(s); }
+/* ABI 1.2 */
+static inline int ir_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t len) {
+  return ir__host->resp_send_file(s, fd, offset, len);
+}
+static inline void ir_worker_set_data(ir_module_t *m, ir_worker_t *w, void *data) {
+  ir__host->worker_set_data(m, w, data);
+}
+static inline void *ir_worker_data(ir_module_t *m, ir_worker_t *w) {
+  return ir__host->worker_data(m, w);
+}
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }
