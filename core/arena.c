@@ -29,9 +29,22 @@ static irh_arena_chunk *chunk_new(size_t at_least, size_t previous) {
   return c;
 }
 
+void irh_arena_init_inline(irh_arena *a, void *buf, size_t size) {
+  a->head = NULL;
+  a->inl = buf;
+  a->inl_size = size;
+  a->inl_used = 0;
+}
+
 void *irh_arena_alloc(irh_arena *a, size_t size) {
   if (size > SIZE_MAX / 2) return NULL;
   size = round_up(size ? size : 1);
+  if (a->inl && a->inl_size - a->inl_used >= size) {
+    void *p = a->inl + a->inl_used;
+    a->inl_used += size;
+    memset(p, 0, size);
+    return p;
+  }
   irh_arena_chunk *c = a->head;
   if (!c || c->size - c->used < size) {
     c = chunk_new(size, c ? c->size : 0);
@@ -59,4 +72,5 @@ void irh_arena_free(irh_arena *a) {
     c = next;
   }
   a->head = NULL;
+  a->inl_used = 0;
 }

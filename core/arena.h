@@ -13,7 +13,13 @@ typedef struct irh_arena_chunk irh_arena_chunk;
 
 typedef struct irh_arena {
   irh_arena_chunk *head; /* newest chunk first; owned */
+  unsigned char *inl;    /* optional first buffer inside the owner (not freed) */
+  size_t inl_size, inl_used;
 } irh_arena;
+
+/* Gives the arena a first buffer that lives inside its owner (a stream),
+ * so a typical request needs no malloc at all. buf must be 16-aligned. */
+void irh_arena_init_inline(irh_arena *a, void *buf, size_t size);
 
 /* Zeroed memory of size bytes, or NULL when malloc fails. */
 void *irh_arena_alloc(irh_arena *a, size_t size);

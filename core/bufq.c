@@ -5,6 +5,7 @@
 #include <string.h>
 
 #define BUFQ_BLOCK 16384
+#define BUFQ_FIRST_BLOCK 4096
 
 struct irh_bufq_block {
   irh_bufq_block *next;
@@ -15,7 +16,9 @@ struct irh_bufq_block {
 char *irh_bufq_reserve(irh_bufq *q, size_t n) {
   irh_bufq_block *t = q->tail;
   if (t && t->cap - t->end >= n) return t->data + t->end;
-  size_t cap = n > BUFQ_BLOCK ? n : BUFQ_BLOCK;
+  /* A queue's first block is small (most bodies are); later ones full size. */
+  size_t block = t ? BUFQ_BLOCK : BUFQ_FIRST_BLOCK;
+  size_t cap = n > block ? n : block;
   irh_bufq_block *b = malloc(sizeof(*b) + cap);
   if (!b) return NULL;
   b->next = NULL;

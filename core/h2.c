@@ -66,6 +66,7 @@ typedef struct irh_h2 {
   size_t nstreams;
   irh_rate client_resets, server_resets, flood;
   int in_session; /* inside an nghttp2 call: do not delete the session */
+  int timer_phase; /* H2_TIMER_* the connection timer is armed for */
   unsigned dead : 1;
   unsigned goaway : 1;
   unsigned calmed : 1; /* ended for abuse */
@@ -110,16 +111,24 @@ static int reset_is_client_caused(uint32_t code) {
 
 static void progress(irh_h2 *h, irh_h2_stream *hs) { hs->progress = h2_now(h); }
 
-static void h2_rearm_timer(irh_h2 *h) {
+/* The connection timer has three phases: a 1 s tick while streams are open
+ * (stalled-stream scan), the PING deadline, and the keep-alive idle time.
+ * It is re-armed only when the phase changes (or force), not per stream. */
+enum { H2_TIMER_NONE, H2_TIMER_TICK, H2_TIMER_PING, H2_TIMER_IDLE };
+
+static void h2_arm(irh_h2 *h, int force) {
   const irh_config *cfg = h2_config(h);
   if (h->conn->closing || h->conn->close_when_flushed) return;
-  if (h->nstreams)
-    irh_conn_set_timeout(h->conn, H2_TICK_MS);
-  else if (h->ping_outstanding)
-    irh_conn_set_timeout(h->conn, cfg->h2_ping_timeout_ms);
-  else
-    irh_conn_set_timeout(h->conn, cfg->keepalive_timeout_ms);
+  int phase = h->nstreams ? H2_TIMER_TICK : h->ping_outstanding ? H2_TIMER_PING : H2_TIMER_IDLE;
+  if (phase == h->timer_phase && !force) return;
+  h->timer_phase = phase;
+  uint64_t ms = phase == H2_TIMER_TICK   ? H2_TICK_MS
+                : phase == H2_TIMER_PING ? cfg->h2_ping_timeout_ms
+                                         : cfg->keepalive_timeout_ms;
+  irh_conn_set_timeout(h->conn, ms);
 }
+
+static void h2_rearm_timer(irh_h2 *h) { h2_arm(h, 0); }
 
 static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
   irh_h2 *h = ud;
@@ -482,13 +491,15 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   char *num = irh_arena_alloc(&s->arena, 48);
   if (!nv || !num) return IR_ENOMEM;
   size_t n = 0;
-  int slen = snprintf(num, 4, "%03d", status);
-  nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, (size_t)slen, 0};
+  num[0] = (char)('0' + status / 100 % 10);
+  num[1] = (char)('0' + status / 10 % 10);
+  num[2] = (char)('0' + status % 10);
+  nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, 3, 0};
   nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, 0};
   int no_body = status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
   if ((s->flags & IRH_STREAM_HAS_CL) && !status_has_no_body(status)) {
-    int cl = snprintf(num + 4, 40, "%lld", (long long)s->resp_content_length);
-    nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, (size_t)cl, 0};
+    size_t cl = irh_format_u64(num + 4, (uint64_t)s->resp_content_length);
+    nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, cl, 0};
   }
   for (size_t i = 0; i < s->nresp; i++) {
     const irh_header *f = &s->resp_headers[i];
@@ -626,7 +637,7 @@ static void h2_on_timeout(irh_conn *c) {
     h->ping_outstanding = 1;
   }
   irh_conn_want_flush(c);
-  h2_rearm_timer(h);
+  h2_arm(h, 1); /* the timer is one-shot: arm it again */
 }
 
 static void h2_on_shutdown(irh_conn *c) {

@@ -136,23 +136,21 @@ irh_modules *irh_modules_load(irh_config *c) {
   return m;
 }
 
-int irh_modules_start(irh_modules *m) {
+int irh_modules_start(irh_modules *m, irh_config *c) {
   for (size_t i = 0; i < m->nmodules; i++) {
     ir_module_t *mod = &m->modules[i];
-    if (mod->desc.init && mod->desc.init(mod) != 0) {
-      irh_log(IR_LOG_ERROR, 0, -1, mod->name, "init failed");
-      return -1;
-    }
+    if (mod->desc.init && mod->desc.init(mod) != 0)
+      return irh_config_error(c, c->modules[i].section->line, "[module %s] init failed",
+                              mod->name);
     mod->initialized = 1;
   }
   for (size_t i = 0; i < m->ninstances; i++) {
     ir_instance_t *inst = &m->instances[i];
     const ir_module_desc *d = &inst->module->desc;
-    if (d->instance_create && d->instance_create(inst, &inst->data) != 0) {
-      irh_log(IR_LOG_ERROR, 0, -1, inst->module->name, "cannot set up route %s",
-              inst->route->prefix);
-      return -1;
-    }
+    if (d->instance_create && d->instance_create(inst, &inst->data) != 0)
+      return irh_config_error(c, inst->route->section->line,
+                              "[route %s] module %s refused the route (its log line says why)",
+                              inst->route->prefix, inst->module->name);
     inst->created = 1;
   }
   return 0;

@@ -57,8 +57,10 @@ typedef struct irh_modules {
 /* Loads every module and checks every route's keys. Reports problems
  * through irh_config_error and returns NULL if there were any. */
 irh_modules *irh_modules_load(irh_config *c);
-/* Calls init on each module, then instance_create on each instance. */
-int irh_modules_start(irh_modules *m);
+/* Calls init on each module, then instance_create on each instance (also
+ * for `iridium -t`, so modules check their own resources). A refusal is
+ * reported through irh_config_error at the section's line. */
+int irh_modules_start(irh_modules *m, irh_config *c);
 /* worker_init / worker_exit on each module, on the worker's thread. */
 int irh_modules_worker_init(irh_modules *m, ir_worker_t *w);
 void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w);

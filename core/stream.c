@@ -31,6 +31,7 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->resp_content_length = -1;
   s->status = 200;
   s->start_ns = uv_hrtime();
+  irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_list_init(&s->settle_link);
   return s;
 }
@@ -191,8 +192,31 @@ int irh_stream_resp_status(ir_stream_t *s, int status) {
   return IR_OK;
 }
 
-int irh_is_token_char(unsigned char ch) {
-  return ch > 0x20 && ch < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", ch);
+/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}. */
+static const unsigned char token_chars[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1,
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+int irh_is_token_char(unsigned char ch) { return token_chars[ch]; }
+
+size_t irh_format_u64(char *out, uint64_t n) {
+  char tmp[20];
+  size_t len = 0;
+  do {
+    tmp[len++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  for (size_t i = 0; i < len; i++) out[i] = tmp[len - 1 - i];
+  return len;
 }
 
 static int valid_field(const char *n, size_t nl, const char *v, size_t vl) {

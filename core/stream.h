@@ -25,6 +25,8 @@
 struct irh_conn;
 struct ir_instance;
 
+#define IRH_STREAM_INLINE_ARENA 1536
+
 typedef struct irh_header {
   ir_str name; /* lower-case for requests */
   ir_str value;
@@ -90,6 +92,9 @@ struct ir_stream {
   int64_t resp_content_length; /* -1 when the module did not set one */
   uint64_t body_sent;
   uint64_t start_ns;
+
+  /* The arena's first buffer: most requests need no more. */
+  _Alignas(16) unsigned char arena_inline[IRH_STREAM_INLINE_ARENA];
 };
 
 /* Makes a stream on c (from the worker's slab). NULL when out of memory. */
@@ -128,6 +133,9 @@ int irh_stream_resp_end(ir_stream_t *s);
 int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
+
+/* Writes n in decimal (no NUL); returns the length (at most 20). */
+size_t irh_format_u64(char *out, uint64_t n);
 
 /* Whether ch may appear in a field name (an RFC 9110 token). */
 int irh_is_token_char(unsigned char ch);

@@ -67,8 +67,9 @@ typedef struct ir_module_desc {
 
   const ir_config_key *keys; /* keys its routes accept; NULL for none */
 
-  /* Once after loading (not when only validating with -t). Non-zero return
-   * refuses to start the server. */
+  /* Once after loading. Non-zero return refuses to start the server.
+   * `iridium -t` runs init and instance_create too (then instance_destroy
+   * and fini at once), so a module checks its own resources there. */
   int (*init)(ir_module_t *m);
   /* Once before unloading. */
   void (*fini)(ir_module_t *m);
