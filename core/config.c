@@ -191,11 +191,9 @@ static char *join_path(const char *dir, const char *name) {
   size_t dlen = strlen(dir), nlen = strlen(name);
   int slash = dlen > 0 && dir[dlen - 1] != '/';
   char *out = malloc(dlen + (size_t)slash + nlen + 1);
-  if (!out)
-    return NULL;
+  if (!out) return NULL;
   memcpy(out, dir, dlen);
-  if (slash)
-    out[dlen] = '/';
+  if (slash) out[dlen] = '/';
   memcpy(out + dlen + (size_t)slash, name, nlen + 1);
   return out;
 }
@@ -204,41 +202,35 @@ static char *join_path(const char *dir, const char *name) {
  * Caller frees. */
 static char *folder_of(const char *path) {
   const char *slash = strrchr(path, '/');
-  if (!slash)
-    return strdup(".");
+  if (!slash) return strdup(".");
   size_t len = slash == path ? 1 : (size_t)(slash - path);
   char *dir = malloc(len + 1);
-  if (!dir)
-    return NULL;
+  if (!dir) return NULL;
   memcpy(dir, path, len);
   dir[len] = '\0';
   return dir;
 }
 
 char *irh_config_resolve(const irh_config *c, const char *path) {
-  if (path[0] == '/' || strcmp(c->dir, ".") == 0)
-    return strdup(path);
+  if (path[0] == '/' || strcmp(c->dir, ".") == 0) return strdup(path);
   return join_path(c->dir, path);
 }
 
 const irh_kv *irh_section_find(const irh_section *s, const char *key) {
   for (size_t i = 0; i < s->nkvs; i++)
-    if (strcmp(s->kvs[i].key, key) == 0)
-      return &s->kvs[i];
+    if (strcmp(s->kvs[i].key, key) == 0) return &s->kvs[i];
   return NULL;
 }
 
 static int count_kind(const irh_config *c, const char *kind) {
   int n = 0;
-  for (size_t i = 0; i < c->nsections; i++)
-    n += strcmp(c->sections[i].kind, kind) == 0;
+  for (size_t i = 0; i < c->nsections; i++) n += strcmp(c->sections[i].kind, kind) == 0;
   return n;
 }
 
 static int in_list(const char *const *list, const char *word) {
   for (; list && *list; list++)
-    if (strcmp(*list, word) == 0)
-      return 1;
+    if (strcmp(*list, word) == 0) return 1;
   return 0;
 }
 
@@ -249,12 +241,10 @@ static int in_list(const char *const *list, const char *word) {
 static int take_digits(const char **p, int64_t *out) {
   const char *s = *p;
   int64_t v = 0;
-  if (!isdigit((unsigned char)*s))
-    return -1;
+  if (!isdigit((unsigned char)*s)) return -1;
   for (; isdigit((unsigned char)*s); s++) {
     int d = *s - '0';
-    if (v > (INT64_MAX - d) / 10)
-      return -1;
+    if (v > (INT64_MAX - d) / 10) return -1;
     v = v * 10 + d;
   }
   *p = s;
@@ -263,21 +253,18 @@ static int take_digits(const char **p, int64_t *out) {
 }
 
 static int scale(int64_t v, int64_t unit, int64_t *out) {
-  if (v > INT64_MAX / unit)
-    return -1;
+  if (v > INT64_MAX / unit) return -1;
   *out = v * unit;
   return 0;
 }
 
 static int parse_int(const char *text, int64_t *out) {
   const char *digits = text[0] == '-' || text[0] == '+' ? text + 1 : text;
-  if (!isdigit((unsigned char)*digits))
-    return -1; /* strtoll would skip spaces */
+  if (!isdigit((unsigned char)*digits)) return -1; /* strtoll would skip spaces */
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
-  if (errno == ERANGE || *end != '\0')
-    return -1;
+  if (errno == ERANGE || *end != '\0') return -1;
   *out = v;
   return 0;
 }
@@ -286,10 +273,8 @@ static int parse_bool(const char *text, int64_t *out) {
   static const char *const yes[] = {"on", "yes", "true", "1"};
   static const char *const no[] = {"off", "no", "false", "0"};
   for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-    if (strcasecmp(text, yes[i]) == 0)
-      return *out = 1, 0;
-    if (strcasecmp(text, no[i]) == 0)
-      return *out = 0, 0;
+    if (strcasecmp(text, yes[i]) == 0) return *out = 1, 0;
+    if (strcasecmp(text, no[i]) == 0) return *out = 0, 0;
   }
   return -1;
 }
@@ -298,23 +283,14 @@ static int parse_bool(const char *text, int64_t *out) {
 static int parse_size(const char *text, int64_t *out) {
   const char *p = text;
   int64_t v, unit = 1;
-  if (take_digits(&p, &v) != 0)
-    return -1;
+  if (take_digits(&p, &v) != 0) return -1;
   switch (tolower((unsigned char)*p)) {
-  case 'k':
-    unit = INT64_C(1) << 10, p++;
-    break;
-  case 'm':
-    unit = INT64_C(1) << 20, p++;
-    break;
-  case 'g':
-    unit = INT64_C(1) << 30, p++;
-    break;
+  case 'k': unit = INT64_C(1) << 10, p++; break;
+  case 'm': unit = INT64_C(1) << 20, p++; break;
+  case 'g': unit = INT64_C(1) << 30, p++; break;
   }
-  if (tolower((unsigned char)*p) == 'b')
-    p++;
-  if (*p != '\0')
-    return -1;
+  if (tolower((unsigned char)*p) == 'b') p++;
+  if (*p != '\0') return -1;
   return scale(v, unit, out);
 }
 
@@ -326,11 +302,9 @@ static int parse_duration(const char *text, int64_t *out) {
   } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
   const char *p = text;
   int64_t v;
-  if (take_digits(&p, &v) != 0)
-    return -1;
+  if (take_digits(&p, &v) != 0) return -1;
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcasecmp(p, units[i].suffix) == 0)
-      return scale(v, units[i].ms, out);
+    if (strcasecmp(p, units[i].suffix) == 0) return scale(v, units[i].ms, out);
   return -1;
 }
 
@@ -339,42 +313,25 @@ int irh_value_parse(int type, const char *text, int64_t *out) {
   int rc;
   switch (type) {
   case IR_KEY_STRING:
-  case IR_KEY_PATH:
-    return IR_OK;
-  case IR_KEY_INT:
-    rc = parse_int(text, &v);
-    break;
-  case IR_KEY_BOOL:
-    rc = parse_bool(text, &v);
-    break;
-  case IR_KEY_SIZE:
-    rc = parse_size(text, &v);
-    break;
-  case IR_KEY_DURATION:
-    rc = parse_duration(text, &v);
-    break;
-  default:
-    return IR_EINVAL;
+  case IR_KEY_PATH: return IR_OK;
+  case IR_KEY_INT: rc = parse_int(text, &v); break;
+  case IR_KEY_BOOL: rc = parse_bool(text, &v); break;
+  case IR_KEY_SIZE: rc = parse_size(text, &v); break;
+  case IR_KEY_DURATION: rc = parse_duration(text, &v); break;
+  default: return IR_EINVAL;
   }
-  if (rc != 0)
-    return IR_EINVAL;
-  if (out)
-    *out = v;
+  if (rc != 0) return IR_EINVAL;
+  if (out) *out = v;
   return IR_OK;
 }
 
 static const char *type_expectation(uint32_t type) {
   switch (type) {
-  case IR_KEY_INT:
-    return "an integer";
-  case IR_KEY_BOOL:
-    return "on/off, yes/no, true/false or 1/0";
-  case IR_KEY_SIZE:
-    return "a size such as 512, 64k, 1m or 2g";
-  case IR_KEY_DURATION:
-    return "a duration such as 500ms, 30s, 5m or 1h";
-  default:
-    return "a known key type";
+  case IR_KEY_INT: return "an integer";
+  case IR_KEY_BOOL: return "on/off, yes/no, true/false or 1/0";
+  case IR_KEY_SIZE: return "a size such as 512, 64k, 1m or 2g";
+  case IR_KEY_DURATION: return "a duration such as 500ms, 30s, 5m or 1h";
+  default: return "a known key type";
   }
 }
 
@@ -393,8 +350,7 @@ static const ir_config_key *key_next(const ir_config_key *k) {
 
 static const ir_config_key *key_find(const ir_config_key *keys, const char *name) {
   for (const ir_config_key *k = keys; key_is_entry(k); k = key_next(k))
-    if (strcmp(k->name, name) == 0)
-      return k;
+    if (strcmp(k->name, name) == 0) return k;
   return NULL;
 }
 
@@ -411,10 +367,8 @@ static const char *key_help(const ir_config_key *k) { return KEY_HAS(k, help) ? 
 static size_t edit_distance(const char *a, const char *b) {
   enum { MAX = 64 };
   size_t la = strlen(a), lb = strlen(b), row[MAX + 1];
-  if (la > MAX || lb > MAX)
-    return SIZE_MAX;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
+  if (la > MAX || lb > MAX) return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
   for (size_t i = 1; i <= la; i++) {
     size_t diag = row[0];
     row[0] = i;
@@ -422,10 +376,8 @@ static size_t edit_distance(const char *a, const char *b) {
       size_t up = row[j];
       size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
       size_t best = diag + cost;
-      if (up + 1 < best)
-        best = up + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
       row[j] = best;
       diag = up;
     }
@@ -437,10 +389,8 @@ static size_t edit_distance(const char *a, const char *b) {
 static int close_enough(const char *name, const char *candidate, size_t *best) {
   size_t d = edit_distance(name, candidate);
   size_t limit = (strlen(candidate) + 2) / 3;
-  if (limit > 3)
-    limit = 3;
-  if (d > limit || d >= *best)
-    return 0;
+  if (limit > 3) limit = 3;
+  if (d > limit || d >= *best) return 0;
   *best = d;
   return 1;
 }
@@ -451,11 +401,9 @@ static const char *nearest_key(const char *name, const ir_config_key *keys,
   const char *hint = NULL;
   size_t best = SIZE_MAX;
   for (const ir_config_key *k = keys; key_is_entry(k); k = key_next(k))
-    if (close_enough(name, k->name, &best))
-      hint = k->name;
+    if (close_enough(name, k->name, &best)) hint = k->name;
   for (; skip && *skip; skip++)
-    if (close_enough(name, *skip, &best))
-      hint = *skip;
+    if (close_enough(name, *skip, &best)) hint = *skip;
   return hint;
 }
 
@@ -499,8 +447,7 @@ int irh_config_check_keys(irh_config *c, const irh_section *s, const ir_config_k
   int before = c->errors;
   for (size_t i = 0; i < s->nkvs; i++) {
     const irh_kv *kv = &s->kvs[i];
-    if (in_list(skip, kv->key))
-      continue;
+    if (in_list(skip, kv->key)) continue;
     const ir_config_key *k = key_find(keys, kv->key);
     if (!k)
       report_unknown_key(c, s, kv, keys, owner, skip);
@@ -508,8 +455,7 @@ int irh_config_check_keys(irh_config *c, const irh_section *s, const ir_config_k
       report_bad_value(c, kv, type_expectation(k->type));
   }
   for (const ir_config_key *k = keys; key_is_entry(k); k = key_next(k))
-    if (key_required(k) && !irh_section_find(s, k->name))
-      report_missing_key(c, s, k, owner);
+    if (key_required(k) && !irh_section_find(s, k->name)) report_missing_key(c, s, k, owner);
   return c->errors - before;
 }
 
@@ -518,8 +464,7 @@ int irh_config_check_keys(irh_config *c, const irh_section *s, const ir_config_k
 static const char *key_text(const irh_section *s, const ir_config_key *table, const char *key,
                             const irh_kv **kv) {
   *kv = s ? irh_section_find(s, key) : NULL;
-  if (*kv)
-    return (*kv)->value;
+  if (*kv) return (*kv)->value;
   const ir_config_key *k = key_find(table, key);
   return k ? key_default(k) : NULL;
 }
@@ -532,10 +477,8 @@ static int key_number(irh_config *c, const irh_section *s, const ir_config_key *
   const irh_kv *kv;
   const char *text = key_text(s, table, key, &kv);
   const ir_config_key *k = key_find(table, key);
-  if (!text || irh_value_parse((int)k->type, text, out) != IR_OK)
-    return -1;
-  if (*out >= min && *out <= max)
-    return 0;
+  if (!text || irh_value_parse((int)k->type, text, out) != IR_OK) return -1;
+  if (*out >= min && *out <= max) return 0;
   char expected[64];
   if (max == INT64_MAX)
     snprintf(expected, sizeof expected, "at least %lld", (long long)min);
@@ -568,18 +511,15 @@ static void report_syntax(reader *r, int line) { irh_config_error(r->c, line, "s
 static void check_key_line_taken(reader *r) {
   if (r->key_line) {
     report_syntax(r, r->key_line);
-    if (!r->first_unparsed)
-      r->first_unparsed = r->key_line;
+    if (!r->first_unparsed) r->first_unparsed = r->key_line;
   }
   r->key_line = 0;
 }
 
 static char *trim(char *s) {
-  while (isspace((unsigned char)*s))
-    s++;
+  while (isspace((unsigned char)*s)) s++;
   size_t len = strlen(s);
-  while (len > 0 && isspace((unsigned char)s[len - 1]))
-    s[--len] = '\0';
+  while (len > 0 && isspace((unsigned char)s[len - 1])) s[--len] = '\0';
   return s;
 }
 
@@ -591,14 +531,12 @@ static int known_kind(const char *kind) {
 static int add_section(reader *r, const char *kind, const char *arg) {
   irh_config *c = r->c;
   irh_section *grown = realloc(c->sections, (c->nsections + 1) * sizeof *grown);
-  if (!grown)
-    return -1;
+  if (!grown) return -1;
   c->sections = grown;
   irh_section *s = &grown[c->nsections];
   *s = (irh_section){.kind = strdup(kind), .arg = arg ? strdup(arg) : NULL, .line = r->line};
   c->nsections++; /* counted even when half-made so that free releases it */
-  if (!s->kind || (arg && !s->arg))
-    return -1;
+  if (!s->kind || (arg && !s->arg)) return -1;
   return 0;
 }
 
@@ -617,10 +555,8 @@ static void take_header(reader *r, char *text) {
     irh_config_error(r->c, r->line, "unexpected text '%s' after section header", after);
   *close = '\0';
   char *kind = trim(text + 1), *arg = kind;
-  while (*arg && !isspace((unsigned char)*arg))
-    arg++;
-  if (*arg)
-    *arg++ = '\0';
+  while (*arg && !isspace((unsigned char)*arg)) arg++;
+  if (*arg) *arg++ = '\0';
   arg = trim(arg);
   if (!known_kind(kind)) {
     irh_config_error(r->c, r->line, "unknown section [%s%s%s]", kind, *arg ? " " : "", arg);
@@ -639,11 +575,9 @@ static void take_header(reader *r, char *text) {
 static char *line_text(reader *r, size_t *rawlen) {
   char *s = r->raw;
   size_t len = strlen(s);
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
-    s[--len] = '\0';
+  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r')) s[--len] = '\0';
   *rawlen = len;
-  if (r->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
-    s += 3;
+  if (r->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3;
   return trim(s);
 }
 
@@ -653,15 +587,13 @@ static char *read_line(char *str, int num, void *stream) {
   reader *r = stream;
   size_t rawlen;
   check_key_line_taken(r);
-  if (getline(&r->raw, &r->rawcap, r->f) < 0)
-    return NULL;
+  if (getline(&r->raw, &r->rawcap, r->f) < 0) return NULL;
   r->line++;
   char *text = line_text(r, &rawlen);
   str[0] = '\0';
   if (rawlen > (size_t)num - 1) {
     irh_config_error(r->c, r->line, "line too long (max %d characters)", num - 1);
-    if (text[0] == '[')
-      r->current = SKIP_SECTION;
+    if (text[0] == '[') r->current = SKIP_SECTION;
   } else if (text[0] == '[') {
     take_header(r, text);
   } else if (text[0] != '\0' && text[0] != ';' && text[0] != '#') {
@@ -673,8 +605,7 @@ static char *read_line(char *str, int num, void *stream) {
 
 static int add_kv(irh_section *s, const char *key, const char *value, int line) {
   irh_kv *grown = realloc(s->kvs, (s->nkvs + 1) * sizeof *grown);
-  if (!grown)
-    return -1;
+  if (!grown) return -1;
   s->kvs = grown;
   irh_kv *kv = &grown[s->nkvs];
   *kv = (irh_kv){.key = strdup(key), .value = strdup(value), .line = line};
@@ -689,8 +620,7 @@ static int take_key(void *user, const char *section, const char *name, const cha
   reader *r = user;
   irh_config *c = r->c;
   r->key_line = 0;
-  if (r->current == SKIP_SECTION)
-    return 1;
+  if (r->current == SKIP_SECTION) return 1;
   if (name[0] == '\0') {
     report_syntax(r, r->line);
     return 1;
@@ -707,8 +637,7 @@ static int take_key(void *user, const char *section, const char *name, const cha
                      section_label(s, label, sizeof label), first->line);
     return 1;
   }
-  if (add_kv(s, name, value, r->line) != 0)
-    r->oom = 1;
+  if (add_kv(s, name, value, r->line) != 0) r->oom = 1;
   return 1;
 }
 
@@ -719,13 +648,10 @@ static int read_sections(irh_config *c, FILE *f) {
   int rc = ini_parse_stream(read_line, &r, take_key, &r);
   check_key_line_taken(&r);
   free(r.raw);
-  if (ferror(f))
-    return irh_config_error(c, 0, "cannot read: %s", strerror(errno));
-  if (r.oom || rc == -2)
-    return report_oom(c), -1;
+  if (ferror(f)) return irh_config_error(c, 0, "cannot read: %s", strerror(errno));
+  if (r.oom || rc == -2) return report_oom(c), -1;
   /* inih returns the first line it could not parse; we have reported it. */
-  if (rc > 0 && rc != r.first_unparsed)
-    irh_config_error(c, rc, "syntax error");
+  if (rc > 0 && rc != r.first_unparsed) irh_config_error(c, rc, "syntax error");
   return 0;
 }
 
@@ -735,8 +661,7 @@ static const irh_section *find_server(irh_config *c) {
   const irh_section *server = NULL;
   for (size_t i = 0; i < c->nsections; i++) {
     const irh_section *s = &c->sections[i];
-    if (strcmp(s->kind, "server") != 0)
-      continue;
+    if (strcmp(s->kind, "server") != 0) continue;
     if (server)
       irh_config_error(c, s->line, "duplicate [server] section (first at line %d)", server->line);
     else
@@ -747,15 +672,13 @@ static const irh_section *find_server(irh_config *c) {
 
 static unsigned cpu_count(void) {
   unsigned n = uv_available_parallelism();
-  if (n < 1)
-    return 1;
+  if (n < 1) return 1;
   return n > MAX_WORKERS ? MAX_WORKERS : n;
 }
 
 static void apply_workers(irh_config *c, const irh_section *s) {
   int64_t n;
-  if (key_number(c, s, server_keys, "workers", 0, MAX_WORKERS, &n) != 0)
-    return;
+  if (key_number(c, s, server_keys, "workers", 0, MAX_WORKERS, &n) != 0) return;
   c->workers = n == 0 ? cpu_count() : (unsigned)n;
 }
 
@@ -792,8 +715,7 @@ static char *log_target(const irh_config *c, const char *text) {
 static const char *path_text(irh_config *c, const irh_section *s, const char *key) {
   const irh_kv *kv;
   const char *text = key_text(s, server_keys, key, &kv);
-  if (text[0] != '\0')
-    return text;
+  if (text[0] != '\0') return text;
   report_bad_value(c, kv, "a path");
   return NULL;
 }
@@ -802,21 +724,17 @@ static void apply_paths(irh_config *c, const irh_section *s) {
   const char *modules_dir = path_text(c, s, "modules_dir");
   const char *error_log = path_text(c, s, "error_log");
   const char *access_log = path_text(c, s, "access_log");
-  if (!modules_dir || !error_log || !access_log)
-    return;
+  if (!modules_dir || !error_log || !access_log) return;
   c->modules_dir = irh_config_resolve(c, modules_dir);
   c->error_log = log_target(c, error_log);
   c->access_log = log_target(c, access_log);
-  if (!c->modules_dir || !c->error_log || !c->access_log)
-    report_oom(c);
+  if (!c->modules_dir || !c->error_log || !c->access_log) report_oom(c);
 }
 
 /* s is NULL when the file has no [server]: every default applies. */
 static void apply_server(irh_config *c, const irh_section *s) {
-  if (s && s->arg)
-    irh_config_error(c, s->line, "[server] takes no argument (found '%s')", s->arg);
-  if (s)
-    irh_config_check_keys(c, s, server_keys, NULL, NULL);
+  if (s && s->arg) irh_config_error(c, s->line, "[server] takes no argument (found '%s')", s->arg);
+  if (s) irh_config_check_keys(c, s, server_keys, NULL, NULL);
   apply_workers(c, s);
   apply_numbers(c, s);
   apply_log_level(c, s);
@@ -827,8 +745,7 @@ static void apply_server(irh_config *c, const irh_section *s) {
 
 static int parse_port(const char *text, in_port_t *port) {
   int64_t v;
-  if (take_digits(&text, &v) != 0 || *text != '\0' || v < 1 || v > 65535)
-    return -1;
+  if (take_digits(&text, &v) != 0 || *text != '\0' || v < 1 || v > 65535) return -1;
   *port = htons((in_port_t)v);
   return 0;
 }
@@ -841,18 +758,15 @@ static int parse_listen_address(const char *text, irh_listen_cfg *l) {
   if (v6) {
     host_start = text + 1;
     host_end = strchr(text, ']');
-    if (!host_end || host_end[1] != ':')
-      return -1;
+    if (!host_end || host_end[1] != ':') return -1;
     port = host_end + 2;
   } else {
     host_end = strrchr(text, ':');
-    if (!host_end)
-      return -1;
+    if (!host_end) return -1;
     port = host_end + 1;
   }
   size_t hlen = (size_t)(host_end - host_start);
-  if (hlen >= sizeof host)
-    return -1;
+  if (hlen >= sizeof host) return -1;
   memcpy(host, host_start, hlen);
   host[hlen] = '\0';
 
@@ -861,8 +775,7 @@ static int parse_listen_address(const char *text, irh_listen_cfg *l) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&l->addr;
     a->sin6_family = AF_INET6;
     l->addrlen = sizeof *a;
-    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-      return -1;
+    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -1;
     return parse_port(port, &a->sin6_port);
   }
   struct sockaddr_in *a = (struct sockaddr_in *)&l->addr;
@@ -918,12 +831,10 @@ static int parse_protocols(irh_config *c, const irh_section *s, int tls, irh_lis
       bad = irh_config_error(c, line, "h2 needs tls = on; use h2c for cleartext");
     else if (w->bit == IRH_PROTO_H2C && tls == 1)
       bad = irh_config_error(c, line, "h2c is cleartext HTTP/2 only; use h2 with tls = on");
-    if (w)
-      seen |= w->bit;
+    if (w) seen |= w->bit;
     if (w && !bad) {
       l->protocols |= w->bit;
-      if (tls == 1 && w->alpn && l->nalpn < IRH_MAX_ALPN)
-        l->alpn[l->nalpn++] = w->alpn;
+      if (tls == 1 && w->alpn && l->nalpn < IRH_MAX_ALPN) l->alpn[l->nalpn++] = w->alpn;
     }
     p += len;
   }
@@ -968,20 +879,16 @@ static void add_listen(irh_config *c, const irh_section *s) {
       ok = irh_config_error(c, s->line, "duplicate listen address %s (first at line %d)", s->arg,
                             first->section->line);
   }
-  if (irh_config_check_keys(c, s, listen_keys, NULL, NULL) > 0)
-    ok = 0;
+  if (irh_config_check_keys(c, s, listen_keys, NULL, NULL) > 0) ok = 0;
   tls = listen_tls(c, s, l, &ok);
-  if (parse_protocols(c, s, tls, l) != 0)
-    ok = 0;
-  if (key_number(c, s, listen_keys, "backlog", 1, MAX_BACKLOG, &backlog) != 0)
-    ok = 0;
+  if (parse_protocols(c, s, tls, l) != 0) ok = 0;
+  if (key_number(c, s, listen_keys, "backlog", 1, MAX_BACKLOG, &backlog) != 0) ok = 0;
   if (tls == 1 && count_kind(c, "certificate") == 0)
     ok = irh_config_error(c, s->line,
                           "%s has tls = on but there is no [certificate] section (add one with "
                           "cert and key)",
                           section_label(s, label, sizeof label));
-  if (ok != 1 || tls < 0)
-    return;
+  if (ok != 1 || tls < 0) return;
   l->section = s;
   l->backlog = (int)backlog;
   c->nlistens++;
@@ -991,29 +898,24 @@ static void add_listen(irh_config *c, const irh_section *s) {
 
 /* A [module] or [certificate] name. */
 static int valid_name(const char *name) {
-  if (!*name)
-    return 0;
+  if (!*name) return 0;
   for (; *name; name++)
-    if (!isalnum((unsigned char)*name) && *name != '_' && *name != '-')
-      return 0;
+    if (!isalnum((unsigned char)*name) && *name != '_' && *name != '-') return 0;
   return 1;
 }
 
 static const irh_module_cfg *find_module(const irh_config *c, const char *name) {
   for (size_t i = 0; i < c->nmodules; i++)
-    if (strcmp(c->modules[i].name, name) == 0)
-      return &c->modules[i];
+    if (strcmp(c->modules[i].name, name) == 0) return &c->modules[i];
   return NULL;
 }
 
 /* The .so path: path when absolute, else modules_dir/path. Caller frees. */
 static char *module_path(const irh_config *c, const char *name, const char *path) {
-  if (path)
-    return path[0] == '/' ? strdup(path) : join_path(c->modules_dir, path);
+  if (path) return path[0] == '/' ? strdup(path) : join_path(c->modules_dir, path);
   size_t len = strlen(name);
   char *file = malloc(len + sizeof ".so");
-  if (!file)
-    return NULL;
+  if (!file) return NULL;
   memcpy(file, name, len);
   memcpy(file + len, ".so", sizeof ".so");
   char *full = join_path(c->modules_dir, file);
@@ -1033,12 +935,9 @@ static void add_module(irh_config *c, const irh_section *s) {
   else if ((first = find_module(c, s->arg)))
     ok = irh_config_error(c, s->line, "duplicate [module %s] (first at line %d)", s->arg,
                           first->section->line);
-  if (irh_config_check_keys(c, s, module_keys, NULL, NULL) > 0)
-    ok = 0;
-  if (path && path->value[0] == '\0')
-    ok = report_bad_value(c, path, "the module's .so file");
-  if (ok != 1 || !c->modules_dir)
-    return;
+  if (irh_config_check_keys(c, s, module_keys, NULL, NULL) > 0) ok = 0;
+  if (path && path->value[0] == '\0') ok = report_bad_value(c, path, "the module's .so file");
+  if (ok != 1 || !c->modules_dir) return;
   irh_module_cfg *m = &c->modules[c->nmodules];
   m->path = module_path(c, s->arg, path ? path->value : NULL);
   if (!m->path) {
@@ -1055,8 +954,7 @@ static void add_module(irh_config *c, const irh_section *s) {
 /* An earlier [certificate] section with s's name, whether or not it passed. */
 static const irh_section *earlier_certificate(const irh_config *c, const irh_section *s) {
   for (const irh_section *o = c->sections; o < s; o++)
-    if (strcmp(o->kind, "certificate") == 0 && o->arg && strcmp(o->arg, s->arg) == 0)
-      return o;
+    if (strcmp(o->kind, "certificate") == 0 && o->arg && strcmp(o->arg, s->arg) == 0) return o;
   return NULL;
 }
 
@@ -1066,17 +964,14 @@ static int certificate_file(irh_config *c, const irh_section *s, const irh_kv *k
   char label[256];
   struct stat st;
   int err = 0;
-  if (kv->value[0] == '\0')
-    return report_bad_value(c, kv, "a path to a PEM file");
+  if (kv->value[0] == '\0') return report_bad_value(c, kv, "a path to a PEM file");
   *out = irh_config_resolve(c, kv->value);
-  if (!*out)
-    return report_oom(c), -1;
+  if (!*out) return report_oom(c), -1;
   if (access(*out, R_OK) != 0 || stat(*out, &st) != 0)
     err = errno;
   else if (S_ISDIR(st.st_mode))
     err = EISDIR;
-  if (!err)
-    return 1;
+  if (!err) return 1;
   return irh_config_error(c, kv->line, "%s cannot read %s '%s': %s",
                           section_label(s, label, sizeof label), kv->key, kv->value, strerror(err));
 }
@@ -1095,12 +990,9 @@ static void add_certificate(irh_config *c, const irh_section *s) {
   else if ((first = earlier_certificate(c, s)))
     ok = irh_config_error(c, s->line, "duplicate [certificate %s] (first at line %d)", s->arg,
                           first->line);
-  if (irh_config_check_keys(c, s, certificate_keys, NULL, NULL) > 0)
-    ok = 0;
-  if (cert && certificate_file(c, s, cert, &cert_path) != 1)
-    ok = 0;
-  if (key && certificate_file(c, s, key, &key_path) != 1)
-    ok = 0;
+  if (irh_config_check_keys(c, s, certificate_keys, NULL, NULL) > 0) ok = 0;
+  if (cert && certificate_file(c, s, cert, &cert_path) != 1) ok = 0;
+  if (key && certificate_file(c, s, key, &key_path) != 1) ok = 0;
   if (ok != 1) {
     free(cert_path);
     free(key_path);
@@ -1113,23 +1005,20 @@ static void add_certificate(irh_config *c, const irh_section *s) {
 /* ---- checking: [route PREFIX] -------------------------------------------- */
 
 static int same_host(const char *a, const char *b) {
-  if (!a || !b)
-    return a == b;
+  if (!a || !b) return a == b;
   return strcasecmp(a, b) == 0;
 }
 
 static const irh_route_cfg *find_route(const irh_config *c, const char *host, const char *prefix) {
   for (size_t i = 0; i < c->nroutes; i++) {
     const irh_route_cfg *r = &c->routes[i];
-    if (strcmp(r->prefix, prefix) == 0 && same_host(r->host, host))
-      return r;
+    if (strcmp(r->prefix, prefix) == 0 && same_host(r->host, host)) return r;
   }
   return NULL;
 }
 
 static int check_route_prefix(irh_config *c, const irh_section *s) {
-  if (!s->arg)
-    return irh_config_error(c, s->line, "[route] needs a path prefix, e.g. [route /]");
+  if (!s->arg) return irh_config_error(c, s->line, "[route] needs a path prefix, e.g. [route /]");
   if (s->arg[0] != '/')
     return irh_config_error(c, s->line, "bad route prefix '%s' (must start with '/')", s->arg);
   for (const char *p = s->arg; *p; p++)
@@ -1155,12 +1044,9 @@ static void add_route(irh_config *c, const irh_section *s) {
   const irh_kv *module = irh_section_find(s, "module");
   const irh_kv *host = irh_section_find(s, "host");
   int ok = check_route_prefix(c, s);
-  if (check_route_module(c, s, module) != 1)
-    ok = 0;
-  if (host && host->value[0] == '\0')
-    ok = report_bad_value(c, host, "a host name or *");
-  if (ok != 1)
-    return;
+  if (check_route_module(c, s, module) != 1) ok = 0;
+  if (host && host->value[0] == '\0') ok = report_bad_value(c, host, "a host name or *");
+  if (ok != 1) return;
   const char *host_name = host && strcmp(host->value, "*") != 0 ? host->value : NULL;
   const irh_route_cfg *first = find_route(c, host_name, s->arg);
   if (first) {
@@ -1181,8 +1067,7 @@ static int alloc_entries(irh_config *c) {
   c->modules = calloc(n, sizeof *c->modules);
   c->routes = calloc(n, sizeof *c->routes);
   c->certs = calloc(n, sizeof *c->certs);
-  if (c->listens && c->modules && c->routes && c->certs)
-    return 0;
+  if (c->listens && c->modules && c->routes && c->certs) return 0;
   report_oom(c);
   return -1;
 }
@@ -1190,33 +1075,25 @@ static int alloc_entries(irh_config *c) {
 /* [server] first (modules_dir), then listens and modules, then routes (which
  * name modules that may be declared further down). */
 static void check_config(irh_config *c) {
-  if (alloc_entries(c) != 0)
-    return;
+  if (alloc_entries(c) != 0) return;
   apply_server(c, find_server(c));
   for (size_t i = 0; i < c->nsections; i++) {
     const irh_section *s = &c->sections[i];
-    if (strcmp(s->kind, "listen") == 0)
-      add_listen(c, s);
-    if (strcmp(s->kind, "module") == 0)
-      add_module(c, s);
-    if (strcmp(s->kind, "certificate") == 0)
-      add_certificate(c, s);
+    if (strcmp(s->kind, "listen") == 0) add_listen(c, s);
+    if (strcmp(s->kind, "module") == 0) add_module(c, s);
+    if (strcmp(s->kind, "certificate") == 0) add_certificate(c, s);
   }
-  if (count_kind(c, "listen") == 0)
-    irh_config_error(c, 0, "no [listen] section");
+  if (count_kind(c, "listen") == 0) irh_config_error(c, 0, "no [listen] section");
   for (size_t i = 0; i < c->nsections; i++)
-    if (strcmp(c->sections[i].kind, "route") == 0)
-      add_route(c, &c->sections[i]);
+    if (strcmp(c->sections[i].kind, "route") == 0) add_route(c, &c->sections[i]);
 }
 
 /* ---- load and free ------------------------------------------------------- */
 
 irh_config *irh_config_read(const char *path) {
   irh_config *c = calloc(1, sizeof *c);
-  if (c)
-    c->path = strdup(path);
-  if (c && c->path)
-    c->dir = folder_of(path);
+  if (c) c->path = strdup(path);
+  if (c && c->path) c->dir = folder_of(path);
   if (!c || !c->dir) {
     fprintf(stderr, "%s: out of memory\n", path);
     irh_config_free(c);
@@ -1258,12 +1135,9 @@ static void free_section(irh_section *s) {
 }
 
 void irh_config_free(irh_config *c) {
-  if (!c)
-    return;
-  for (size_t i = 0; i < c->nsections; i++)
-    free_section(&c->sections[i]);
-  for (size_t i = 0; i < c->nmodules; i++)
-    free(c->modules[i].path);
+  if (!c) return;
+  for (size_t i = 0; i < c->nsections; i++) free_section(&c->sections[i]);
+  for (size_t i = 0; i < c->nmodules; i++) free(c->modules[i].path);
   for (size_t i = 0; i < c->ncerts; i++) {
     free(c->certs[i].cert);
     free(c->certs[i].key);

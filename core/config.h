@@ -57,10 +57,10 @@ typedef struct irh_listen_cfg {
   socklen_t addrlen;
   unsigned protocols; /* IRH_PROTO_* bits */
   int backlog;
-  int tls;                         /* tls = on */
-  const char *tls_priority;        /* GnuTLS priority string (value or default) */
-  const char *alpn[IRH_MAX_ALPN];  /* "h2" / "http/1.1" in the order of `protocols` */
-  size_t nalpn;                    /* TLS listeners only */
+  int tls;                        /* tls = on */
+  const char *tls_priority;       /* GnuTLS priority string (value or default) */
+  const char *alpn[IRH_MAX_ALPN]; /* "h2" / "http/1.1" in the order of `protocols` */
+  size_t nalpn;                   /* TLS listeners only */
 } irh_listen_cfg;
 
 /* [certificate NAME]: a certificate chain and its key. Every TLS listener
@@ -99,7 +99,7 @@ typedef struct irh_config {
   char *access_log; /* likewise; default "off" */
   int log_level;    /* an ir_log_level */
   uint64_t max_connections;
-  uint64_t max_header_size;  /* request line + headers, bytes */
+  uint64_t max_header_size; /* request line + headers, bytes */
   uint64_t max_header_count;
   uint64_t max_uri_length;
   uint64_t max_body_size;

@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filesend.h"
+#include "h2.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
-#include "filesend.h"
-#include "h2.h"
 #include "tls.h"
 #include "worker.h"
 

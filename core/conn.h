@@ -61,15 +61,15 @@ typedef struct irh_conn {
   char peer[56]; /* "127.0.0.1:5555" / "[::1]:5555" */
   size_t peer_len;
 
-  const irh_proto *proto; /* NULL until TLS has picked one by ALPN */
-  struct irh_tls_conn *tls; /* owned; NULL without TLS */
-  struct irh_h2 *h2;        /* owned while HTTP/2 runs */
+  const irh_proto *proto;        /* NULL until TLS has picked one by ALPN */
+  struct irh_tls_conn *tls;      /* owned; NULL without TLS */
+  struct irh_h2 *h2;             /* owned while HTTP/2 runs */
   struct ir_stream *file_stream; /* its file body goes out with sendfile (filesend.c) */
 
-  irh_bufq out;          /* plaintext queued by the protocol */
-  irh_bufq wire;         /* bytes for the socket (sealed, with TLS) */
-  size_t out_in_flight;  /* bytes of `wire` in the current writev */
-  size_t max_queued;     /* max_queued_output */
+  irh_bufq out;         /* plaintext queued by the protocol */
+  irh_bufq wire;        /* bytes for the socket (sealed, with TLS) */
+  size_t out_in_flight; /* bytes of `wire` in the current writev */
+  size_t max_queued;    /* max_queued_output */
 
   char sniff[24]; /* the first bytes, while telling h2c from HTTP/1.1 */
   uint8_t sniff_len;
@@ -82,8 +82,8 @@ typedef struct irh_conn {
   unsigned writing : 1; /* a uv_write is in flight */
   unsigned closing : 1; /* uv_close was called */
   unsigned close_when_flushed : 1;
-  unsigned eof : 1;      /* the peer closed its side */
-  unsigned sniffing : 1; /* h2c prior knowledge still possible */
+  unsigned eof : 1;       /* the peer closed its side */
+  unsigned sniffing : 1;  /* h2c prior knowledge still possible */
   unsigned lingering : 1; /* shut down for writing; dropping input */
   unsigned abortive : 1;  /* close with a reset (write stall) */
 

@@ -26,16 +26,16 @@
 #include "stream.h"
 #include "worker.h"
 
-#define READ_CHUNK (256u * 1024u)     /* one thread-pool read */
-#define SENDFILE_WINDOW (1u << 20)    /* bytes made resident before sendfile */
+#define READ_CHUNK (256u * 1024u)  /* one thread-pool read */
+#define SENDFILE_WINDOW (1u << 20) /* bytes made resident before sendfile */
 
 struct irh_file_seg {
   int fd; /* dup of the module's, owned (or the in-flight job's) */
   uint64_t off, left;
-  uint64_t warm_end; /* sendfile: pages up to here were read ahead */
-  int sendfile;      /* sent by the connection with sendfile(2) */
+  uint64_t warm_end;        /* sendfile: pages up to here were read ahead */
+  int sendfile;             /* sent by the connection with sendfile(2) */
   struct irh_file_job *job; /* in flight, or NULL */
-  char *buf;         /* pread data not yet taken by the protocol; owned */
+  char *buf;                /* pread data not yet taken by the protocol; owned */
   size_t buf_len, buf_off;
 };
 
@@ -204,7 +204,7 @@ int irh_filesend_flush(irh_conn *c) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return 1; /* the socket is full */
-    if (n == 0) { /* shorter than promised */
+    if (n == 0) {                           /* shorter than promised */
       seg_finish(s, 0);
       return 0;
     }

@@ -320,8 +320,8 @@ static int wants_h2c(irh_conn *c, ir_stream_t *s) {
   if (c->tls || !(c->listener->cfg->protocols & IRH_PROTO_H2C) || c->h1.parser.http_minor != 1)
     return 0;
   if (field_count(s, "upgrade", &upgrade) != 1 || !list_has_token(upgrade, "h2c")) return 0;
-  if (field_count(s, "connection", &connection) != 1 ||
-      !list_has_token(connection, "upgrade") || !list_has_token(connection, "http2-settings"))
+  if (field_count(s, "connection", &connection) != 1 || !list_has_token(connection, "upgrade") ||
+      !list_has_token(connection, "http2-settings"))
     return 0;
   if (body_expected(c)) return 0; /* served over HTTP/1.1, the upgrade ignored */
   if (field_count(s, "http2-settings", &settings) != 1) return 400;
@@ -365,8 +365,8 @@ static int on_headers_complete(llhttp_t *p) {
   if (status) return h1_fail_in_parser(p, status);
 
   const irh_config *cfg = conn_config(c);
-  h->keep_alive = llhttp_should_keep_alive(p) && h->requests < cfg->keepalive_requests &&
-                  !c->worker->draining;
+  h->keep_alive =
+      llhttp_should_keep_alive(p) && h->requests < cfg->keepalive_requests && !c->worker->draining;
   h->chunked_out = h->close_out = 0;
   h->head_len = 0; /* head_buf now collects trailers, if any */
   h->in_trailers = 1;
@@ -377,8 +377,8 @@ static int on_headers_complete(llhttp_t *p) {
   if (h2c > 1) return h1_fail_in_parser(p, h2c);
   if (h2c) { /* stream 1 of HTTP/2 once this request's message is complete */
     h->h2c_upgrade = 1;
-    irh_conn_write(c, "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n",
-                   71);
+    irh_conn_write(
+        c, "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n", 71);
     return 0;
   }
   note_upgrade(c, s);
@@ -590,9 +590,7 @@ static void h1_exchange_done(irh_conn *c) {
 
 /* ---- stream ops: framing the response ---- */
 
-static int status_has_no_body(int status) {
-  return status < 200 || status == 204 || status == 304;
-}
+static int status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
 
 static int h1_send_head(ir_stream_t *s, int end_stream) {
   irh_conn *c = s->conn;

@@ -37,16 +37,16 @@ typedef struct irh_h1 {
   uint64_t value_exec; /* the call that last gave a value piece ... */
   size_t value_field;  /* ... and for which field (1-based) */
   uint64_t requests;
-  int error_status; /* status a callback chose for the error it raised */
-  unsigned paused : 1;       /* llhttp is paused; resume before parsing */
-  unsigned keep_alive : 1;   /* the current exchange allows another */
-  unsigned chunked_out : 1;  /* the current response is chunked */
-  unsigned close_out : 1;    /* the current response is close-delimited */
-  unsigned in_trailers : 1;  /* fields now are request trailers */
-  unsigned saw_bytes : 1;    /* some bytes of a request arrived */
-  unsigned h2c_upgrade : 1;  /* answered 101 to h2c: HTTP/2 takes over after this request */
-  unsigned tunnel : 1;       /* accepted an Upgrade: bytes now flow raw to the stream */
-  uint8_t *h2c_settings;     /* decoded HTTP2-Settings (in the stream's arena) */
+  int error_status;         /* status a callback chose for the error it raised */
+  unsigned paused : 1;      /* llhttp is paused; resume before parsing */
+  unsigned keep_alive : 1;  /* the current exchange allows another */
+  unsigned chunked_out : 1; /* the current response is chunked */
+  unsigned close_out : 1;   /* the current response is close-delimited */
+  unsigned in_trailers : 1; /* fields now are request trailers */
+  unsigned saw_bytes : 1;   /* some bytes of a request arrived */
+  unsigned h2c_upgrade : 1; /* answered 101 to h2c: HTTP/2 takes over after this request */
+  unsigned tunnel : 1;      /* accepted an Upgrade: bytes now flow raw to the stream */
+  uint8_t *h2c_settings;    /* decoded HTTP2-Settings (in the stream's arena) */
   size_t h2c_settings_len;
 } irh_h1;
 

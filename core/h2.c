@@ -43,6 +43,9 @@
 #define H2_STREAM_LOW (32u * 1024u)
 #define H2_TICK_MS 1000 /* stalled-stream scan while streams are open */
 #define H2_MIN_CONN_WINDOW (1u << 20)
+/* Response fields live in the stream's arena (or are static) until the
+ * stream closes, after they were sent: nghttp2 need not copy them. */
+#define NV_NO_COPY (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
 
 typedef struct irh_h2_stream {
   ir_stream_t *s;
@@ -65,7 +68,7 @@ typedef struct irh_h2 {
   irh_link streams;
   size_t nstreams;
   irh_rate client_resets, server_resets, flood;
-  int in_session; /* inside an nghttp2 call: do not delete the session */
+  int in_session;  /* inside an nghttp2 call: do not delete the session */
   int timer_phase; /* H2_TIMER_* the connection timer is armed for */
   unsigned dead : 1;
   unsigned goaway : 1;
@@ -200,7 +203,8 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t 
     hs->too_large = 1; /* answered 431 once the block ends; nothing more kept */
     return 0;
   }
-  if (f->headers.cat != NGHTTP2_HCAT_REQUEST || hs->too_large) return 0; /* trailers: read, dropped */
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST || hs->too_large)
+    return 0; /* trailers: read, dropped */
   ir_stream_t *s = hs->s;
   if (nl && name[0] == ':') {
     set_pseudo(s, hs, name, nl, value, vl);
@@ -241,7 +245,8 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
   ir_str cl;
   if (irh_stream_req_header(s, "content-length", 14, &cl) == IR_OK) {
     int64_t n = 0;
-    for (size_t i = 0; i < cl.len && cl.ptr[i] >= '0' && cl.ptr[i] <= '9' && n < INT64_MAX / 10; i++)
+    for (size_t i = 0; i < cl.len && cl.ptr[i] >= '0' && cl.ptr[i] <= '9' && n < INT64_MAX / 10;
+         i++)
       n = n * 10 + (cl.ptr[i] - '0');
     s->content_length = n;
     if ((uint64_t)n > h2_config(h)->max_body_size) {
@@ -281,9 +286,7 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
       h2_flood_check(h, "PING frames");
     }
     break;
-  case NGHTTP2_PRIORITY:
-    h2_flood_check(h, "PRIORITY frames");
-    break;
+  case NGHTTP2_PRIORITY: h2_flood_check(h, "PRIORITY frames"); break;
   case NGHTTP2_RST_STREAM: {
     const irh_config *cfg = h2_config(h);
     if (!irh_rate_take(&h->client_resets, cfg->h2_reset_burst, cfg->h2_reset_rate, h2_now(h)))
@@ -293,8 +296,7 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
   case NGHTTP2_WINDOW_UPDATE:
     if (hs) progress(h, hs);
     break;
-  default:
-    break;
+  default: break;
   }
   return 0;
 }
@@ -419,9 +421,9 @@ static ssize_t data_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t l
       nghttp2_nv *nv = irh_arena_alloc(&s->arena, s->ntrailers * sizeof(*nv));
       if (nv) {
         for (size_t i = 0; i < s->ntrailers; i++)
-          nv[i] = (nghttp2_nv){(uint8_t *)s->trailers[i].name.ptr, (uint8_t *)s->trailers[i].value.ptr,
-                               s->trailers[i].name.len, s->trailers[i].value.len,
-                               NGHTTP2_NV_FLAG_NONE};
+          nv[i] =
+              (nghttp2_nv){(uint8_t *)s->trailers[i].name.ptr, (uint8_t *)s->trailers[i].value.ptr,
+                           s->trailers[i].name.len, s->trailers[i].value.len, NV_NO_COPY};
         if (nghttp2_submit_trailer(ss, id, nv, s->ntrailers) == 0)
           *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       }
@@ -494,18 +496,18 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   num[0] = (char)('0' + status / 100 % 10);
   num[1] = (char)('0' + status / 10 % 10);
   num[2] = (char)('0' + status % 10);
-  nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, 3, 0};
-  nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, 0};
+  nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, 3, NV_NO_COPY};
+  nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, NV_NO_COPY};
   int no_body = status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
   if ((s->flags & IRH_STREAM_HAS_CL) && !status_has_no_body(status)) {
     size_t cl = irh_format_u64(num + 4, (uint64_t)s->resp_content_length);
-    nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, cl, 0};
+    nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, cl, NV_NO_COPY};
   }
   for (size_t i = 0; i < s->nresp; i++) {
     const irh_header *f = &s->resp_headers[i];
     if (f->name.len == 7 && memcmp(f->name.ptr, "upgrade", 7) == 0) continue; /* not in HTTP/2 */
     nv[n++] = (nghttp2_nv){(uint8_t *)f->name.ptr, (uint8_t *)f->value.ptr, f->name.len,
-                           f->value.len, 0};
+                           f->value.len, NV_NO_COPY};
   }
   nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = data_read};
   hs->has_provider = !end_stream && !no_body;

@@ -9,9 +9,9 @@
 
 #include "conn.h"
 #include "filesend.h"
-#include "server.h"
 #include "log.h"
 #include "module.h"
+#include "server.h"
 #include "services.h"
 #include "stream.h"
 #include "worker.h"

@@ -21,8 +21,7 @@ static int bind_one(const irh_listen_cfg *l) {
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
       (l->addr.ss_family == AF_INET6 &&
        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
-      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 ||
-      listen(fd, l->backlog) != 0) {
+      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 || listen(fd, l->backlog) != 0) {
     int saved = errno;
     close(fd);
     errno = saved;

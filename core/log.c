@@ -53,10 +53,8 @@ static const char *const level_names[] = {[IR_LOG_DEBUG] = "debug",
 static void write_all(int fd, const char *data, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
     data += n;
     len -= (size_t)n;
   }
@@ -75,29 +73,23 @@ static size_t format_time(char *buf) {
 }
 
 static const char *level_name(int level) {
-  if (level < IR_LOG_DEBUG)
-    return level_names[IR_LOG_DEBUG];
-  if (level > IR_LOG_ERROR)
-    return level_names[IR_LOG_ERROR];
+  if (level < IR_LOG_DEBUG) return level_names[IR_LOG_DEBUG];
+  if (level > IR_LOG_ERROR) return level_names[IR_LOG_ERROR];
   return level_names[level];
 }
 
 /* ---- opening and closing ------------------------------------------------- */
 
 static void close_if_owned(int fd, int owned) {
-  if (owned && fd >= 0)
-    close(fd);
+  if (owned && fd >= 0) close(fd);
 }
 
 /* Opens a log target: stderr, stdout, off (fd -1) or a file, appended. */
 static int open_target(const char *target, const char *what, int *fd, int *owned) {
   *owned = 0;
-  if (strcmp(target, "stderr") == 0)
-    return *fd = STDERR_FILENO, 0;
-  if (strcmp(target, "stdout") == 0)
-    return *fd = STDOUT_FILENO, 0;
-  if (strcmp(target, "off") == 0)
-    return *fd = -1, 0;
+  if (strcmp(target, "stderr") == 0) return *fd = STDERR_FILENO, 0;
+  if (strcmp(target, "stdout") == 0) return *fd = STDOUT_FILENO, 0;
+  if (strcmp(target, "off") == 0) return *fd = -1, 0;
   *fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (*fd < 0) {
     fprintf(stderr, "iridium: cannot open %s '%s': %s\n", what, target, strerror(errno));
@@ -111,8 +103,7 @@ static int open_target(const char *target, const char *what, int *fd, int *owned
  * failure leaves the logs as they were. */
 int irh_log_open(const struct irh_config *c) {
   int efd, efd_owned, afd, afd_owned;
-  if (open_target(c->error_log, "error log", &efd, &efd_owned) != 0)
-    return -1;
+  if (open_target(c->error_log, "error log", &efd, &efd_owned) != 0) return -1;
   if (open_target(c->access_log, "access log", &afd, &afd_owned) != 0) {
     close_if_owned(efd, efd_owned);
     return -1;
@@ -151,8 +142,7 @@ typedef struct line_buf {
 static void add_vfmt(line_buf *b, const char *fmt, va_list ap) {
   size_t room = b->cap - b->len; /* >= 1: len never reaches cap */
   int n = vsnprintf(b->data + b->len, room, fmt, ap);
-  if (n < 0)
-    return;
+  if (n < 0) return;
   if ((size_t)n >= room) {
     b->len = b->cap - 1;
     b->truncated = 1;
@@ -171,28 +161,22 @@ __attribute__((format(printf, 2, 3))) static void add_fmt(line_buf *b, const cha
 /* "conn=12 stream=1 module=hello: " — only the parts that are known. */
 static void add_context(line_buf *b, uint64_t conn_id, int64_t stream_id, const char *module) {
   const char *sep = "";
-  if (conn_id)
-    add_fmt(b, "conn=%" PRIu64, conn_id), sep = " ";
-  if (stream_id >= 0)
-    add_fmt(b, "%sstream=%" PRId64, sep, stream_id), sep = " ";
-  if (module)
-    add_fmt(b, "%smodule=%s", sep, module), sep = " ";
-  if (*sep)
-    add_fmt(b, ": ");
+  if (conn_id) add_fmt(b, "conn=%" PRIu64, conn_id), sep = " ";
+  if (stream_id >= 0) add_fmt(b, "%sstream=%" PRId64, sep, stream_id), sep = " ";
+  if (module) add_fmt(b, "%smodule=%s", sep, module), sep = " ";
+  if (*sep) add_fmt(b, ": ");
 }
 
 /* One event is one line: line breaks and other control bytes inside the
  * message would let it forge lines, so they become spaces. */
 static void blank_controls(char *p, size_t len) {
   for (size_t i = 0; i < len; i++)
-    if ((unsigned char)p[i] < 0x20 && p[i] != '\t')
-      p[i] = ' ';
+    if ((unsigned char)p[i] < 0x20 && p[i] != '\t') p[i] = ' ';
 }
 
 void irh_logv(int level, uint64_t conn_id, int64_t stream_id, const char *module, const char *fmt,
               va_list ap) {
-  if (!irh_log_enabled(level))
-    return;
+  if (!irh_log_enabled(level)) return;
   int saved_errno = errno; /* callers often log right before reading errno */
   char data[LOG_LINE_MAX];
   line_buf b = {.data = data, .cap = sizeof data};
@@ -202,8 +186,7 @@ void irh_logv(int level, uint64_t conn_id, int64_t stream_id, const char *module
   size_t message = b.len;
   add_vfmt(&b, fmt, ap);
   blank_controls(data + message, b.len - message);
-  if (b.truncated)
-    memcpy(data + b.len - 3, "...", 3);
+  if (b.truncated) memcpy(data + b.len - 3, "...", 3);
   data[b.len++] = '\n';
   write_all(atomic_load_explicit(&error_fd, memory_order_relaxed), data, b.len);
   errno = saved_errno;
@@ -239,8 +222,7 @@ static size_t access_line_bound(const irh_access_entry *e) {
  * printable ASCII, and '"' and '\', as \xHH. An empty field is "-". */
 static char *put_escaped(char *p, const char *s, size_t len, size_t max) {
   static const char hex[] = "0123456789abcdef";
-  if (len == 0)
-    return *p++ = '-', p;
+  if (len == 0) return *p++ = '-', p;
   for (size_t i = 0; i < min_size(len, max); i++) {
     unsigned char ch = (unsigned char)s[i];
     if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
@@ -249,8 +231,7 @@ static char *put_escaped(char *p, const char *s, size_t len, size_t max) {
       *p++ = (char)ch;
     }
   }
-  if (len > max)
-    memcpy(p, "...", 3), p += 3;
+  if (len > max) memcpy(p, "...", 3), p += 3;
   return p;
 }
 
@@ -277,34 +258,27 @@ static size_t format_access_line(char *p, const irh_access_entry *e) {
 
 /* Makes room for need more bytes. -1 when out of memory. */
 static int access_reserve(irh_access_buf *b, size_t need) {
-  if (b->cap - b->len >= need)
-    return 0;
+  if (b->cap - b->len >= need) return 0;
   size_t cap = b->cap ? b->cap : 4096;
-  while (cap - b->len < need)
-    cap *= 2;
+  while (cap - b->len < need) cap *= 2;
   char *grown = realloc(b->data, cap);
-  if (!grown)
-    return -1;
+  if (!grown) return -1;
   b->data = grown;
   b->cap = cap;
   return 0;
 }
 
 void irh_access_log(irh_access_buf *b, const irh_access_entry *e) {
-  if (!irh_access_log_enabled())
-    return;
+  if (!irh_access_log_enabled()) return;
   size_t need = access_line_bound(e);
-  if (b->len > 0 && b->len + need > ACCESS_FLUSH_AT)
-    irh_access_flush(b);
-  if (access_reserve(b, need) != 0)
-    return; /* out of memory: the line is lost */
+  if (b->len > 0 && b->len + need > ACCESS_FLUSH_AT) irh_access_flush(b);
+  if (access_reserve(b, need) != 0) return; /* out of memory: the line is lost */
   b->len += format_access_line(b->data + b->len, e);
 }
 
 void irh_access_flush(irh_access_buf *b) {
   int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);
-  if (fd >= 0 && b->len > 0)
-    write_all(fd, b->data, b->len);
+  if (fd >= 0 && b->len > 0) write_all(fd, b->data, b->len);
   b->len = 0;
 }
 

@@ -37,7 +37,8 @@ static int copy_keys(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod) 
   const char *p = (const char *)k;
   for (size_t i = 0; i < n; i++) {
     const ir_config_key *src = (const ir_config_key *)p;
-    size_t copy = src->struct_size < sizeof(ir_config_key) ? src->struct_size : sizeof(ir_config_key);
+    size_t copy =
+        src->struct_size < sizeof(ir_config_key) ? src->struct_size : sizeof(ir_config_key);
     memcpy(&mod->keys[i], src, copy);
     mod->keys[i].struct_size = sizeof(ir_config_key);
     if (mod->keys[i].type < IR_KEY_STRING || mod->keys[i].type > IR_KEY_PATH)
@@ -140,8 +141,7 @@ int irh_modules_start(irh_modules *m, irh_config *c) {
   for (size_t i = 0; i < m->nmodules; i++) {
     ir_module_t *mod = &m->modules[i];
     if (mod->desc.init && mod->desc.init(mod) != 0)
-      return irh_config_error(c, c->modules[i].section->line, "[module %s] init failed",
-                              mod->name);
+      return irh_config_error(c, c->modules[i].section->line, "[module %s] init failed", mod->name);
     mod->initialized = 1;
   }
   for (size_t i = 0; i < m->ninstances; i++) {

@@ -70,8 +70,7 @@ ir_instance_t *irh_router_match(const irh_router *r, const char *host, size_t ho
   const irh_route_entry *best = NULL;
   for (size_t i = 0; i < r->n; i++) {
     const irh_route_entry *e = &r->entries[i];
-    if (e->host && (e->host_len != host_len || strncasecmp(e->host, host, host_len) != 0))
-      continue;
+    if (e->host && (e->host_len != host_len || strncasecmp(e->host, host, host_len) != 0)) continue;
     if (!prefix_matches(e, path, path_len)) continue;
     if (!best || (e->host && !best->host) ||
         (!e->host == !best->host && e->prefix_len > best->prefix_len))

@@ -81,8 +81,7 @@ static void log_started(const irh_server *srv) {
   for (size_t i = 0; i < c->nlistens; i++)
     irh_log_info("listening on %s", c->listens[i].section->arg);
   irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes",
-               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules,
-               c->nroutes);
+               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules, c->nroutes);
 }
 
 static void free_tls_contexts(const irh_config *c, struct irh_tls_ctx **tls) {

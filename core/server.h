@@ -23,9 +23,9 @@ typedef struct irh_server {
   struct irh_router *router;   /* owned */
   struct ir_worker **workers;  /* owned; config->workers of them */
   unsigned nworkers;
-  int *listen_fds; /* [listener * nworkers + worker], bound and listening */
-  struct irh_tls_ctx **tls; /* one per listener, NULL for cleartext; owned */
-  int any_upgrades;         /* some route's module takes upgraded streams */
+  int *listen_fds;                  /* [listener * nworkers + worker], bound and listening */
+  struct irh_tls_ctx **tls;         /* one per listener, NULL for cleartext; owned */
+  int any_upgrades;                 /* some route's module takes upgraded streams */
   atomic_uint_fast64_t connections; /* open connections, all workers */
   atomic_uint_fast64_t next_conn_id;
   atomic_int stopping;

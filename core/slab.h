@@ -13,8 +13,8 @@
 typedef struct irh_slab {
   size_t obj_size; /* rounded up to hold a free-list link, 16-aligned */
   size_t per_page;
-  void *free_list;  /* freed objects, linked through their first word */
-  void **pages;     /* owned page pointers */
+  void *free_list; /* freed objects, linked through their first word */
+  void **pages;    /* owned page pointers */
   size_t npages;
   size_t next_in_page; /* objects of the newest page never handed out */
   size_t live;         /* objects handed out and not freed */

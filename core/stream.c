@@ -30,7 +30,7 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->content_length = -1;
   s->resp_content_length = -1;
   s->status = 200;
-  s->start_ns = uv_hrtime();
+  s->start_ns = irh_access_log_enabled() ? uv_hrtime() : 0; /* only the access log reads it */
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_list_init(&s->settle_link);
   return s;
@@ -62,8 +62,8 @@ static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
 
 void irh_stream_dispatch(ir_stream_t *s) {
   const irh_router *router = s->worker->server->router;
-  s->instance = irh_router_match(router, s->authority.ptr, s->authority.len, s->path.ptr,
-                                 s->path.len);
+  s->instance =
+      irh_router_match(router, s->authority.ptr, s->authority.len, s->path.ptr, s->path.len);
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_request) {
     irh_stream_respond_status(s, 404);
@@ -192,22 +192,6 @@ int irh_stream_resp_status(ir_stream_t *s, int status) {
   return IR_OK;
 }
 
-/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}. */
-static const unsigned char token_chars[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1,
-    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
-    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
-    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-int irh_is_token_char(unsigned char ch) { return token_chars[ch]; }
-
 size_t irh_format_u64(char *out, uint64_t n) {
   char tmp[20];
   size_t len = 0;
@@ -219,31 +203,45 @@ size_t irh_format_u64(char *out, uint64_t n) {
   return len;
 }
 
+/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}. */
+static const unsigned char token_chars[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+int irh_is_token_char(unsigned char ch) { return token_chars[ch]; }
+
 static int valid_field(const char *n, size_t nl, const char *v, size_t vl) {
   if (nl == 0) return 0;
   for (size_t i = 0; i < nl; i++)
-    if (!irh_is_token_char((unsigned char)n[i])) return 0;
+    if (!token_chars[(unsigned char)n[i]]) return 0;
   for (size_t i = 0; i < vl; i++) {
     unsigned char ch = (unsigned char)v[i];
-    if (ch == '\r' || ch == '\n' || ch == 0) return 0;
+    if (ch < 0x20 && (ch == '\r' || ch == '\n' || ch == 0)) return 0;
   }
   return 1;
 }
 
-static int name_is(const char *n, size_t nl, const char *lower) {
-  size_t l = strlen(lower);
-  if (nl != l) return 0;
-  for (size_t i = 0; i < l; i++)
-    if (tolower((unsigned char)n[i]) != lower[i]) return 0;
-  return 1;
-}
+#define name_is(n, nl, lower) ((nl) == sizeof(lower) - 1 && strncasecmp((n), (lower), (nl)) == 0)
 
 /* Connection-level fields belong to the host: it frames the body itself.
  * Upgrade is the exception a module may send (a 426 must carry it); the
  * protocol adds the matching connection option, or drops it on HTTP/2. */
 static int is_hop_by_hop(const char *n, size_t nl) {
-  return name_is(n, nl, "connection") || name_is(n, nl, "transfer-encoding") ||
-         name_is(n, nl, "keep-alive") || name_is(n, nl, "proxy-connection");
+  switch (nl) { /* by length first: most fields are none of these */
+  case 10: return name_is(n, nl, "connection") || name_is(n, nl, "keep-alive");
+  case 16: return name_is(n, nl, "proxy-connection");
+  case 17: return name_is(n, nl, "transfer-encoding");
+  default: return 0;
+  }
 }
 
 static int parse_content_length(const char *v, size_t vl, int64_t *out) {
@@ -270,7 +268,8 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
   char *ln = irh_arena_strndup(&s->arena, name, nl);
   char *cv = irh_arena_strndup(&s->arena, value, vl);
   if (!ln || !cv) return IR_ENOMEM;
-  for (size_t i = 0; i < nl; i++) ln[i] = (char)tolower((unsigned char)ln[i]);
+  for (size_t i = 0; i < nl; i++)
+    if (ln[i] >= 'A' && ln[i] <= 'Z') ln[i] = (char)(ln[i] + ('a' - 'A'));
   (*arr)[(*n)++] = (irh_header){{ln, nl}, {cv, vl}};
   return IR_OK;
 }

@@ -196,8 +196,8 @@ static void begin_drain(ir_worker_t *w) {
     finish_drain(w);
     return;
   }
-  uv_timer_start(&w->shutdown_timer, on_shutdown_timeout,
-                 w->server->config->shutdown_timeout_ms, 0);
+  uv_timer_start(&w->shutdown_timer, on_shutdown_timeout, w->server->config->shutdown_timeout_ms,
+                 0);
 }
 
 static void on_wakeup(uv_async_t *a) {

@@ -27,7 +27,7 @@ struct ir_worker {
   uv_loop_t loop;
   uv_thread_t thread;
 
-  uv_async_t wakeup;   /* posted tasks and the stop request */
+  uv_async_t wakeup; /* posted tasks and the stop request */
   uv_mutex_t post_lock;
   irh_task *posted;    /* guarded by post_lock; newest first */
   int accepting_posts; /* guarded by post_lock */

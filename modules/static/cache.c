@@ -26,11 +26,9 @@ struct st_cache {
 
 st_cache *st_cache_new(size_t capacity) {
   st_cache *c = calloc(1, sizeof(*c));
-  if (!c)
-    return NULL;
+  if (!c) return NULL;
   size_t n = 16;
-  while (n < capacity && n < MAX_BUCKETS)
-    n <<= 1;
+  while (n < capacity && n < MAX_BUCKETS) n <<= 1;
   c->buckets = calloc(n, sizeof(*c->buckets));
   if (!c->buckets) {
     free(c);
@@ -56,10 +54,8 @@ static void lru_push_front(st_cache *c, st_entry *e) {
 
 void st_cache_remove(st_cache *c, st_entry *e) {
   st_entry **p = &c->buckets[e->hash & c->mask];
-  while (*p && *p != e)
-    p = &(*p)->hnext;
-  if (!*p)
-    return;
+  while (*p && *p != e) p = &(*p)->hnext;
+  if (!*p) return;
   *p = e->hnext;
   e->hnext = NULL;
   lru_unlink(e);
@@ -69,10 +65,8 @@ void st_cache_remove(st_cache *c, st_entry *e) {
 }
 
 void st_cache_free(st_cache *c) {
-  if (!c)
-    return;
-  while (c->lru.lru_next != &c->lru)
-    st_cache_remove(c, c->lru.lru_next);
+  if (!c) return;
+  while (c->lru.lru_next != &c->lru) st_cache_remove(c, c->lru.lru_next);
   free(c->buckets);
   free(c);
 }
@@ -89,13 +83,10 @@ st_entry *st_cache_get(st_cache *c, const char *key, size_t len, uint64_t hash) 
 }
 
 void st_cache_put(st_cache *c, st_entry *e) {
-  if (c->capacity == 0 || e->cached)
-    return;
+  if (c->capacity == 0 || e->cached) return;
   st_entry *old = st_cache_get(c, e->key, e->key_len, e->hash);
-  if (old)
-    st_cache_remove(c, old);
-  while (c->count >= c->capacity)
-    st_cache_remove(c, c->lru.lru_prev);
+  if (old) st_cache_remove(c, old);
+  while (c->count >= c->capacity) st_cache_remove(c, c->lru.lru_prev);
   st_entry_ref(e);
   e->cached = 1;
   st_entry **b = &c->buckets[e->hash & c->mask];

@@ -34,22 +34,19 @@ static const char *const etag_suffixes[ST_NREPS] = {NULL, "br", "zst", "gz"};
 
 uint64_t st_hash(const char *key, size_t len) {
   uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
   return h;
 }
 
 static void rep_clear(st_rep *r) {
-  if (r->fd >= 0)
-    close(r->fd);
+  if (r->fd >= 0) close(r->fd);
   free(r->bytes);
   memset(r, 0, sizeof(*r));
   r->fd = -1;
 }
 
 static void entry_free(st_entry *e) {
-  for (int k = 0; k < ST_NREPS; k++)
-    rep_clear(&e->reps[k]);
+  for (int k = 0; k < ST_NREPS; k++) rep_clear(&e->reps[k]);
   free(e->key);
   free(e);
 }
@@ -57,14 +54,12 @@ static void entry_free(st_entry *e) {
 void st_entry_ref(st_entry *e) { e->refs++; }
 
 void st_entry_unref(st_entry *e) {
-  if (e && --e->refs == 0)
-    entry_free(e);
+  if (e && --e->refs == 0) entry_free(e);
 }
 
 static st_entry *entry_new(const char *rel, size_t len) {
   st_entry *e = calloc(1, sizeof(*e));
-  if (!e)
-    return NULL;
+  if (!e) return NULL;
   e->key = malloc(len + 1);
   if (!e->key) {
     free(e);
@@ -75,15 +70,13 @@ static st_entry *entry_new(const char *rel, size_t len) {
   e->key_len = len;
   e->hash = st_hash(rel, len);
   e->refs = 1;
-  for (int k = 0; k < ST_NREPS; k++)
-    e->reps[k].fd = -1;
+  for (int k = 0; k < ST_NREPS; k++) e->reps[k].fd = -1;
   return e;
 }
 
 /* Makes e an error entry (dropping any representation it had). */
 static void entry_fail(st_entry *e, int err) {
-  for (int k = 0; k < ST_NREPS; k++)
-    rep_clear(&e->reps[k]);
+  for (int k = 0; k < ST_NREPS; k++) rep_clear(&e->reps[k]);
   e->kind = ST_ENTRY_ERROR;
   e->err = err == ENXIO || err == ENODEV ? ST_ENOTREG : err; /* a socket or a device */
   e->available = 0;
@@ -98,14 +91,11 @@ static int read_all(int fd, uint8_t *buf, uint64_t size, int nowait) {
     struct iovec iov = {buf + done, (size_t)(size - done)};
     ssize_t n = preadv2(fd, &iov, 1, (off_t)done, nowait ? RWF_NOWAIT : 0);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (nowait && (errno == EAGAIN || errno == EOPNOTSUPP))
-        return -EAGAIN;
+      if (errno == EINTR) continue;
+      if (nowait && (errno == EAGAIN || errno == EOPNOTSUPP)) return -EAGAIN;
       return -errno;
     }
-    if (n == 0)
-      return -ENODATA;
+    if (n == 0) return -ENODATA;
     done += (uint64_t)n;
   }
   return 0;
@@ -145,8 +135,7 @@ static int rep_fill(st_rep *r, int fd, const struct stat *st, int kind, const st
   }
   /* The fd goes to ir_resp_send_file: blocking reads there. */
   int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0)
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   r->fd = fd;
   return 0;
 }
@@ -154,8 +143,7 @@ static int rep_fill(st_rep *r, int fd, const struct stat *st, int kind, const st
 /* Opens path under the root and fstat's it. 0 with *fd, or -errno. */
 static int open_stat(const st_conf *c, const char *path, int nowait, int *fd, struct stat *st) {
   int f = st_root_open(&c->root, path, OPEN_FLAGS, nowait);
-  if (f < 0)
-    return f;
+  if (f < 0) return f;
   if (fstat(f, st) != 0) {
     int err = errno;
     close(f);
@@ -170,20 +158,17 @@ static int open_stat(const st_conf *c, const char *path, int nowait, int *fd, st
 static int load_file(const st_conf *c, st_entry *e, char *path, size_t path_len, int fd,
                      const struct stat *st, int nowait) {
   int rc = rep_fill(&e->reps[0], fd, st, ST_REP_IDENTITY, c, nowait);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   e->available = 1u << ST_REP_IDENTITY;
   e->mime = st_mime_lookup(c->mime, path, path_len);
-  if (!c->precompressed || !e->mime->compressible)
-    return 0;
+  if (!c->precompressed || !e->mime->compressible) return 0;
   e->variants_checked = 1;
   for (int k = ST_REP_BR; k < ST_NREPS; k++) {
     strcpy(path + path_len, st_rep_file_suffix(k));
     struct stat vst;
     int vfd = -1;
     rc = open_stat(c, path, nowait, &vfd, &vst);
-    if (rc == -EAGAIN && nowait)
-      break;
+    if (rc == -EAGAIN && nowait) break;
     if (rc < 0) { /* absent, unreadable or leading out of the root: not a variant */
       rc = 0;
       continue;
@@ -193,8 +178,7 @@ static int load_file(const st_conf *c, st_entry *e, char *path, size_t path_len,
       continue;
     }
     rc = rep_fill(&e->reps[k], vfd, &vst, k, c, nowait);
-    if (rc == -EAGAIN || rc == -ENOMEM)
-      break;
+    if (rc == -EAGAIN || rc == -ENOMEM) break;
     if (rc < 0) {
       rep_clear(&e->reps[k]);
       rc = 0;
@@ -212,18 +196,14 @@ static int load_index(const st_conf *c, st_entry *e, char *path, size_t path_len
   for (size_t i = 0; i < c->nindex; i++) {
     size_t n = strlen(c->index[i]);
     size_t at = path_len ? path_len + 1 : 0;
-    if (at + n + 8 > PATH_MAX)
-      continue;
-    if (path_len)
-      path[path_len] = '/';
+    if (at + n + 8 > PATH_MAX) continue;
+    if (path_len) path[path_len] = '/';
     memcpy(path + at, c->index[i], n + 1);
     struct stat st;
     int fd = -1;
     int rc = open_stat(c, path, nowait, &fd, &st);
-    if (rc == -ENOENT || rc == -ENOTDIR)
-      continue;
-    if (rc < 0)
-      return rc; /* unreadable index: refused, not listed instead */
+    if (rc == -ENOENT || rc == -ENOTDIR) continue;
+    if (rc < 0) return rc; /* unreadable index: refused, not listed instead */
     if (!S_ISREG(st.st_mode)) {
       close(fd);
       continue;
@@ -237,8 +217,7 @@ static int load_index(const st_conf *c, st_entry *e, char *path, size_t path_len
 int st_entry_load(const st_conf *c, const char *rel, size_t rel_len, int nowait, st_entry **out) {
   *out = NULL;
   st_entry *e = entry_new(rel, rel_len);
-  if (!e)
-    return -ENOMEM;
+  if (!e) return -ENOMEM;
   if (rel_len > ST_REL_MAX) {
     entry_fail(e, ENAMETOOLONG);
     *out = e;
@@ -268,8 +247,7 @@ int st_entry_load(const st_conf *c, const char *rel, size_t rel_len, int nowait,
     entry_free(e);
     return rc;
   }
-  if (rc < 0)
-    entry_fail(e, -rc);
+  if (rc < 0) entry_fail(e, -rc);
   *out = e;
   return 0;
 }
@@ -277,8 +255,7 @@ int st_entry_load(const st_conf *c, const char *rel, size_t rel_len, int nowait,
 /* fstatat shows the same regular file as r: inode, size and mtime. */
 static int same_file(const st_conf *c, const char *path, const st_rep *r) {
   struct stat st;
-  if (fstatat(c->root.fd, path, &st, 0) != 0 || !S_ISREG(st.st_mode))
-    return 0;
+  if (fstatat(c->root.fd, path, &st, 0) != 0 || !S_ISREG(st.st_mode)) return 0;
   return (uint64_t)st.st_ino == r->ino && (uint64_t)st.st_dev == r->dev &&
          (uint64_t)st.st_size == r->size && (int64_t)st.st_mtim.tv_sec == r->mtime_sec &&
          st.st_mtim.tv_nsec == r->mtime_nsec;
@@ -287,17 +264,14 @@ static int same_file(const st_conf *c, const char *path, const st_rep *r) {
 /* The file at path (path_len bytes in a buffer with room for a suffix)
  * and its variants look as they did. */
 static int file_unchanged(const st_conf *c, const st_entry *e, char *path, size_t path_len) {
-  if (!same_file(c, path, &e->reps[0]))
-    return 0;
-  if (!e->variants_checked)
-    return 1;
+  if (!same_file(c, path, &e->reps[0])) return 0;
+  if (!e->variants_checked) return 1;
   for (int k = ST_REP_BR; k < ST_NREPS; k++) {
     strcpy(path + path_len, st_rep_file_suffix(k));
     struct stat st;
     int same = e->reps[k].present ? same_file(c, path, &e->reps[k])
                                   : fstatat(c->root.fd, path, &st, 0) != 0;
-    if (!same)
-      return 0;
+    if (!same) return 0;
   }
   path[path_len] = '\0';
   return 1;
@@ -305,30 +279,25 @@ static int file_unchanged(const st_conf *c, const st_entry *e, char *path, size_
 
 int st_entry_unchanged(const st_conf *c, const st_entry *e) {
   char path[PATH_MAX];
-  if (e->key_len > ST_REL_MAX)
-    return e->kind == ST_ENTRY_ERROR;
+  if (e->key_len > ST_REL_MAX) return e->kind == ST_ENTRY_ERROR;
   memcpy(path, e->key_len ? e->key : ".", e->key_len ? e->key_len + 1 : 2);
   struct stat st;
   switch (e->kind) {
-  case ST_ENTRY_FILE:
-    return file_unchanged(c, e, path, e->key_len);
+  case ST_ENTRY_FILE: return file_unchanged(c, e, path, e->key_len);
   case ST_ENTRY_DIR: {
     /* Adding or removing an index name changes the directory's mtime. */
     if (fstatat(c->root.fd, path, &st, 0) != 0 || !S_ISDIR(st.st_mode) ||
         (uint64_t)st.st_ino != e->dir_ino || (uint64_t)st.st_dev != e->dir_dev ||
         (int64_t)st.st_mtim.tv_sec != e->dir_mtime_sec || st.st_mtim.tv_nsec != e->dir_mtime_nsec)
       return 0;
-    if (!e->index)
-      return 1;
+    if (!e->index) return 1;
     size_t n = strlen(e->index);
     size_t at = e->key_len ? e->key_len + 1 : 0;
-    if (e->key_len)
-      path[e->key_len] = '/';
+    if (e->key_len) path[e->key_len] = '/';
     memcpy(path + at, e->index, n + 1);
     return file_unchanged(c, e, path, at + n);
   }
-  default:
-    return fstatat(c->root.fd, path, &st, 0) != 0 && (errno == ENOENT || errno == ENOTDIR);
+  default: return fstatat(c->root.fd, path, &st, 0) != 0 && (errno == ENOENT || errno == ENOTDIR);
   }
 }
 

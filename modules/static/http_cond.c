@@ -47,10 +47,8 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
 #define LAST_FOUR_DIGIT_YEAR 253402300799LL /* 9999-12-31 23:59:59 */
 
 size_t st_http_date_format(char *out, int64_t t) {
-  if (t < 0)
-    t = 0;
-  if (t > LAST_FOUR_DIGIT_YEAR)
-    t = LAST_FOUR_DIGIT_YEAR;
+  if (t < 0) t = 0;
+  if (t > LAST_FOUR_DIGIT_YEAR) t = LAST_FOUR_DIGIT_YEAR;
   int64_t days = t / 86400, secs = t % 86400, y;
   int m, d;
   civil_from_days(days, &y, &m, &d);
@@ -75,19 +73,16 @@ typedef struct cursor {
 
 static int eat(cursor *c, const char *lit) {
   size_t n = strlen(lit);
-  if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-    return 0;
+  if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0) return 0;
   c->p += n;
   return 1;
 }
 
 static int eat_digits(cursor *c, int n, int *v) {
-  if (c->end - c->p < n)
-    return 0;
+  if (c->end - c->p < n) return 0;
   *v = 0;
   for (int i = 0; i < n; i++) {
-    if (c->p[i] < '0' || c->p[i] > '9')
-      return 0;
+    if (c->p[i] < '0' || c->p[i] > '9') return 0;
     *v = *v * 10 + (c->p[i] - '0');
   }
   c->p += n;
@@ -105,8 +100,7 @@ static int eat_month(cursor *c, int *m) {
 
 static int eat_day_name(cursor *c, int long_form) {
   for (int i = 0; i < 7; i++)
-    if (eat(c, long_form ? long_day_names[i] : day_names[i]))
-      return 1;
+    if (eat(c, long_form ? long_day_names[i] : day_names[i])) return 1;
   return 0;
 }
 
@@ -117,8 +111,7 @@ static int eat_time(cursor *c, int *h, int *mi, int *s) {
 }
 
 static int finish(int64_t y, int m, int d, int h, int mi, int s, int64_t *t) {
-  if (d < 1 || d > 31)
-    return -1;
+  if (d < 1 || d > 31) return -1;
   *t = days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s;
   return 0;
 }
@@ -148,11 +141,9 @@ static int parse_rfc850(cursor c, int64_t *t) {
 /* "Sun Nov  6 08:49:37 1994" */
 static int parse_asctime(cursor c, int64_t *t) {
   int d, m, y, h, mi, s;
-  if (!(eat_day_name(&c, 0) && eat(&c, " ") && eat_month(&c, &m) && eat(&c, " ")))
-    return -1;
+  if (!(eat_day_name(&c, 0) && eat(&c, " ") && eat_month(&c, &m) && eat(&c, " "))) return -1;
   if (eat(&c, " ")) {
-    if (!eat_digits(&c, 1, &d))
-      return -1;
+    if (!eat_digits(&c, 1, &d)) return -1;
   } else if (!eat_digits(&c, 2, &d)) {
     return -1;
   }
@@ -169,16 +160,14 @@ static ir_str trim(ir_str v) {
     v.ptr++;
     v.len--;
   }
-  while (v.len && is_ows(v.ptr[v.len - 1]))
-    v.len--;
+  while (v.len && is_ows(v.ptr[v.len - 1])) v.len--;
   return v;
 }
 
 int st_http_date_parse(const char *s, size_t len, int64_t *t) {
   ir_str v = trim((ir_str){s, len});
   cursor c = {v.ptr, v.ptr + v.len};
-  if (parse_imf(c, t) == 0 || parse_rfc850(c, t) == 0 || parse_asctime(c, t) == 0)
-    return 0;
+  if (parse_imf(c, t) == 0 || parse_rfc850(c, t) == 0 || parse_asctime(c, t) == 0) return 0;
   return -1;
 }
 
@@ -187,12 +176,9 @@ int st_http_date_parse(const char *s, size_t len, int64_t *t) {
 int st_etag_list_match(ir_str list, ir_str etag, int weak) {
   const char *p = list.ptr, *end = list.ptr + list.len;
   while (p < end) {
-    while (p < end && (is_ows(*p) || *p == ','))
-      p++;
-    if (p == end)
-      break;
-    if (*p == '*')
-      return 1;
+    while (p < end && (is_ows(*p) || *p == ',')) p++;
+    if (p == end) break;
+    if (*p == '*') return 1;
     int is_weak = 0;
     if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
       is_weak = 1;
@@ -202,12 +188,10 @@ int st_etag_list_match(ir_str list, ir_str etag, int weak) {
     const char *close = p < end && *p == '"' ? memchr(p + 1, '"', (size_t)(end - p - 1)) : NULL;
     if (close) {
       size_t n = (size_t)(close + 1 - tag);
-      if ((weak || !is_weak) && n == etag.len && memcmp(tag, etag.ptr, n) == 0)
-        return 1;
+      if ((weak || !is_weak) && n == etag.len && memcmp(tag, etag.ptr, n) == 0) return 1;
       p = close + 1;
     }
-    while (p < end && *p != ',')
-      p++; /* the rest of a malformed member */
+    while (p < end && *p != ',') p++; /* the rest of a malformed member */
   }
   return 0;
 }
@@ -218,12 +202,10 @@ int st_preconditions(const st_cond *c, ir_str etag, int64_t last_modified) {
   int64_t t;
   /* 1. If-Match; 2. If-Unmodified-Since only without If-Match. */
   if (c->if_match.ptr) {
-    if (!st_etag_list_match(c->if_match, etag, 0))
-      return ST_PRE_FAILED;
+    if (!st_etag_list_match(c->if_match, etag, 0)) return ST_PRE_FAILED;
   } else if (c->if_unmodified_since.ptr &&
              st_http_date_parse(c->if_unmodified_since.ptr, c->if_unmodified_since.len, &t) == 0) {
-    if (last_modified > t)
-      return ST_PRE_FAILED;
+    if (last_modified > t) return ST_PRE_FAILED;
   }
   /* 3. If-None-Match; 4. If-Modified-Since only without If-None-Match, and
    * only for GET and HEAD. */
@@ -232,8 +214,7 @@ int st_preconditions(const st_cond *c, ir_str etag, int64_t last_modified) {
       return c->get_or_head ? ST_PRE_NOT_MODIFIED : ST_PRE_FAILED;
   } else if (c->get_or_head && c->if_modified_since.ptr &&
              st_http_date_parse(c->if_modified_since.ptr, c->if_modified_since.len, &t) == 0) {
-    if (last_modified <= t)
-      return ST_PRE_NOT_MODIFIED;
+    if (last_modified <= t) return ST_PRE_NOT_MODIFIED;
   }
   return ST_PRE_PASS;
 }
@@ -245,8 +226,7 @@ static int64_t eat_number(const char **p, const char *end) {
   int64_t v = 0;
   int n = 0;
   while (*p < end && **p >= '0' && **p <= '9') {
-    if (++n > 18)
-      return -1;
+    if (++n > 18) return -1;
     v = v * 10 + (**p - '0');
     (*p)++;
   }
@@ -255,51 +235,38 @@ static int64_t eat_number(const char **p, const char *end) {
 
 int st_range_parse(ir_str value, uint64_t size, uint64_t *first, uint64_t *last) {
   ir_str v = trim(value);
-  if (v.len < 6 || strncasecmp(v.ptr, "bytes=", 6) != 0)
-    return ST_RANGE_IGNORE;
+  if (v.len < 6 || strncasecmp(v.ptr, "bytes=", 6) != 0) return ST_RANGE_IGNORE;
   const char *p = v.ptr + 6, *end = v.ptr + v.len;
   int64_t a = -1, b = -1;
   int members = 0;
   while (p < end) {
-    while (p < end && (is_ows(*p) || *p == ','))
-      p++;
-    if (p == end)
-      break;
-    if (++members > 1)
-      return ST_RANGE_IGNORE; /* several ranges: the whole file */
+    while (p < end && (is_ows(*p) || *p == ',')) p++;
+    if (p == end) break;
+    if (++members > 1) return ST_RANGE_IGNORE; /* several ranges: the whole file */
     if (*p != '-') {
       a = eat_number(&p, end);
-      if (a < 0 || p == end || *p != '-')
-        return ST_RANGE_IGNORE;
+      if (a < 0 || p == end || *p != '-') return ST_RANGE_IGNORE;
     }
     p++; /* '-' */
     if (p < end && *p >= '0' && *p <= '9') {
       b = eat_number(&p, end);
-      if (b < 0)
-        return ST_RANGE_IGNORE;
+      if (b < 0) return ST_RANGE_IGNORE;
     } else if (a < 0) {
       return ST_RANGE_IGNORE; /* "-" alone */
     }
-    while (p < end && is_ows(*p))
-      p++;
-    if (p < end && *p != ',')
-      return ST_RANGE_IGNORE;
+    while (p < end && is_ows(*p)) p++;
+    if (p < end && *p != ',') return ST_RANGE_IGNORE;
   }
-  if (members != 1)
-    return ST_RANGE_IGNORE;
+  if (members != 1) return ST_RANGE_IGNORE;
   if (a < 0) { /* a suffix: the last b bytes */
-    if (b == 0)
-      return ST_RANGE_UNSATISFIABLE;
-    if (size == 0)
-      return ST_RANGE_IGNORE; /* nothing to cut: the (empty) whole */
+    if (b == 0) return ST_RANGE_UNSATISFIABLE;
+    if (size == 0) return ST_RANGE_IGNORE; /* nothing to cut: the (empty) whole */
     *first = (uint64_t)b >= size ? 0 : size - (uint64_t)b;
     *last = size - 1;
     return ST_RANGE_PARTIAL;
   }
-  if (b >= 0 && b < a)
-    return ST_RANGE_IGNORE; /* invalid: last before first */
-  if ((uint64_t)a >= size)
-    return ST_RANGE_UNSATISFIABLE;
+  if (b >= 0 && b < a) return ST_RANGE_IGNORE; /* invalid: last before first */
+  if ((uint64_t)a >= size) return ST_RANGE_UNSATISFIABLE;
   *first = (uint64_t)a;
   *last = b < 0 || (uint64_t)b >= size ? size - 1 : (uint64_t)b;
   return ST_RANGE_PARTIAL;
@@ -307,12 +274,9 @@ int st_range_parse(ir_str value, uint64_t size, uint64_t *first, uint64_t *last)
 
 int st_if_range_ok(ir_str value, ir_str etag, int64_t last_modified) {
   ir_str v = trim(value);
-  if (v.len == 0)
-    return 0;
-  if (v.ptr[0] == '"')
-    return v.len == etag.len && memcmp(v.ptr, etag.ptr, v.len) == 0;
-  if (v.len >= 2 && v.ptr[0] == 'W' && v.ptr[1] == '/')
-    return 0; /* weak: never */
+  if (v.len == 0) return 0;
+  if (v.ptr[0] == '"') return v.len == etag.len && memcmp(v.ptr, etag.ptr, v.len) == 0;
+  if (v.len >= 2 && v.ptr[0] == 'W' && v.ptr[1] == '/') return 0; /* weak: never */
   int64_t t;
   return st_http_date_parse(v.ptr, v.len, &t) == 0 && t == last_modified;
 }

@@ -138,14 +138,12 @@ int st_mime_is_compressible(const char *t, size_t len) {
       "font/woff2",
   };
   for (size_t i = 0; i < sizeof compressed / sizeof compressed[0]; i++)
-    if (type_is(t, len, compressed[i]))
-      return 0;
+    if (type_is(t, len, compressed[i])) return 0;
   if (has_prefix(t, len, "image/"))
     return type_is(t, len, "image/svg+xml") || type_is(t, len, "image/x-icon") ||
            type_is(t, len, "image/vnd.microsoft.icon") || type_is(t, len, "image/bmp") ||
            type_is(t, len, "image/tiff");
-  if (has_prefix(t, len, "audio/") || has_prefix(t, len, "video/"))
-    return 0;
+  if (has_prefix(t, len, "audio/") || has_prefix(t, len, "video/")) return 0;
   if (has_suffix(t, len, "+zip") || has_suffix(t, len, "document") ||
       has_suffix(t, len, ".sheet") || has_suffix(t, len, ".presentation"))
     return 0; /* office formats are zip files */
@@ -155,12 +153,9 @@ int st_mime_is_compressible(const char *t, size_t len) {
 static st_mime_table *table_new(void) { return calloc(1, sizeof(st_mime_table)); }
 
 void st_mime_free(st_mime_table *t) {
-  if (!t)
-    return;
-  for (size_t i = 0; i < t->nexts; i++)
-    free(t->exts[i].ext);
-  for (size_t i = 0; i < t->ntypes; i++)
-    free((char *)t->types[i].value);
+  if (!t) return;
+  for (size_t i = 0; i < t->nexts; i++) free(t->exts[i].ext);
+  for (size_t i = 0; i < t->ntypes; i++) free((char *)t->types[i].value);
   free(t->exts);
   free(t->types);
   free(t);
@@ -175,40 +170,33 @@ static long table_type(st_mime_table *t, const char *type, size_t len) {
   if (t->ntypes == t->cap_types) {
     size_t cap = t->cap_types ? 2 * t->cap_types : 32;
     st_mime *grown = realloc(t->types, cap * sizeof(*grown));
-    if (!grown)
-      return -1;
+    if (!grown) return -1;
     t->types = grown;
     t->cap_types = cap;
   }
   int charset = st_mime_wants_charset(type, len);
   size_t vlen = len + (charset ? 15 : 0);
   char *value = malloc(vlen + 1);
-  if (!value)
-    return -1;
+  if (!value) return -1;
   memcpy(value, type, len);
-  if (charset)
-    memcpy(value + len, "; charset=utf-8", 15);
+  if (charset) memcpy(value + len, "; charset=utf-8", 15);
   value[vlen] = '\0';
   t->types[t->ntypes] = (st_mime){value, vlen, (unsigned)st_mime_is_compressible(type, len)};
   return (long)t->ntypes++;
 }
 
 static int table_add(st_mime_table *t, size_t type, const char *ext, size_t len) {
-  if (len == 0 || len > EXT_MAX)
-    return 0; /* never looked up */
+  if (len == 0 || len > EXT_MAX) return 0; /* never looked up */
   if (t->nexts == t->cap_exts) {
     size_t cap = t->cap_exts ? 2 * t->cap_exts : 64;
     st_mime_ext *grown = realloc(t->exts, cap * sizeof(*grown));
-    if (!grown)
-      return -1;
+    if (!grown) return -1;
     t->exts = grown;
     t->cap_exts = cap;
   }
   char *e = malloc(len + 1);
-  if (!e)
-    return -1;
-  for (size_t i = 0; i < len; i++)
-    e[i] = (char)tolower((unsigned char)ext[i]);
+  if (!e) return -1;
+  for (size_t i = 0; i < len; i++) e[i] = (char)tolower((unsigned char)ext[i]);
   e[len] = '\0';
   t->exts[t->nexts] = (st_mime_ext){e, type, t->nexts};
   t->nexts++;
@@ -218,15 +206,13 @@ static int table_add(st_mime_table *t, size_t type, const char *ext, size_t len)
 static int ext_order(const void *a, const void *b) {
   const st_mime_ext *x = a, *y = b;
   int c = strcmp(x->ext, y->ext);
-  if (c)
-    return c;
+  if (c) return c;
   return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /* Sorts by extension and keeps the last entry of each. */
 static void table_finish(st_mime_table *t) {
-  if (t->nexts == 0)
-    return;
+  if (t->nexts == 0) return;
   qsort(t->exts, t->nexts, sizeof(t->exts[0]), ext_order);
   size_t o = 0;
   for (size_t i = 0; i < t->nexts; i++) {
@@ -244,21 +230,17 @@ static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == 
 /* Adds the blank-separated extensions of list to type. */
 static int add_exts(st_mime_table *t, size_t type, const char *p, const char *end) {
   while (p < end) {
-    while (p < end && is_blank(*p))
-      p++;
+    while (p < end && is_blank(*p)) p++;
     const char *w = p;
-    while (p < end && !is_blank(*p))
-      p++;
-    if (p > w && table_add(t, type, w, (size_t)(p - w)) != 0)
-      return -1;
+    while (p < end && !is_blank(*p)) p++;
+    if (p > w && table_add(t, type, w, (size_t)(p - w)) != 0) return -1;
   }
   return 0;
 }
 
 st_mime_table *st_mime_builtin(void) {
   st_mime_table *t = table_new();
-  if (!t)
-    return NULL;
+  if (!t) return NULL;
   for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++) {
     long type = table_type(t, builtin[i][0], strlen(builtin[i][0]));
     const char *exts = builtin[i][1];
@@ -274,12 +256,10 @@ st_mime_table *st_mime_builtin(void) {
 /* A media type: token "/" token. */
 static int valid_type(const char *p, size_t len) {
   const char *slash = memchr(p, '/', len);
-  if (!slash || slash == p || slash == p + len - 1)
-    return 0;
+  if (!slash || slash == p || slash == p + len - 1) return 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)p[i];
-    if (c == '/' ? p + i != slash : !(isalnum(c) || strchr("!#$&-^_.+", c)))
-      return 0;
+    if (c == '/' ? p + i != slash : !(isalnum(c) || strchr("!#$&-^_.+", c))) return 0;
   }
   return 1;
 }
@@ -287,22 +267,16 @@ static int valid_type(const char *p, size_t len) {
 /* One line of a mime.types file: 0, -1 (out of memory) or 1 (malformed). */
 static int parse_line(st_mime_table *t, char *line, size_t len) {
   char *hash = memchr(line, '#', len);
-  if (hash)
-    len = (size_t)(hash - line);
+  if (hash) len = (size_t)(hash - line);
   const char *p = line, *end = line + len;
-  while (p < end && is_blank(*p))
-    p++;
-  if (p == end)
-    return 0;
+  while (p < end && is_blank(*p)) p++;
+  if (p == end) return 0;
   const char *type = p;
-  while (p < end && !is_blank(*p))
-    p++;
+  while (p < end && !is_blank(*p)) p++;
   size_t type_len = (size_t)(p - type);
-  if (!valid_type(type, type_len))
-    return 1;
+  if (!valid_type(type, type_len)) return 1;
   long idx = table_type(t, type, type_len);
-  if (idx < 0)
-    return -1;
+  if (idx < 0) return -1;
   return add_exts(t, (size_t)idx, p, end);
 }
 
@@ -351,14 +325,11 @@ const st_mime *st_mime_lookup(const st_mime_table *t, const char *name, size_t l
     name = slash + 1;
   }
   const char *dot = memrchr(name, '.', len);
-  if (!dot || !t || t->nexts == 0)
-    return &default_mime;
+  if (!dot || !t || t->nexts == 0) return &default_mime;
   size_t elen = len - (size_t)(dot + 1 - name);
-  if (elen == 0 || elen > EXT_MAX)
-    return &default_mime;
+  if (elen == 0 || elen > EXT_MAX) return &default_mime;
   char ext[EXT_MAX + 1];
-  for (size_t i = 0; i < elen; i++)
-    ext[i] = (char)tolower((unsigned char)dot[1 + i]);
+  for (size_t i = 0; i < elen; i++) ext[i] = (char)tolower((unsigned char)dot[1 + i]);
   ext[elen] = '\0';
   const st_mime_ext *e = bsearch(ext, t->exts, t->nexts, sizeof(t->exts[0]), ext_compare);
   return e ? &t->types[e->type] : &default_mime;

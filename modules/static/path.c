@@ -23,12 +23,9 @@
 #include "static.h"
 
 static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
@@ -43,8 +40,7 @@ static int end_segment(char *out, size_t *len, size_t seg) {
     return ST_PATH_OK;
   }
   if (n == 2 && out[seg] == '.' && out[seg + 1] == '.') {
-    if (before == 0)
-      return ST_PATH_ABOVE_ROOT;
+    if (before == 0) return ST_PATH_ABOVE_ROOT;
     const char *slash = memrchr(out, '/', before);
     *len = slash ? (size_t)(slash - out) : 0;
   }
@@ -59,41 +55,31 @@ int st_path_normalise(const char *raw, size_t raw_len, char *out, size_t *out_le
   *out_len = 0;
   *dir_hint = 0;
   out[0] = '\0';
-  if (raw_len == 0)
-    return ST_PATH_OK; /* the root, named without its slash */
-  if (raw[0] != '/')
-    return ST_PATH_NOT_ABSOLUTE;
+  if (raw_len == 0) return ST_PATH_OK; /* the root, named without its slash */
+  if (raw[0] != '/') return ST_PATH_NOT_ABSOLUTE;
   size_t len = 0, seg = 0;
   int last_dot = 0; /* the last decoded segment was empty, "." or ".." */
   for (size_t i = 1; i <= raw_len; i++) {
     if (i == raw_len || raw[i] == '/') {
       last_dot = is_dot_segment(out + seg, len - seg);
       int rc = end_segment(out, &len, seg);
-      if (rc != ST_PATH_OK)
-        return rc;
-      if (i == raw_len)
-        break;
-      if (len)
-        out[len++] = '/';
+      if (rc != ST_PATH_OK) return rc;
+      if (i == raw_len) break;
+      if (len) out[len++] = '/';
       seg = len;
       continue;
     }
     char c = raw[i];
     if (c == '%') {
-      if (i + 2 >= raw_len)
-        return ST_PATH_BAD_ESCAPE;
+      if (i + 2 >= raw_len) return ST_PATH_BAD_ESCAPE;
       int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
-      if (hi < 0 || lo < 0)
-        return ST_PATH_BAD_ESCAPE;
+      if (hi < 0 || lo < 0) return ST_PATH_BAD_ESCAPE;
       c = (char)(hi << 4 | lo);
       i += 2;
-      if (c == '/')
-        return ST_PATH_ENCODED_SLASH;
+      if (c == '/') return ST_PATH_ENCODED_SLASH;
     }
-    if (c == '\0')
-      return ST_PATH_NUL;
-    if (c == '\\')
-      return ST_PATH_BACKSLASH;
+    if (c == '\0') return ST_PATH_NUL;
+    if (c == '\\') return ST_PATH_BACKSLASH;
     out[len++] = c;
   }
   out[len] = '\0';
@@ -104,22 +90,14 @@ int st_path_normalise(const char *raw, size_t raw_len, char *out, size_t *out_le
 
 const char *st_path_strerror(int err) {
   switch (err) {
-  case ST_PATH_OK:
-    return "ok";
-  case ST_PATH_NOT_ABSOLUTE:
-    return "path does not start with '/'";
-  case ST_PATH_BAD_ESCAPE:
-    return "malformed percent-escape";
-  case ST_PATH_NUL:
-    return "encoded NUL byte";
-  case ST_PATH_BACKSLASH:
-    return "backslash";
-  case ST_PATH_ENCODED_SLASH:
-    return "encoded slash (%2F)";
-  case ST_PATH_ABOVE_ROOT:
-    return "'..' above the root";
-  default:
-    return "bad path";
+  case ST_PATH_OK: return "ok";
+  case ST_PATH_NOT_ABSOLUTE: return "path does not start with '/'";
+  case ST_PATH_BAD_ESCAPE: return "malformed percent-escape";
+  case ST_PATH_NUL: return "encoded NUL byte";
+  case ST_PATH_BACKSLASH: return "backslash";
+  case ST_PATH_ENCODED_SLASH: return "encoded slash (%2F)";
+  case ST_PATH_ABOVE_ROOT: return "'..' above the root";
+  default: return "bad path";
   }
 }
 
@@ -128,8 +106,7 @@ int st_openat(int dirfd, const char *path, int flags, int cached_only) {
   memset(&how, 0, sizeof how);
   how.flags = (uint64_t)(unsigned)flags;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  if (cached_only)
-    how.resolve |= RESOLVE_CACHED;
+  if (cached_only) how.resolve |= RESOLVE_CACHED;
   long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
   return fd < 0 ? -errno : (int)fd;
 }
@@ -169,8 +146,7 @@ static int open_absolute_inside(const st_root *r, const char *path, int flags, i
       rel = ".";
     else if ((size_t)n > rl && memcmp(real, r->real, rl) == 0 && real[rl] == '/')
       rel = real + rl + 1;
-    if (rel)
-      fd = st_openat(r->fd, rel, flags, cached_only);
+    if (rel) fd = st_openat(r->fd, rel, flags, cached_only);
   }
   struct stat a, b;
   if (fd >= 0 &&
@@ -179,8 +155,7 @@ static int open_absolute_inside(const st_root *r, const char *path, int flags, i
     fd = -EXDEV;
   }
   close(pfd);
-  if (fd < 0 && fd != -EAGAIN)
-    fd = -EXDEV;
+  if (fd < 0 && fd != -EAGAIN) fd = -EXDEV;
   return fd;
 }
 
@@ -189,11 +164,9 @@ static int open_absolute_inside(const st_root *r, const char *path, int flags, i
 
 int st_root_open(const st_root *r, const char *path, int flags, int cached_only) {
   int fd = st_openat(r->fd, path, flags, cached_only);
-  if (fd != -EXDEV || !r->real)
-    return fd;
+  if (fd != -EXDEV || !r->real) return fd;
   fd = open_absolute_inside(r, path, flags, cached_only);
-  if (fd != -ENOENT && fd != -ENOTDIR)
-    return fd;
+  if (fd != -ENOENT && fd != -ENOTDIR) return fd;
   /* The name is missing behind an absolute symlink. It is "not found"
    * (and an index or variant lookup goes on) only when the nearest folder
    * on its way that exists is inside the root; else it is outside: EXDEV,
@@ -201,13 +174,11 @@ int st_root_open(const st_root *r, const char *path, int flags, int cached_only)
   int missing = -fd;
   char dir[PATH_MAX];
   size_t len = strlen(path);
-  if (len >= sizeof dir)
-    return -EXDEV;
+  if (len >= sizeof dir) return -EXDEV;
   memcpy(dir, path, len + 1);
   for (int i = 0; i < MISSING_LOOKUPS; i++) {
     char *slash = strrchr(dir, '/');
-    if (!slash)
-      return -missing; /* the folder is the root itself */
+    if (!slash) return -missing; /* the folder is the root itself */
     *slash = '\0';
     int d = st_openat(r->fd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, cached_only);
     if (d == -EXDEV)
@@ -216,10 +187,8 @@ int st_root_open(const st_root *r, const char *path, int flags, int cached_only)
       close(d);
       return -missing;
     }
-    if (d == -EAGAIN)
-      return d;
-    if (d != -ENOENT && d != -ENOTDIR)
-      return -EXDEV;
+    if (d == -EAGAIN) return d;
+    if (d != -ENOENT && d != -ENOTDIR) return -EXDEV;
   }
   return -EXDEV;
 }

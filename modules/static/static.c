@@ -150,8 +150,7 @@ static st_cache *worker_cache(st_instance *in, ir_worker_t *w) {
 static void log_request(st_req *req, int level, int status, const char *why) {
   ir_str p = ir_req_path(req->s);
   char *esc = ir_stream_alloc(req->s, 4 * p.len + 1);
-  if (esc)
-    st_log_escape(esc, p.ptr, p.len);
+  if (esc) st_log_escape(esc, p.ptr, p.len);
   if (status)
     ir_log(g_module, req->s, level, "%d %s: %s", status, esc ? esc : "(path)", why);
   else
@@ -166,20 +165,16 @@ static int pump(st_req *req) {
   while (req->left) {
     if (req->mem) {
       ssize_t n = ir_resp_write(req->s, req->mem + req->off, (size_t)req->left);
-      if (n == IR_EAGAIN || n == 0)
-        return IR_OK;
-      if (n < 0)
-        return (int)n;
+      if (n == IR_EAGAIN || n == 0) return IR_OK;
+      if (n < 0) return (int)n;
       req->off += (uint64_t)n;
       req->left -= (uint64_t)n;
     } else {
       /* The host may take the whole range at once; on_writable follows
        * when it cannot take it now. */
       int rc = ir_resp_send_file(req->s, req->fd, req->off, req->left);
-      if (rc == IR_EAGAIN)
-        return IR_OK;
-      if (rc < 0)
-        return rc;
+      if (rc == IR_EAGAIN) return IR_OK;
+      if (rc < 0) return rc;
       req->off += req->left;
       req->left = 0;
     }
@@ -191,8 +186,7 @@ static int pump(st_req *req) {
 /* Sends the head (status and headers set before) and len bytes of body
  * from mem, or from fd at off. HEAD and empty bodies end with the head. */
 static int send_body(st_req *req, const uint8_t *mem, int fd, uint64_t off, uint64_t len) {
-  if (req->is_head || len == 0)
-    return ir_resp_send_head(req->s, IR_HEAD_END_STREAM);
+  if (req->is_head || len == 0) return ir_resp_send_head(req->s, IR_HEAD_END_STREAM);
   req->mem = mem;
   req->fd = fd;
   req->off = off;
@@ -205,12 +199,9 @@ static int send_body(st_req *req, const uint8_t *mem, int fd, uint64_t off, uint
 static int respond_text(st_req *req, int status, const char *text) {
   size_t len = strlen(text);
   int rc = ir_resp_status(req->s, status);
-  if (rc == IR_OK)
-    rc = header(req, "content-type", "text/plain; charset=utf-8", 25);
-  if (rc == IR_OK)
-    rc = header_u64(req, "content-length", len);
-  if (rc != IR_OK)
-    return rc;
+  if (rc == IR_OK) rc = header(req, "content-type", "text/plain; charset=utf-8", 25);
+  if (rc == IR_OK) rc = header_u64(req, "content-length", len);
+  if (rc != IR_OK) return rc;
   return send_body(req, (const uint8_t *)text, -1, 0, len);
 }
 
@@ -251,8 +242,7 @@ static void job_work(void *data) {
 
 /* Keeps a fresh entry in the worker's cache when it may be kept. */
 static void remember(st_instance *in, st_cache *cache, st_entry *e) {
-  if (!cache || !st_entry_cacheable(e))
-    return;
+  if (!cache || !st_entry_cacheable(e)) return;
   e->expires_ms = now_ms() + in->ttl_ms;
   st_cache_put(cache, e);
 }
@@ -260,12 +250,9 @@ static void remember(st_instance *in, st_cache *cache, st_entry *e) {
 static int respond_listing(st_req *req, char *html, size_t len) {
   req->owned = html; /* freed in on_close */
   int rc = ir_resp_status(req->s, 200);
-  if (rc == IR_OK)
-    rc = header(req, "content-type", "text/html; charset=utf-8", 24);
-  if (rc == IR_OK)
-    rc = header_u64(req, "content-length", len);
-  if (rc != IR_OK)
-    return rc;
+  if (rc == IR_OK) rc = header(req, "content-type", "text/html; charset=utf-8", 24);
+  if (rc == IR_OK) rc = header_u64(req, "content-length", len);
+  if (rc != IR_OK) return rc;
   return send_body(req, (const uint8_t *)html, -1, 0, len);
 }
 
@@ -273,12 +260,10 @@ static void job_done(void *data, int status) {
   st_job *job = data;
   st_req *req = job->req;
   int rc = IR_OK;
-  if (req)
-    req->job = NULL;
+  if (req) req->job = NULL;
   if (job->kind == JOB_LOAD) {
     st_entry *e = job->entry;
-    if (e && status == IR_OK)
-      remember(job->in, worker_cache(job->in, job->w), e);
+    if (e && status == IR_OK) remember(job->in, worker_cache(job->in, job->w), e);
     if (req && e)
       rc = serve_entry(req, e); /* takes the job's reference */
     else if (req)
@@ -291,8 +276,7 @@ static void job_done(void *data, int status) {
   } else {
     free(job->html);
   }
-  if (req && rc < 0)
-    ir_stream_reset(req->s);
+  if (req && rc < 0) ir_stream_reset(req->s);
   free(job);
 }
 
@@ -300,8 +284,7 @@ static int submit_job(st_req *req, int kind) {
   st_instance *in = req->in;
   size_t title_len = kind == JOB_LIST ? in->prefix_len + req->rel_len + 2 : 0;
   st_job *job = calloc(1, sizeof(*job) + req->rel_len + 1 + title_len + 1);
-  if (!job)
-    return IR_ENOMEM;
+  if (!job) return IR_ENOMEM;
   job->req = req;
   job->in = in;
   job->w = ir_stream_worker(req->s);
@@ -340,11 +323,9 @@ static void field_add(st_req *req, ir_str *slot, ir_str v, int list) {
     *slot = v;
     return;
   }
-  if (!list)
-    return; /* the first one counts */
+  if (!list) return; /* the first one counts */
   char *j = ir_stream_alloc(req->s, slot->len + 2 + v.len);
-  if (!j)
-    return;
+  if (!j) return;
   memcpy(j, slot->ptr, slot->len);
   memcpy(j + slot->len, ", ", 2);
   memcpy(j + slot->len + 2, v.ptr, v.len);
@@ -370,8 +351,7 @@ static void collect_fields(st_req *req, st_fields *f) {
   size_t n = ir_req_header_count(req->s);
   for (size_t i = 0; i < n; i++) {
     ir_str name, value;
-    if (ir_req_header_at(req->s, i, &name, &value) != IR_OK)
-      continue;
+    if (ir_req_header_at(req->s, i, &name, &value) != IR_OK) continue;
     for (size_t k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
       if (name.len == strlen(wanted[k].name) &&
           strncasecmp(name.ptr, wanted[k].name, name.len) == 0) {
@@ -386,14 +366,12 @@ static void collect_fields(st_req *req, st_fields *f) {
 static int validator_headers(st_req *req, const st_entry *e, const st_rep *r) {
   st_instance *in = req->in;
   int rc = header(req, "etag", r->etag, r->etag_len);
-  if (rc == IR_OK)
-    rc = header(req, "last-modified", r->date, ST_DATE_LEN);
+  if (rc == IR_OK) rc = header(req, "last-modified", r->date, ST_DATE_LEN);
   if (rc == IR_OK && in->cache_control.ptr)
     rc = header(req, "cache-control", in->cache_control.ptr, in->cache_control.len);
   /* Whenever precompressed applies to the type, the answer depends on
    * Accept-Encoding, whether a variant exists or not. */
-  if (rc == IR_OK && e->variants_checked)
-    rc = header(req, "vary", "Accept-Encoding", 15);
+  if (rc == IR_OK && e->variants_checked) rc = header(req, "vary", "Accept-Encoding", 15);
   return rc;
 }
 
@@ -409,20 +387,17 @@ static int serve_file(st_req *req, const st_entry *e) {
   int pre = st_preconditions(&f.cond, etag, r->last_modified);
   if (pre == ST_PRE_NOT_MODIFIED) {
     int rc = ir_resp_status(req->s, 304);
-    if (rc == IR_OK)
-      rc = validator_headers(req, e, r);
+    if (rc == IR_OK) rc = validator_headers(req, e, r);
     return rc == IR_OK ? ir_resp_send_head(req->s, IR_HEAD_END_STREAM) : rc;
   }
-  if (pre == ST_PRE_FAILED)
-    return respond_text(req, 412, "412 Precondition Failed\n");
+  if (pre == ST_PRE_FAILED) return respond_text(req, 412, "412 Precondition Failed\n");
 
   uint64_t first = 0, last = r->size ? r->size - 1 : 0;
   int status = 200;
   if (req->is_get && f.range.ptr &&
       (!f.if_range.ptr || st_if_range_ok(f.if_range, etag, r->last_modified))) {
     int rr = st_range_parse(f.range, r->size, &first, &last);
-    if (rr == ST_RANGE_PARTIAL)
-      status = 206;
+    if (rr == ST_RANGE_PARTIAL) status = 206;
     if (rr == ST_RANGE_UNSATISFIABLE) {
       char cr[40];
       int n = snprintf(cr, sizeof cr, "bytes */%" PRIu64, r->size);
@@ -433,25 +408,20 @@ static int serve_file(st_req *req, const st_entry *e) {
   uint64_t len = r->size ? last - first + 1 : 0;
 
   int rc = ir_resp_status(req->s, status);
-  if (rc == IR_OK)
-    rc = header(req, "content-type", e->mime->value, e->mime->value_len);
+  if (rc == IR_OK) rc = header(req, "content-type", e->mime->value, e->mime->value_len);
   if (rc == IR_OK && kind != ST_REP_IDENTITY) {
     const char *coding = st_rep_coding(kind);
     rc = header(req, "content-encoding", coding, strlen(coding));
   }
-  if (rc == IR_OK)
-    rc = validator_headers(req, e, r);
-  if (rc == IR_OK)
-    rc = header(req, "accept-ranges", "bytes", 5);
+  if (rc == IR_OK) rc = validator_headers(req, e, r);
+  if (rc == IR_OK) rc = header(req, "accept-ranges", "bytes", 5);
   if (rc == IR_OK && status == 206) {
     char cr[72];
     int n = snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, r->size);
     rc = header(req, "content-range", cr, (size_t)n);
   }
-  if (rc == IR_OK)
-    rc = header_u64(req, "content-length", len);
-  if (rc != IR_OK)
-    return rc;
+  if (rc == IR_OK) rc = header_u64(req, "content-length", len);
+  if (rc != IR_OK) return rc;
   return send_body(req, r->bytes, r->fd, first, len);
 }
 
@@ -462,15 +432,13 @@ static int redirect_to_slash(st_req *req) {
   ir_str q = ir_req_query(req->s);
   size_t cap = in->prefix_len + 3 * req->rel_len + 3 + q.len + 1;
   char *loc = ir_stream_alloc(req->s, cap);
-  if (!loc)
-    return IR_ENOMEM;
+  if (!loc) return IR_ENOMEM;
   size_t n = 0;
   memcpy(loc, in->prefix, in->prefix_len);
   n += in->prefix_len;
   loc[n++] = '/';
   n += st_url_encode(loc + n, req->rel, req->rel_len, 1);
-  if (req->rel_len)
-    loc[n++] = '/';
+  if (req->rel_len) loc[n++] = '/';
   if (q.len) {
     loc[n++] = '?';
     memcpy(loc + n, q.ptr, q.len);
@@ -491,16 +459,12 @@ static int serve_entry(st_req *req, st_entry *e) {
     }
     return serve_file(req, e);
   case ST_ENTRY_DIR:
-    if (!req->dir_hint)
-      return redirect_to_slash(req);
-    if (e->index)
-      return serve_file(req, e);
-    if (req->in->autoindex)
-      return submit_job(req, JOB_LIST);
+    if (!req->dir_hint) return redirect_to_slash(req);
+    if (e->index) return serve_file(req, e);
+    if (req->in->autoindex) return submit_job(req, JOB_LIST);
     log_request(req, IR_LOG_WARN, 403, "directory without an index (autoindex is off)");
     return respond_text(req, 403, "403 Forbidden\n");
-  default:
-    return respond_errno(req, e->err);
+  default: return respond_errno(req, e->err);
   }
 }
 
@@ -527,10 +491,8 @@ static int lookup(st_req *req) {
     }
   }
   int rc = st_entry_load(&in->conf, req->rel, req->rel_len, 1, &e);
-  if (rc == -EAGAIN)
-    return submit_job(req, JOB_LOAD);
-  if (rc < 0)
-    return IR_ENOMEM;
+  if (rc == -EAGAIN) return submit_job(req, JOB_LOAD);
+  if (rc < 0) return IR_ENOMEM;
   remember(in, cache, e);
   return serve_entry(req, e);
 }
@@ -538,8 +500,7 @@ static int lookup(st_req *req) {
 static int st_on_request(ir_stream_t *s, void *instance_data) {
   st_instance *in = instance_data;
   st_req *req = ir_stream_alloc(s, sizeof(*req));
-  if (!req)
-    return IR_ENOMEM;
+  if (!req) return IR_ENOMEM;
   memset(req, 0, sizeof(*req));
   req->s = s;
   req->in = in;
@@ -562,8 +523,7 @@ static int st_on_request(ir_stream_t *s, void *instance_data) {
   const char *raw = path.ptr + in->prefix_len;
   size_t raw_len = path.len - in->prefix_len;
   req->rel = ir_stream_alloc(s, raw_len + 1);
-  if (!req->rel)
-    return IR_ENOMEM;
+  if (!req->rel) return IR_ENOMEM;
   int prc = st_path_normalise(raw, raw_len, req->rel, &req->rel_len, &req->dir_hint);
   if (prc != ST_PATH_OK) {
     log_request(req, IR_LOG_INFO, 400, st_path_strerror(prc));
@@ -574,18 +534,14 @@ static int st_on_request(ir_stream_t *s, void *instance_data) {
 
 static void st_on_writable(ir_stream_t *s) {
   st_req *req = ir_stream_data(s);
-  if (!req || !req->sending)
-    return;
-  if (pump(req) < 0)
-    ir_stream_reset(s);
+  if (!req || !req->sending) return;
+  if (pump(req) < 0) ir_stream_reset(s);
 }
 
 static void st_on_close(ir_stream_t *s, int reason) {
   st_req *req = ir_stream_data(s);
-  if (!req)
-    return;
-  if (req->job)
-    req->job->req = NULL; /* job_done must not touch s */
+  if (!req) return;
+  if (req->job) req->job->req = NULL; /* job_done must not touch s */
   st_entry_unref(req->entry);
   free(req->owned);
 }
@@ -593,13 +549,10 @@ static void st_on_close(ir_stream_t *s, int reason) {
 /* ---- instances, workers, the module ---- */
 
 static void instance_free(st_instance *in) {
-  if (!in)
-    return;
-  if (in->conf.root.fd >= 0)
-    close(in->conf.root.fd);
+  if (!in) return;
+  if (in->conf.root.fd >= 0) close(in->conf.root.fd);
   free(in->root_real);
-  for (size_t i = 0; i < MAX_INDEX_NAMES; i++)
-    free(in->index[i]);
+  for (size_t i = 0; i < MAX_INDEX_NAMES; i++) free(in->index[i]);
   st_mime_free(in->mime);
   free(in);
 }
@@ -609,20 +562,16 @@ static int parse_index(st_instance *in, ir_str list) {
   const char *p = list.ptr, *end = list.ptr + list.len;
   size_t n = 0;
   while (p < end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-      p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
     const char *w = p;
-    while (p < end && *p != ' ' && *p != '\t' && *p != ',')
-      p++;
+    while (p < end && *p != ' ' && *p != '\t' && *p != ',') p++;
     size_t len = (size_t)(p - w);
-    if (!len)
-      continue;
+    if (!len) continue;
     if (n == MAX_INDEX_NAMES || memchr(w, '/', len) || (len == 1 && w[0] == '.') ||
         (len == 2 && w[0] == '.' && w[1] == '.') || len > 255)
       return -1;
     in->index[n] = strndup(w, len);
-    if (!in->index[n])
-      return -1;
+    if (!in->index[n]) return -1;
     n++;
   }
   in->conf.index = (const char *const *)in->index;
@@ -672,8 +621,7 @@ static int configure(ir_instance_t *inst, st_instance *in) {
     return IR_ENOMEM;
   }
   in->conf.mime = in->mime;
-  if (ir_instance_get_str(inst, "cache_control", &v) == IR_OK)
-    in->cache_control = v;
+  if (ir_instance_get_str(inst, "cache_control", &v) == IR_OK) in->cache_control = v;
   in->autoindex = get_int(inst, "autoindex") != 0;
   in->conf.precompressed = get_int(inst, "precompressed") != 0;
   int64_t entries = get_int(inst, "open_file_cache");
@@ -694,21 +642,17 @@ static int configure(ir_instance_t *inst, st_instance *in) {
 
 static int st_instance_create(ir_instance_t *inst, void **data) {
   st_instance *in = calloc(1, sizeof(*in));
-  if (!in)
-    return IR_ENOMEM;
+  if (!in) return IR_ENOMEM;
   in->conf.root.fd = -1;
   in->module = ir_instance_module(inst);
-  if (!g_module)
-    g_module = in->module;
+  if (!g_module) g_module = in->module;
   in->prefix = ir_instance_prefix(inst);
   in->prefix_len = strlen(in->prefix);
-  if (in->prefix_len && in->prefix[in->prefix_len - 1] == '/')
-    in->prefix_len--;
+  if (in->prefix_len && in->prefix[in->prefix_len - 1] == '/') in->prefix_len--;
   int rc = configure(inst, in);
   st_instance **grown =
       rc == IR_OK ? realloc(g_instances, (g_ninstances + 1) * sizeof(*grown)) : NULL;
-  if (rc == IR_OK && !grown)
-    rc = IR_ENOMEM;
+  if (rc == IR_OK && !grown) rc = IR_ENOMEM;
   if (rc != IR_OK) {
     instance_free(in);
     return rc;
@@ -722,35 +666,28 @@ static int st_instance_create(ir_instance_t *inst, void **data) {
 
 static void st_instance_destroy(void *data) {
   st_instance *in = data;
-  if (!in)
-    return;
-  if (in->slot < g_ninstances && g_instances[in->slot] == in)
-    g_instances[in->slot] = NULL;
+  if (!in) return;
+  if (in->slot < g_ninstances && g_instances[in->slot] == in) g_instances[in->slot] = NULL;
   instance_free(in);
   for (size_t i = 0; i < g_ninstances; i++)
-    if (g_instances[i])
-      return;
+    if (g_instances[i]) return;
   free(g_instances);
   g_instances = NULL;
   g_ninstances = 0;
 }
 
 static void worker_data_free(st_worker_data *wd) {
-  if (!wd)
-    return;
-  for (size_t i = 0; i < wd->n; i++)
-    st_cache_free(wd->caches[i]);
+  if (!wd) return;
+  for (size_t i = 0; i < wd->n; i++) st_cache_free(wd->caches[i]);
   free(wd);
 }
 
 static int st_worker_init(ir_module_t *m, ir_worker_t *w) {
   st_worker_data *wd = calloc(1, sizeof(*wd) + g_ninstances * sizeof(wd->caches[0]));
-  if (!wd)
-    return IR_ENOMEM;
+  if (!wd) return IR_ENOMEM;
   wd->n = g_ninstances;
   for (size_t i = 0; i < g_ninstances; i++) {
-    if (!g_instances[i] || g_instances[i]->cache_entries == 0)
-      continue;
+    if (!g_instances[i] || g_instances[i]->cache_entries == 0) continue;
     wd->caches[i] = st_cache_new(g_instances[i]->cache_entries);
     if (!wd->caches[i]) {
       worker_data_free(wd);

@@ -163,8 +163,8 @@ static uint64_t query_u64(ir_stream_t *s, const char *key, uint64_t def, uint64_
 }
 
 /* Formats a text body into the arena and answers it with Content-Length. */
-__attribute__((format(printf, 3, 4))) static int answer(ir_stream_t *s, int status,
-                                                         const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int answer(ir_stream_t *s, int status, const char *fmt,
+                                                        ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
@@ -323,8 +323,8 @@ static int route_service(ir_stream_t *s, fstream *st) {
   return answer(s, 200,
                 "value=%d found=%u same=%d found2=%u iface_size=%u min3_null=%d unknown_null=%d "
                 "register=%d duplicate=%d\n",
-                c ? c->value() : -1, found, c == c2, found2, c ? c->struct_size : 0,
-                min3 == NULL, unknown == NULL, g_register_rc, g_duplicate_rc);
+                c ? c->value() : -1, found, c == c2, found2, c ? c->struct_size : 0, min3 == NULL,
+                unknown == NULL, g_register_rc, g_duplicate_rc);
 }
 
 /* ---- worker hooks and /workers ---- */
@@ -349,8 +349,8 @@ static void f_worker_exit(ir_module_t *m, ir_worker_t *w) {
 
 static int route_workers(ir_stream_t *s, fstream *st) {
   return answer(s, 200, "workers_init=%d workers_exit=%d ticks=%ld worker=%u\n",
-                atomic_load(&g_workers_init), atomic_load(&g_workers_exit),
-                atomic_load(&g_ticks), ir_worker_index(ir_stream_worker(s)));
+                atomic_load(&g_workers_init), atomic_load(&g_workers_exit), atomic_load(&g_ticks),
+                ir_worker_index(ir_stream_worker(s)));
 }
 
 /* ---- /stats, /hang, /reset ---- */
@@ -442,10 +442,21 @@ static void f_on_writable(ir_stream_t *s) {
 /* ---- /misuse ---- */
 
 /* The codes, in the order the body reports them. */
-enum { M_STATUS42, M_STATUS1000, M_CRLF, M_TE, M_BADNAME, M_CONSUME, M_HEAD_TWICE,
-       M_HEADER_AFTER_HEAD, M_STATUS_AFTER_HEAD, M_OVER_CL, M_COUNT };
+enum {
+  M_STATUS42,
+  M_STATUS1000,
+  M_CRLF,
+  M_TE,
+  M_BADNAME,
+  M_CONSUME,
+  M_HEAD_TWICE,
+  M_HEADER_AFTER_HEAD,
+  M_STATUS_AFTER_HEAD,
+  M_OVER_CL,
+  M_COUNT
+};
 static const char *const misuse_names[M_COUNT] = {
-    "status42", "status1000", "crlf", "te", "badname", "consume", "head_twice",
+    "status42",          "status1000",        "crlf",   "te", "badname", "consume", "head_twice",
     "header_after_head", "status_after_head", "over_cl"};
 
 static size_t misuse_line(char *out, size_t cap, int i, int rc) {
@@ -538,8 +549,8 @@ static int route_info(ir_stream_t *s, fstream *st, froute *r) {
       ir_module_name(r->module), ir_module_data(r->module) == &g_module_data_tag, r->prefix,
       (int)r->label.len, r->label.ptr, r->write_size, r->get_str_on_int_rc, r->get_unknown_rc,
       r->get_optional_rc, (int)m.len, m.ptr, (int)p.len, p.ptr, (int)q.len, q.ptr, (int)a.len,
-      a.ptr, (int)sc.len, sc.ptr, (int)pr.len, pr.ptr, (int)peer.len, peer.ptr, xrc,
-      (int)xt.len, xt.ptr, absent, nh, (int)hn.len, hn.ptr, (int)hv.len, hv.ptr, atrc, past,
+      a.ptr, (int)sc.len, sc.ptr, (int)pr.len, pr.ptr, (int)peer.len, peer.ptr, xrc, (int)xt.len,
+      xt.ptr, absent, nh, (int)hn.len, hn.ptr, (int)hv.len, hv.ptr, atrc, past,
       ir_req_content_length(s), ir_worker_index(ir_stream_worker(s)), ir_strerror(IR_EAGAIN));
 }
 

@@ -73,8 +73,7 @@ static irh_config *load_text(const char *text, char **errors) {
 
 static int count_lines(const char *text) {
   int n = 0;
-  for (; *text; text++)
-    n += *text == '\n';
+  for (; *text; text++) n += *text == '\n';
   return n;
 }
 
@@ -553,8 +552,7 @@ static void test_check_keys(void) {
            "%s:3: [route /hello] missing required key 'root' (module hello: document root)\n"
            "%s:3: [route /hello] missing required key 'lang' (module hello)\n",
            p, p, p, p, p, p, p, p, p);
-  if (strcmp(errors, want) != 0)
-    fprintf(stderr, "got:\n%swant:\n%s", errors, want);
+  if (strcmp(errors, want) != 0) fprintf(stderr, "got:\n%swant:\n%s", errors, want);
   CHECK(strcmp(errors, want) == 0);
   CHECK(n == 9);
   CHECK(c->errors == 9);

@@ -14,7 +14,6 @@
 #include "config.h"
 #include "log.h"
 
-
 #define TIME_LEN 24 /* "2026-11-21T11:29:13.123Z" */
 
 static char tmpdir[] = "/tmp/iridium-test-log-XXXXXX";
@@ -37,8 +36,7 @@ static void write_file(const char *path, const char *text) {
 /* The whole file, or "" when it does not exist. Caller frees. */
 static char *read_file(const char *path) {
   FILE *f = fopen(path, "r");
-  if (!f)
-    return calloc(1, 1);
+  if (!f) return calloc(1, 1);
   CHECK(fseek(f, 0, SEEK_END) == 0);
   long size = ftell(f);
   CHECK(size >= 0);
@@ -78,8 +76,7 @@ static char *capture_stop(void) {
 static int is_timestamp(const char *s) {
   static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
   for (size_t i = 0; i < TIME_LEN; i++) {
-    if (shape[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != shape[i])
-      return 0;
+    if (shape[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != shape[i]) return 0;
   }
   return 1;
 }
@@ -97,8 +94,7 @@ static void expect_line_at(int line, const char *text, const char *rest) {
 
 static int count_lines(const char *text) {
   int n = 0;
-  for (; *text; text++)
-    n += *text == '\n';
+  for (; *text; text++) n += *text == '\n';
   return n;
 }
 
@@ -299,8 +295,7 @@ static void test_access_buffer_limits(void) {
     irh_access_log(&b, &e);
     CHECK(b.len <= 32 * 1024);
     CHECK(b.cap <= 64 * 1024);
-    if (b.len < before)
-      flushed_early = 1;
+    if (b.len < before) flushed_early = 1;
   }
   CHECK(flushed_early);
   irh_access_flush(&b);

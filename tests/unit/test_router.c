@@ -47,7 +47,7 @@ int main(void) {
   CHECK(match(r, "example.com", "/hello") == 4);
   CHECK(match(r, "EXAMPLE.com:8080", "/hello/x") == 4);
   CHECK(match(r, "example.com", "/hello/world") == 4); /* host-specific wins */
-  CHECK(match(r, "example.com", "/other") == 0);      /* falls back to any host */
+  CHECK(match(r, "example.com", "/other") == 0);       /* falls back to any host */
   CHECK(match(r, "example.org", "/hello") == 1);
   CHECK(match(r, "[::1]:8080", "/x") == 5);
   CHECK(match(r, NULL, "/hello") == 1);

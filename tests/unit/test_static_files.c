@@ -51,8 +51,7 @@ static void setup(void) {
 
   put_str("small.txt", "hello\n");
   static char big[200000];
-  for (size_t i = 0; i < sizeof big; i++)
-    big[i] = (char)(i * 7);
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (char)(i * 7);
   put("big.bin", big, sizeof big);
   put_str("style.css", "body { color: red }\n");
   put_str("style.css.gz", "GZ");

@@ -106,8 +106,7 @@ static void test_file(void) {
 static void test_shipped(void) {
   char err[256];
   st_mime_table *t = st_mime_load(IRIDIUM_SOURCE_DIR "/conf/mime.types", err, sizeof err);
-  if (!t)
-    fprintf(stderr, "%s\n", err);
+  if (!t) fprintf(stderr, "%s\n", err);
   CHECK(t != NULL);
   CHECK(strcmp(type_of(t, "index.html"), "text/html; charset=utf-8") == 0);
   CHECK(strcmp(type_of(t, "style.css"), "text/css; charset=utf-8") == 0);

@@ -113,8 +113,8 @@ typedef struct ir_host_api {
    * frees the handle (it may be called from the timer's own callback).
    * Timers still running when the worker stops are freed by the host after
    * worker_exit. NULL when the worker is stopping or out of memory. */
-  ir_timer_t *(*timer_start)(ir_worker_t *w, uint64_t timeout_ms, uint64_t repeat_ms, ir_timer_cb cb,
-                             void *data);
+  ir_timer_t *(*timer_start)(ir_worker_t *w, uint64_t timeout_ms, uint64_t repeat_ms,
+                             ir_timer_cb cb, void *data);
   void (*timer_stop)(ir_timer_t *t);
   /* Runs work(data) on the host's thread pool, then done(data, status) on w's
    * thread. status is IR_OK, or IR_ECLOSED if the worker was stopping. */

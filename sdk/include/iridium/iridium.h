@@ -30,7 +30,7 @@ extern "C" {
 #define IR_MODULE_DESC_HEADER                                                                      \
   .struct_size = sizeof(ir_module_desc), .abi_major = IR_ABI_MAJOR, .abi_minor = IR_ABI_MINOR
 #define IR_KEY(type_, name_, default_, required_, help_)                                           \
-  {sizeof(ir_config_key), (type_), (name_), (default_), (required_), (help_)}
+  { sizeof(ir_config_key), (type_), (name_), (default_), (required_), (help_) }
 #define IR_KEY_END                                                                                 \
   { sizeof(ir_config_key), 0, NULL, NULL, 0, NULL }
 
@@ -50,8 +50,8 @@ extern const ir_host_api *ir__host __attribute__((visibility("hidden")));
 
 static inline const char *ir_strerror(int err) { return ir__host->strerror(err); }
 
-__attribute__((format(printf, 4, 5))) static inline void
-ir_log(ir_module_t *m, ir_stream_t *s, int level, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static inline void ir_log(ir_module_t *m, ir_stream_t *s,
+                                                                int level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   ir__host->logv(m, s, level, fmt, ap);
@@ -61,14 +61,18 @@ ir_log(ir_module_t *m, ir_stream_t *s, int level, const char *fmt, ...) {
 static inline const char *ir_module_name(ir_module_t *m) { return ir__host->module_name(m); }
 static inline void ir_module_set_data(ir_module_t *m, void *d) { ir__host->module_set_data(m, d); }
 static inline void *ir_module_data(ir_module_t *m) { return ir__host->module_data(m); }
-static inline ir_module_t *ir_instance_module(ir_instance_t *i) { return ir__host->instance_module(i); }
+static inline ir_module_t *ir_instance_module(ir_instance_t *i) {
+  return ir__host->instance_module(i);
+}
 static inline int ir_instance_get_str(ir_instance_t *i, const char *key, ir_str *out) {
   return ir__host->instance_get_str(i, key, out);
 }
 static inline int ir_instance_get_int(ir_instance_t *i, const char *key, int64_t *out) {
   return ir__host->instance_get_int(i, key, out);
 }
-static inline const char *ir_instance_prefix(ir_instance_t *i) { return ir__host->instance_prefix(i); }
+static inline const char *ir_instance_prefix(ir_instance_t *i) {
+  return ir__host->instance_prefix(i);
+}
 
 static inline ir_str ir_req_method(ir_stream_t *s) { return ir__host->req_method(s); }
 static inline ir_str ir_req_path(ir_stream_t *s) { return ir__host->req_path(s); }
@@ -84,7 +88,9 @@ static inline size_t ir_req_header_count(ir_stream_t *s) { return ir__host->req_
 static inline int ir_req_header_at(ir_stream_t *s, size_t i, ir_str *name, ir_str *value) {
   return ir__host->req_header_at(s, i, name, value);
 }
-static inline int64_t ir_req_content_length(ir_stream_t *s) { return ir__host->req_content_length(s); }
+static inline int64_t ir_req_content_length(ir_stream_t *s) {
+  return ir__host->req_content_length(s);
+}
 /* ABI 1.1 */
 static inline ir_str ir_req_upgrade(ir_stream_t *s) { return ir__host->req_upgrade(s); }
 /* ABI 1.2 */
@@ -100,12 +106,18 @@ static inline void *ir_worker_data(ir_module_t *m, ir_worker_t *w) {
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }
-static inline void *ir_stream_alloc(ir_stream_t *s, size_t n) { return ir__host->stream_alloc(s, n); }
+static inline void *ir_stream_alloc(ir_stream_t *s, size_t n) {
+  return ir__host->stream_alloc(s, n);
+}
 static inline ir_worker_t *ir_stream_worker(ir_stream_t *s) { return ir__host->stream_worker(s); }
-static inline int ir_stream_consume(ir_stream_t *s, size_t n) { return ir__host->stream_consume(s, n); }
+static inline int ir_stream_consume(ir_stream_t *s, size_t n) {
+  return ir__host->stream_consume(s, n);
+}
 static inline int ir_stream_reset(ir_stream_t *s) { return ir__host->stream_reset(s); }
 
-static inline int ir_resp_status(ir_stream_t *s, int status) { return ir__host->resp_status(s, status); }
+static inline int ir_resp_status(ir_stream_t *s, int status) {
+  return ir__host->resp_status(s, status);
+}
 static inline int ir_resp_header(ir_stream_t *s, const char *name, const char *value) {
   return ir__host->resp_header(s, name, strlen(name), value, strlen(value));
 }

@@ -46,11 +46,11 @@ typedef struct ir_config_key {
 
 /* Why a stream closed, given to on_close. */
 typedef enum ir_close_reason {
-  IR_CLOSE_DONE = 0,      /* the response was sent completely */
-  IR_CLOSE_ABORTED = 1,   /* the peer went away or reset the stream */
-  IR_CLOSE_ERROR = 2,     /* a protocol or handler error */
-  IR_CLOSE_TIMEOUT = 3,   /* a host timeout expired */
-  IR_CLOSE_SHUTDOWN = 4   /* the server stopped before the response ended */
+  IR_CLOSE_DONE = 0,    /* the response was sent completely */
+  IR_CLOSE_ABORTED = 1, /* the peer went away or reset the stream */
+  IR_CLOSE_ERROR = 2,   /* a protocol or handler error */
+  IR_CLOSE_TIMEOUT = 3, /* a host timeout expired */
+  IR_CLOSE_SHUTDOWN = 4 /* the server stopped before the response ended */
 } ir_close_reason;
 
 /* A module's descriptor. Static and module-owned; the host keeps the pointer
