@@ -11,6 +11,7 @@
 # The INI names the module as its modules_dir plus file name, so the path the
 # host reports is "$(dirname SO)/$(basename SO)".
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -ge 4 ]] || {
   echo "usage: $0 IRIDIUM accept|refuse SO NAME [KEY=VALUE... | TEXT...]" >&2
@@ -19,18 +20,13 @@ set -euo pipefail
 iridium=$1 mode=$2 so=$3 name=$4
 shift 4
 
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
 [[ -x $iridium ]] || fail "host binary $iridium not found"
 [[ -f $so ]] || fail "module $so not found"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/iridium-modload.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+make_tmp modload
 
-# A port nothing listens on (-t should not bind, but the INI needs one).
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A free port: -t binds it once to check it, then lets it go.
+port=$(free_port)
 
 dir=$(cd "$(dirname "$so")" && pwd)
 file=$(basename "$so")

@@ -17,6 +17,7 @@
 # 4. SIGTERM: a clean exit, status 0.
 # Every wait is bounded. KEEP_TMP=1 keeps the scratch folder.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -eq 2 ]] || {
   echo "usage: $0 IRIDIUM OLD_MINOR_SO" >&2
@@ -25,40 +26,12 @@ set -euo pipefail
 iridium=$1 so=$2
 want="old module ok"
 
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
 [[ -x $iridium ]] || fail "host binary $iridium not found"
 [[ -f $so ]] || fail "module $so not found"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/iridium-oldminor.XXXXXX")
-server_pid=""
-cleanup() {
-  if [[ -n $server_pid ]]; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ ${KEEP_TMP:-0} == 1 ]]; then
-    echo "kept $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap cleanup EXIT
+make_tmp oldminor
 
-# Whether pid runs. Not kill -0: our own child that exited stays a zombie,
-# which kill -0 still finds, until it is waited for.
-alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 dir=$(cd "$(dirname "$so")" && pwd)
 ini=$tmp/iridium.ini

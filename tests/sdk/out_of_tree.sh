@@ -11,6 +11,7 @@
 #
 # Every wait is bounded. KEEP_TMP=1 keeps the scratch folder for debugging.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -eq 3 ]] || {
   echo "usage: $0 CMAKE BUILD_DIR SOURCE_DIR" >&2
@@ -18,25 +19,8 @@ set -euo pipefail
 }
 cmake=$1 build=$2 IRIDIUM_SRC=$3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/iridium-oot.XXXXXX")
-server_pid=""
-cleanup() {
-  if [[ -n $server_pid ]]; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ ${KEEP_TMP:-0} == 1 ]]; then
-    echo "kept $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap cleanup EXIT
+make_tmp oot
 
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
 step() { echo "== $*"; }
 # Runs a command with its output in a log, shown only when it fails.
 quiet() {
@@ -111,18 +95,7 @@ step "4. check the exports"
 check_exports "$so_cmake"
 check_exports "$so_make"
 
-# Whether pid runs. Not kill -0: our own child that exited stays a zombie,
-# which kill -0 still finds, until it is waited for.
-alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Steps 5-8 for one built hello.so.
 serve_and_check() {
