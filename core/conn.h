@@ -6,9 +6,8 @@
  * `out`; once per loop turn the worker flushes every connection it queued:
  * the protocol's before_flush hook runs (HTTP/2 frames pending data), TLS
  * seals `out` into `wire` (without TLS the blocks just move), and `wire` goes
- * out with one writev. Above a high-water mark of queued output, writers are
- * told "again" and the protocol hears on_drain once the queue falls below
- * the low-water mark. One timer per connection carries whichever timeout
+ * out with one writev. Above max_queued_output, writers are told "again" and
+ * the protocol hears on_drain once the queue is written out. One timer per connection carries whichever timeout
  * the protocol's phase calls for; a second one catches stalled writes.
  * Connections come from the worker's slab and are counted against
  * max_connections across all workers.
@@ -24,8 +23,6 @@
 #include "h1.h"
 #include "list.h"
 
-#define IRH_OUT_LOW_WATER (64u * 1024u)
-
 struct irh_conn;
 struct irh_listener;
 struct irh_tls_conn;
@@ -35,7 +32,7 @@ struct irh_h2;
 typedef struct irh_proto {
   const char *name; /* "http/1.1", "h2" */
   void (*on_read)(struct irh_conn *c, const char *data, size_t len);
-  void (*on_drain)(struct irh_conn *c);    /* output fell below the low-water mark */
+  void (*on_drain)(struct irh_conn *c);    /* everything queued was written */
   void (*on_timeout)(struct irh_conn *c);  /* the connection's timer fired */
   void (*on_shutdown)(struct irh_conn *c); /* the worker drains */
   void (*on_eof)(struct irh_conn *c);      /* the peer closed its side */

@@ -130,7 +130,6 @@ static int on_message_begin(llhttp_t *p) {
   h->head_len = 0;
   h->target_len = 0;
   h->nfields = 0;
-  h->in_trailers = 0;
   h->error_status = 0;
   return 0;
 }
@@ -351,8 +350,7 @@ static int on_headers_complete(llhttp_t *p) {
   irh_conn *c = parser_conn(p);
   irh_h1 *h = &c->h1;
   if (h->stream) { /* trailers of a chunked body end here */
-    h->in_trailers = 0;
-    return 0;
+      return 0;
   }
   ir_stream_t *s = irh_stream_new(c, &irh_h1_stream_ops, (int64_t)++h->requests);
   if (!s || build_request(c, s) != 0) {
@@ -369,7 +367,6 @@ static int on_headers_complete(llhttp_t *p) {
       llhttp_should_keep_alive(p) && h->requests < cfg->keepalive_requests && !c->worker->draining;
   h->chunked_out = h->close_out = 0;
   h->head_len = 0; /* head_buf now collects trailers, if any */
-  h->in_trailers = 1;
   h->nfields = 0;
   if (p->method == HTTP_HEAD) s->flags |= IRH_STREAM_IS_HEAD;
   irh_conn_set_timeout(c, body_expected(c) ? cfg->body_timeout_ms : 0);

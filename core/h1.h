@@ -42,7 +42,6 @@ typedef struct irh_h1 {
   unsigned keep_alive : 1;  /* the current exchange allows another */
   unsigned chunked_out : 1; /* the current response is chunked */
   unsigned close_out : 1;   /* the current response is close-delimited */
-  unsigned in_trailers : 1; /* fields now are request trailers */
   unsigned saw_bytes : 1;   /* some bytes of a request arrived */
   unsigned h2c_upgrade : 1; /* answered 101 to h2c: HTTP/2 takes over after this request */
   unsigned tunnel : 1;      /* accepted an Upgrade: bytes now flow raw to the stream */
