@@ -222,25 +222,19 @@ class H2Server(H.Server):
     tls:        the main listener is tls = on
     listeners:  extra listeners, a list of dicts {"tls": bool, "protocols":
                 str}; their ports are in self.ports (same order) after start
-    module_paths: {name: path} for [module NAME] path = PATH
+    (module_paths and the rest: see harness.Server)
     """
 
     def __init__(self, server=None, routes=None, modules=None, protocols=None, tls=False,
-                 listeners=(), module_paths=None, **kw):
+                 listeners=(), **kw):
         if protocols is None:
             protocols = "h2, http/1.1" if tls else "http/1.1, h2c"
         super().__init__(server=server, routes=routes, modules=modules, protocols=protocols, **kw)
         self.tls = tls
         self.listeners = [dict(l) for l in listeners]
         self.ports = []
-        self.module_paths = dict(module_paths or {})
 
-    def write_ini(self):
-        ini = H.Ini()
-        ini.section("server")
-        for k, v in self.settings.items():
-            ini.kv(k, v)
-        ini.blank()
+    def write_listeners(self, ini):
         self.ports = []
         need_cert = self.tls
         for i, l in enumerate([{"tls": self.tls, "protocols": self.protocols}] + self.listeners):
@@ -260,20 +254,6 @@ class H2Server(H.Server):
             ini.kv("cert", cert)
             ini.kv("key", key)
             ini.blank()
-        for m in self.modules:
-            ini.section("module %s" % m)
-            if m in self.module_paths:
-                ini.kv("path", self.module_paths[m])
-            ini.blank()
-        for prefix, keys in self.routes:
-            ini.section("route %s" % prefix)
-            for k, v in keys.items():
-                ini.kv(k, v)
-            ini.blank()
-        if self.extra:
-            ini.line(self.extra)
-        ini.write(self.ini_path)
-        return ini
 
     def log_mark(self):
         return len(self.error_log_text())
@@ -734,6 +714,7 @@ class LibStream:
         self.pending = b""
         self.trailers_out = None
         self.end_sent = False
+        self.keep_open = False  # a tunnel: more body comes later, end only when asked
 
     @property
     def status(self):
@@ -805,7 +786,7 @@ class LibClient(_Pump):
                         break
                     self.conn.send_data(sid, st.pending[:n])
                     st.pending = st.pending[n:]
-                if not st.pending:
+                if not st.pending and not st.keep_open:
                     if st.trailers_out:
                         self.conn.send_headers(sid, st.trailers_out, end_stream=True)
                     else:

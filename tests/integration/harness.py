@@ -162,10 +162,12 @@ class Server:
     server:  keys of [server]; None as a value drops a default key.
     routes:  list of (prefix, {key: value}); default one route /hello.
     modules: list of module names to load (default ["hello"]).
+    module_paths: {name: path} for [module NAME] path = PATH (default NAME.so
+             in modules_dir).
     """
 
     def __init__(self, server=None, routes=None, modules=None, protocols="http/1.1",
-                 extra="", start_timeout=10.0, env=None):
+                 extra="", start_timeout=10.0, env=None, module_paths=None):
         self.tmp = tempfile.mkdtemp(prefix="iridium-it-")
         self.error_log = os.path.join(self.tmp, "error.log")
         self.access_log = os.path.join(self.tmp, "access.log")
@@ -187,6 +189,7 @@ class Server:
         self.routes = routes if routes is not None else [
             ("/hello", {"module": "hello", "greeting": DEFAULT_GREETING})]
         self.modules = modules if modules is not None else ["hello"]
+        self.module_paths = dict(module_paths or {})
         self.protocols = protocols
         self.extra = extra
         self.start_timeout = scaled(start_timeout)
@@ -209,11 +212,11 @@ class Server:
         for k, v in self.settings.items():
             ini.kv(k, v)
         ini.blank()
-        ini.section("listen %s:%d" % (HOST, self.port))
-        ini.kv("protocols", self.protocols)
-        ini.blank()
+        self.write_listeners(ini)
         for m in self.modules:
             ini.section("module %s" % m)
+            if m in self.module_paths:
+                ini.kv("path", self.module_paths[m])
             ini.blank()
         for prefix, keys in self.routes:
             ini.section("route %s" % prefix)
@@ -224,6 +227,12 @@ class Server:
             ini.line(self.extra)
         ini.write(self.ini_path)
         return ini
+
+    def write_listeners(self, ini):
+        """The [listen] sections; subclasses add TLS and extra listeners."""
+        ini.section("listen %s:%d" % (HOST, self.port))
+        ini.kv("protocols", self.protocols)
+        ini.blank()
 
     def shutdown_timeout_s(self):
         v = self.settings.get("shutdown_timeout", "10s")

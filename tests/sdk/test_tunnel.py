@@ -465,27 +465,6 @@ class H2Client(C.LibClient):
         self._send_bodies()
         self.queue(self.conn.data_to_send())
 
-    def _send_bodies(self):
-        for sid, st in self.streams.items():
-            if st.end_sent or st.reset is not None:
-                continue
-            try:
-                while st.pending:
-                    n = min(self.conn.local_flow_control_window(sid),
-                            self.conn.max_outbound_frame_size, len(st.pending))
-                    if n <= 0:
-                        break
-                    self.conn.send_data(sid, st.pending[:n])
-                    st.pending = st.pending[n:]
-                if not st.pending and not getattr(st, "keep_open", False):
-                    if st.trailers_out:
-                        self.conn.send_headers(sid, st.trailers_out, end_stream=True)
-                    else:
-                        self.conn.end_stream(sid)
-                    st.end_sent = True
-            except h2.exceptions.StreamClosedError:
-                st.end_sent = True
-
     def reset(self, sid):
         self.conn.reset_stream(sid)
         self.queue(self.conn.data_to_send())
