@@ -44,3 +44,28 @@ alive() {
 free_port() {
   /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# serve_until_ready BIN INI LOG URL: starts `BIN -c INI` (output in LOG, pid
+# in $server_pid) and waits up to 20 s (sanitizer builds start slowly) for
+# URL to answer. Returns 0 when it does; 1 when the server exited first (its
+# port was probably taken: write the INI with another port and call again).
+# A server that runs but does not answer fails the test.
+serve_until_ready() {
+  local bin=$1 ini=$2 log=$3 url=$4 i
+  "$bin" -c "$ini" </dev/null >"$log" 2>&1 &
+  server_pid=$!
+  for ((i = 0; i < 200; i++)); do
+    alive "$server_pid" || break
+    curl -s -o /dev/null --max-time 2 "$url" && return 0
+    sleep 0.1
+  done
+  if alive "$server_pid"; then
+    cat "$log"
+    fail "iridium did not answer $url within 20 s"
+  fi
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  echo "iridium exited before answering:"
+  cat "$log"
+  return 1
+}

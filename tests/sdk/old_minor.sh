@@ -69,26 +69,10 @@ ready=0
 for attempt in 1 2 3; do
   port=$(free_port)
   write_ini "$port"
-  "$iridium" -c "$ini" </dev/null >"$log" 2>&1 &
-  server_pid=$!
-  # Up to 20 s for the first answer (sanitizer builds start slowly).
-  for ((i = 0; i < 200; i++)); do
-    alive "$server_pid" || break
-    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/old"; then
-      ready=1
-      break
-    fi
-    sleep 0.1
-  done
-  [[ $ready -eq 1 ]] && break
-  if alive "$server_pid"; then
-    cat "$log"
-    fail "iridium did not answer on port $port within 20 s"
+  if serve_until_ready "$iridium" "$ini" "$log" "http://127.0.0.1:$port/old"; then
+    ready=1
+    break
   fi
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-  echo "iridium exited before answering (attempt $attempt):"
-  cat "$log"
 done
 [[ $ready -eq 1 ]] || fail "iridium would not start"
 

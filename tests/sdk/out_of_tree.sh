@@ -102,7 +102,7 @@ serve_and_check() {
   local label=$1 so=$2
   local WORK=$tmp/run-$label
   local modules=$WORK/modules ini=$WORK/hello.ini log=$WORK/iridium.log
-  local port attempt ready i
+  local port attempt ready
 
   # Step 5: put it in a fresh modules folder.
   step "5. [$label] modules folder $modules"
@@ -130,28 +130,10 @@ EOF
     # Step 7: check the configuration, then run it.
     step "7. [$label] iridium -t, then iridium -c"
     quiet "$WORK/check.log" timeout 30 "$PREFIX/bin/iridium" -t -c "$ini"
-    "$PREFIX/bin/iridium" -c "$ini" </dev/null >"$log" 2>&1 &
-    server_pid=$!
-    # Up to 20 s for the first answer (sanitizer builds start slowly).
-    for ((i = 0; i < 200; i++)); do
-      if ! alive "$server_pid"; then
-        break
-      fi
-      if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/hello"; then
-        ready=1
-        break
-      fi
-      sleep 0.1
-    done
-    [[ $ready -eq 1 ]] && break
-    if alive "$server_pid"; then
-      cat "$log"
-      fail "[$label] iridium did not answer on port $port within 20 s"
+    if serve_until_ready "$PREFIX/bin/iridium" "$ini" "$log" "http://127.0.0.1:$port/hello"; then
+      ready=1
+      break
     fi
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-    echo "iridium exited before answering (attempt $attempt):"
-    cat "$log"
   done
   [[ $ready -eq 1 ]] || fail "[$label] iridium would not start"
 
