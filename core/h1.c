@@ -335,7 +335,7 @@ static int wants_h2c(irh_conn *c, ir_stream_t *s) {
 static void note_upgrade(irh_conn *c, ir_stream_t *s) {
   ir_str upgrade, connection;
   if (field_count(s, "upgrade", &upgrade) != 1 || field_count(s, "connection", &connection) != 1 ||
-      !list_has_token(connection, "upgrade") || !str_eq_nocase(s->method, "GET") ||
+      !list_has_token(connection, "upgrade") || !irh_stream_method_is(s, "GET") ||
       c->h1.parser.http_minor != 1 || body_expected(c)) /* RFC 9110 7.8: not on HTTP/1.0 */
     return;
   size_t n = 0;
@@ -587,8 +587,6 @@ static void h1_exchange_done(irh_conn *c) {
 
 /* ---- stream ops: framing the response ---- */
 
-static int status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
-
 static int h1_send_head(ir_stream_t *s, int end_stream) {
   irh_conn *c = s->conn;
   irh_h1 *h = &c->h1;
@@ -632,7 +630,7 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
     irh_stream_schedule_settle(s); /* delivers bytes the client already sent */
     return IR_OK;
   }
-  if (!status_has_no_body(s->status)) {
+  if (!irh_status_has_no_body(s->status)) {
     if (s->flags & IRH_STREAM_HAS_CL)
       o += sprintf(o, "content-length: %lld\r\n", (long long)s->resp_content_length);
     else if (end_stream)
@@ -663,7 +661,7 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
 
 static ssize_t h1_write(ir_stream_t *s, const void *data, size_t len) {
   irh_conn *c = s->conn;
-  if (status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) return (ssize_t)len;
+  if (irh_status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) return (ssize_t)len;
   size_t queued = irh_conn_out_bytes(c);
   if (queued >= c->max_queued) return IR_EAGAIN;
   size_t n = c->max_queued - queued;
@@ -693,7 +691,7 @@ static int h1_end(ir_stream_t *s) {
     irh_conn_write(c, "\r\n", 2);
   }
   int short_body = (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & IRH_STREAM_IS_HEAD) &&
-                   !status_has_no_body(s->status) &&
+                   !irh_status_has_no_body(s->status) &&
                    s->body_sent < (uint64_t)s->resp_content_length;
   if (short_body) {
     irh_log(IR_LOG_WARN, c->id, s->id, NULL,
@@ -710,7 +708,7 @@ static int h1_end(ir_stream_t *s) {
 static int h1_can_trailer(ir_stream_t *s) {
   if (s->flags & IRH_STREAM_HEAD_SENT) return s->conn->h1.chunked_out;
   return s->conn->h1.parser.http_minor >= 1 && !(s->flags & IRH_STREAM_IS_HEAD) &&
-         !status_has_no_body(s->status);
+         !irh_status_has_no_body(s->status);
 }
 
 static void h1_consume(ir_stream_t *s, size_t n) {

@@ -224,8 +224,8 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
     irh_stream_respond_status(s, 431);
     return;
   }
-  if (s->method.len == 4 && memcmp(s->method.ptr, "HEAD", 4) == 0) s->flags |= IRH_STREAM_IS_HEAD;
-  int connect = s->method.len == 7 && memcmp(s->method.ptr, "CONNECT", 7) == 0;
+  if (irh_stream_method_is(s, "HEAD")) s->flags |= IRH_STREAM_IS_HEAD;
+  int connect = irh_stream_method_is(s, "CONNECT");
   if (connect && !hs->protocol.len) { /* a tunnel: Iridium is not a proxy */
     irh_stream_respond_status(s, 405);
     return;
@@ -243,11 +243,9 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
   ir_str host;
   if (!s->authority.len && irh_stream_req_header(s, "host", 4, &host) == IR_OK) s->authority = host;
   ir_str cl;
-  if (irh_stream_req_header(s, "content-length", 14, &cl) == IR_OK) {
-    int64_t n = 0;
-    for (size_t i = 0; i < cl.len && cl.ptr[i] >= '0' && cl.ptr[i] <= '9' && n < INT64_MAX / 10;
-         i++)
-      n = n * 10 + (cl.ptr[i] - '0');
+  int64_t n;
+  if (irh_stream_req_header(s, "content-length", 14, &cl) == IR_OK &&
+      irh_parse_content_length(cl.ptr, cl.len, &n)) { /* nghttp2 checked it against DATA */
     s->content_length = n;
     if ((uint64_t)n > h2_config(h)->max_body_size) {
       irh_stream_respond_status(s, 413);
@@ -482,8 +480,6 @@ static void h2_before_flush(irh_conn *c) {
 
 /* ---- stream ops ---- */
 
-static int status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
-
 static int h2_send_head(ir_stream_t *s, int end_stream) {
   irh_h2 *h = s->conn->h2;
   irh_h2_stream *hs = s->proto;
@@ -498,8 +494,8 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   num[2] = (char)('0' + status % 10);
   nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, 3, NV_NO_COPY};
   nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, NV_NO_COPY};
-  int no_body = status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
-  if ((s->flags & IRH_STREAM_HAS_CL) && !status_has_no_body(status)) {
+  int no_body = irh_status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
+  if ((s->flags & IRH_STREAM_HAS_CL) && !irh_status_has_no_body(status)) {
     size_t cl = irh_format_u64(num + 4, (uint64_t)s->resp_content_length);
     nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)num + 4, 14, cl, NV_NO_COPY};
   }
@@ -768,7 +764,7 @@ int irh_h2_start_upgrade(irh_conn *c, ir_stream_t *s, const uint8_t *settings, s
   s->ops = &irh_h2_stream_ops;
   s->id = 1;
   s->protocol = (ir_str){"HTTP/2", 6};
-  int head = s->method.len == 4 && memcmp(s->method.ptr, "HEAD", 4) == 0;
+  int head = irh_stream_method_is(s, "HEAD");
   if (nghttp2_session_upgrade2(h->session, settings, len, head, hs) != 0) return -1;
   progress(h, hs);
   irh_list_push(&h->streams, &hs->link);

@@ -73,7 +73,7 @@ void irh_stream_dispatch(ir_stream_t *s) {
     /* HTTP/1.1 Upgrade is only an offer: serve the request as it is. An
      * HTTP/2 extended CONNECT cannot be served any other way. */
     s->upgrade = (ir_str){"", 0};
-    if (s->method.len == 7 && memcmp(s->method.ptr, "CONNECT", 7) == 0) {
+    if (irh_stream_method_is(s, "CONNECT")) {
       irh_stream_respond_status(s, 501);
       return;
     }
@@ -244,7 +244,7 @@ static int is_hop_by_hop(const char *n, size_t nl) {
   }
 }
 
-static int parse_content_length(const char *v, size_t vl, int64_t *out) {
+int irh_parse_content_length(const char *v, size_t vl, int64_t *out) {
   if (vl == 0 || vl > 18) return 0;
   int64_t n = 0;
   for (size_t i = 0; i < vl; i++) {
@@ -278,9 +278,11 @@ int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const ch
   return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, n, nl, v, vl);
 }
 
-static int method_is(const ir_stream_t *s, const char *m) {
+int irh_stream_method_is(const ir_stream_t *s, const char *m) {
   return s->method.len == strlen(m) && memcmp(s->method.ptr, m, s->method.len) == 0;
 }
+
+int irh_status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
 
 int irh_stream_split_target(ir_stream_t *s) {
   const char *t = s->target.ptr;
@@ -302,9 +304,9 @@ int irh_stream_split_target(ir_stream_t *s) {
     }
   } else if (len == 1 && t[0] == '*') {
     s->path = (ir_str){t, 1};
-    return method_is(s, "OPTIONS") ? 0 : 400;
+    return irh_stream_method_is(s, "OPTIONS") ? 0 : 400;
   } else if (len == 0 || t[0] != '/') {
-    return method_is(s, "CONNECT") ? 405 : 400;
+    return irh_stream_method_is(s, "CONNECT") ? 405 : 400;
   }
   const char *q = memchr(t, '?', len);
   if (q) {
@@ -322,7 +324,7 @@ int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char 
   if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL;
   if (name_is(n, nl, "content-length")) {
     int64_t cl;
-    if (!parse_content_length(v, vl, &cl)) return IR_EINVAL;
+    if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
     s->resp_content_length = cl;
     s->flags |= IRH_STREAM_HAS_CL;
     return IR_OK; /* the protocol writes it (or not, for 204/304) */

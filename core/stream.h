@@ -134,6 +134,14 @@ int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
 
+/* Whether the request method is exactly m ("GET"; methods are case-sensitive). */
+int irh_stream_method_is(const ir_stream_t *s, const char *m);
+/* Whether a response with this status never has a body (1xx, 204, 304). */
+int irh_status_has_no_body(int status);
+/* Parses a Content-Length value (digits only, up to 18 of them). Returns 1
+ * and sets *out, or 0. */
+int irh_parse_content_length(const char *v, size_t vl, int64_t *out);
+
 /* Writes n in decimal (no NUL); returns the length (at most 20). */
 size_t irh_format_u64(char *out, uint64_t n);
 
