@@ -48,12 +48,6 @@ typedef struct irh_file_job {
   ssize_t result;
 } irh_file_job;
 
-static int stream_may_sendfile(const ir_stream_t *s) {
-  const irh_conn *c = s->conn;
-  return !c->tls && c->proto == &irh_h1_proto && !c->h1.chunked_out &&
-         !(s->flags & IRH_STREAM_UPGRADED);
-}
-
 static void seg_close(ir_stream_t *s) {
   irh_file_seg *f = s->file;
   if (f->fd >= 0) close(f->fd);
@@ -258,7 +252,7 @@ int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t 
   f->off = offset;
   f->left = len;
   f->warm_end = offset;
-  f->sendfile = stream_may_sendfile(s);
+  f->sendfile = s->ops->can_sendfile && s->ops->can_sendfile(s);
   s->body_sent += len;
   s->flags |= IRH_STREAM_WANT_WRITE; /* on_writable once the file is out */
   if (f->sendfile) {

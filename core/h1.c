@@ -711,6 +711,11 @@ static int h1_can_trailer(ir_stream_t *s) {
          !irh_status_has_no_body(s->status);
 }
 
+/* sendfile needs the raw socket: no TLS, no chunk framing, no tunnel. */
+static int h1_can_sendfile(ir_stream_t *s) {
+  return !s->conn->tls && !s->conn->h1.chunked_out && !(s->flags & IRH_STREAM_UPGRADED);
+}
+
 static void h1_consume(ir_stream_t *s, size_t n) {
   (void)n;
   if (s->conn->h1.paused && s->unconsumed <= H1_BODY_WINDOW / 2) irh_stream_schedule_settle(s);
@@ -744,6 +749,7 @@ const irh_stream_ops irh_h1_stream_ops = {
     .consume = h1_consume,
     .settle = h1_settle,
     .can_trailer = h1_can_trailer,
+    .can_sendfile = h1_can_sendfile,
 };
 
 /* ---- connection events ---- */

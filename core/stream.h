@@ -46,6 +46,9 @@ typedef struct irh_stream_ops {
   void (*settle)(ir_stream_t *s);
   /* Whether trailers can still be sent on this response. */
   int (*can_trailer)(ir_stream_t *s);
+  /* Whether a file body can go straight to the socket with sendfile(2)
+   * (plaintext, unframed bytes); NULL means never. */
+  int (*can_sendfile)(ir_stream_t *s);
 } irh_stream_ops;
 
 enum {
