@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recycler.h"
+
 #define ARENA_ALIGN 16
 #define ARENA_FIRST_CHUNK 2048
 #define ARENA_MAX_CHUNK 65536
@@ -22,7 +24,7 @@ static irh_arena_chunk *chunk_new(size_t at_least, size_t previous) {
   size_t size = previous ? previous * 2 : ARENA_FIRST_CHUNK;
   if (size > ARENA_MAX_CHUNK) size = ARENA_MAX_CHUNK;
   if (size < at_least) size = at_least;
-  irh_arena_chunk *c = malloc(sizeof(*c) + size);
+  irh_arena_chunk *c = irh_recycler_alloc(sizeof(*c) + size);
   if (!c) return NULL;
   c->size = size;
   c->used = 0;
@@ -36,13 +38,13 @@ void irh_arena_init_inline(irh_arena *a, void *buf, size_t size) {
   a->inl_used = 0;
 }
 
-void *irh_arena_alloc(irh_arena *a, size_t size) {
+/* size bytes, not zeroed. */
+static void *bump(irh_arena *a, size_t size) {
   if (size > SIZE_MAX / 2) return NULL;
   size = round_up(size ? size : 1);
   if (a->inl && a->inl_size - a->inl_used >= size) {
     void *p = a->inl + a->inl_used;
     a->inl_used += size;
-    memset(p, 0, size);
     return p;
   }
   irh_arena_chunk *c = a->head;
@@ -54,13 +56,20 @@ void *irh_arena_alloc(irh_arena *a, size_t size) {
   }
   void *p = c->data + c->used;
   c->used += size;
-  memset(p, 0, size);
+  return p;
+}
+
+void *irh_arena_alloc(irh_arena *a, size_t size) {
+  void *p = bump(a, size);
+  if (p) memset(p, 0, size);
   return p;
 }
 
 char *irh_arena_strndup(irh_arena *a, const char *s, size_t len) {
-  char *p = irh_arena_alloc(a, len + 1);
-  if (p && len) memcpy(p, s, len);
+  char *p = bump(a, len + 1);
+  if (!p) return NULL;
+  if (len) memcpy(p, s, len);
+  p[len] = '\0';
   return p;
 }
 
@@ -68,7 +77,7 @@ void irh_arena_free(irh_arena *a) {
   irh_arena_chunk *c = a->head;
   while (c) {
     irh_arena_chunk *next = c->next;
-    free(c);
+    irh_recycler_free(c);
     c = next;
   }
   a->head = NULL;

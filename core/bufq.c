@@ -1,11 +1,9 @@
 /* bufq.c — the block-chain byte queue; see bufq.h. */
 #include "bufq.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-#define BUFQ_BLOCK 16384
-#define BUFQ_FIRST_BLOCK 4096
+#include "recycler.h"
 
 struct irh_bufq_block {
   irh_bufq_block *next;
@@ -13,13 +11,18 @@ struct irh_bufq_block {
   char data[];
 };
 
+/* Block sizes such that block and recycler head fill a size class. */
+#define BLOCK_OVERHEAD (sizeof(irh_bufq_block) + IRH_RECYCLER_HEAD)
+#define BUFQ_BLOCK (16384 - BLOCK_OVERHEAD)
+#define BUFQ_FIRST_BLOCK (4096 - BLOCK_OVERHEAD)
+
 char *irh_bufq_reserve(irh_bufq *q, size_t n) {
   irh_bufq_block *t = q->tail;
   if (t && t->cap - t->end >= n) return t->data + t->end;
   /* A queue's first block is small (most bodies are); later ones full size. */
   size_t block = t ? BUFQ_BLOCK : BUFQ_FIRST_BLOCK;
   size_t cap = n > block ? n : block;
-  irh_bufq_block *b = malloc(sizeof(*b) + cap);
+  irh_bufq_block *b = irh_recycler_alloc(sizeof(*b) + cap);
   if (!b) return NULL;
   b->next = NULL;
   b->start = b->end = 0;
@@ -62,7 +65,7 @@ static void drop_front_block(irh_bufq *q) {
   irh_bufq_block *b = q->head;
   q->head = b->next;
   if (!q->head) q->tail = NULL;
-  free(b);
+  irh_recycler_free(b);
 }
 
 size_t irh_bufq_read(irh_bufq *q, void *dst, size_t len) {
@@ -93,6 +96,31 @@ void irh_bufq_consume(irh_bufq *q, size_t n) {
   /* A fully drained last block is dropped too, so an idle queue holds no
    * memory (idle keep-alive connections stay small). */
   if (q->head && q->head == q->tail && q->head->start == q->head->end) drop_front_block(q);
+}
+
+int irh_bufq_splice(irh_bufq *dst, irh_bufq *src, size_t len) {
+  while (len && src->head) {
+    irh_bufq_block *b = src->head;
+    size_t avail = b->end - b->start;
+    if (avail > len) break;
+    src->head = b->next; /* the whole block changes queues */
+    if (!src->head) src->tail = NULL;
+    src->len -= avail;
+    b->next = NULL;
+    if (dst->tail)
+      dst->tail->next = b;
+    else
+      dst->head = b;
+    dst->tail = b;
+    dst->len += avail;
+    len -= avail;
+  }
+  if (len) { /* part of a block: copied */
+    char *p = irh_bufq_reserve(dst, len);
+    if (!p) return -1;
+    irh_bufq_commit(dst, irh_bufq_read(src, p, len));
+  }
+  return 0;
 }
 
 void irh_bufq_move(irh_bufq *dst, irh_bufq *src) {

@@ -31,6 +31,10 @@ unsigned irh_bufq_peek(const irh_bufq *q, uv_buf_t *iov, unsigned max, size_t *b
 size_t irh_bufq_read(irh_bufq *q, void *dst, size_t len);
 /* Drops n bytes from the front (n <= len). */
 void irh_bufq_consume(irh_bufq *q, size_t n);
+/* Moves len bytes (<= src->len) from the front of src to the end of dst:
+ * whole blocks change queues without a copy, a part of one is copied.
+ * Returns 0, or -1 when out of memory (then nothing of the part moved). */
+int irh_bufq_splice(irh_bufq *dst, irh_bufq *src, size_t len);
 /* Moves every block of src to the end of dst (no copy). */
 void irh_bufq_move(irh_bufq *dst, irh_bufq *src);
 void irh_bufq_free(irh_bufq *q);

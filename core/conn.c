@@ -218,6 +218,16 @@ int irh_conn_write(irh_conn *c, const void *data, size_t len) {
   return 0;
 }
 
+int irh_conn_splice(irh_conn *c, irh_bufq *src, size_t len) {
+  if (c->closing) return -1;
+  if (irh_bufq_splice(&c->out, src, len) != 0) {
+    irh_conn_close(c);
+    return -1;
+  }
+  irh_conn_want_flush(c);
+  return 0;
+}
+
 static void on_write(uv_write_t *req, int status) {
   irh_conn *c = req->data;
   c->writing = 0;

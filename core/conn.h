@@ -102,6 +102,9 @@ int irh_conn_write(irh_conn *c, const void *data, size_t len);
  * commit with irh_conn_commit(c, used). NULL closes the connection. */
 char *irh_conn_reserve(irh_conn *c, size_t n);
 void irh_conn_commit(irh_conn *c, size_t used);
+/* Queues len bytes from the front of src, moving whole blocks rather than
+ * copying them (irh_bufq_splice). -1 as for irh_conn_write. */
+int irh_conn_splice(irh_conn *c, irh_bufq *src, size_t len);
 /* Bytes queued, sealed or in flight. */
 static inline size_t irh_conn_out_bytes(const irh_conn *c) { return c->out.len + c->wire.len; }
 /* Whether writers should wait (queued output over max_queued_output). */

@@ -35,6 +35,7 @@
 #include "filesend.h"
 #include "log.h"
 #include "rate.h"
+#include "recycler.h"
 #include "server.h"
 #include "stream.h"
 #include "worker.h"
@@ -67,9 +68,11 @@ typedef struct irh_h2 {
   irh_conn *conn;
   irh_link streams;
   size_t nstreams;
+  irh_h2_stream *in_headers; /* the stream whose request header block is being read */
   irh_rate client_resets, server_resets, flood;
   int in_session;  /* inside an nghttp2 call: do not delete the session */
   int timer_phase; /* H2_TIMER_* the connection timer is armed for */
+  uint64_t idle_since; /* loop time the last stream closed */
   unsigned dead : 1;
   unsigned goaway : 1;
   unsigned calmed : 1; /* ended for abuse */
@@ -124,10 +127,19 @@ static void h2_arm(irh_h2 *h, int force) {
   if (h->conn->closing || h->conn->close_when_flushed) return;
   int phase = h->nstreams ? H2_TIMER_TICK : h->ping_outstanding ? H2_TIMER_PING : H2_TIMER_IDLE;
   if (phase == h->timer_phase && !force) return;
-  h->timer_phase = phase;
   uint64_t ms = phase == H2_TIMER_TICK   ? H2_TICK_MS
                 : phase == H2_TIMER_PING ? cfg->h2_ping_timeout_ms
                                          : cfg->keepalive_timeout_ms;
+  if (phase == H2_TIMER_IDLE) {
+    /* A busy connection runs out of streams many times a second: while
+     * the tick is armed, that only notes the time, and the tick arms the
+     * rest of the idle wait (h2_on_timeout). */
+    if (!force) h->idle_since = h2_now(h);
+    if (h->timer_phase == H2_TIMER_TICK && !force) return;
+    uint64_t idle = h2_now(h) - h->idle_since;
+    ms = idle < ms ? ms - idle : 0;
+  }
+  h->timer_phase = phase;
   irh_conn_set_timeout(h->conn, ms);
 }
 
@@ -151,8 +163,15 @@ static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *f, void *u
   irh_list_push(&h->streams, &hs->link);
   h->nstreams++;
   nghttp2_session_set_stream_user_data(ss, f->hd.stream_id, hs);
+  h->in_headers = hs;
   h2_rearm_timer(h);
   return 0;
+}
+
+/* The stream a HEADERS frame is for; header blocks do not interleave, so
+ * the one begun last is the usual answer (no lookup per field). */
+static irh_h2_stream *headers_stream(irh_h2 *h, int32_t id) {
+  return h->in_headers && h->in_headers->id == id ? h->in_headers : stream_of(h, id);
 }
 
 static ir_str arena_str(ir_stream_t *s, const uint8_t *p, size_t len) {
@@ -194,7 +213,7 @@ static void set_pseudo(ir_stream_t *s, irh_h2_stream *hs, const uint8_t *n, size
 static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t *name, size_t nl,
                      const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
   irh_h2 *h = ud;
-  irh_h2_stream *hs = stream_of(h, f->hd.stream_id);
+  irh_h2_stream *hs = headers_stream(h, f->hd.stream_id);
   if (!hs) return 0;
   const irh_config *cfg = h2_config(h);
   hs->header_bytes += nl + vl + 32; /* RFC 9113's accounting */
@@ -257,7 +276,9 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
 
 static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
   irh_h2 *h = ud;
-  irh_h2_stream *hs = f->hd.stream_id ? stream_of(h, f->hd.stream_id) : NULL;
+  irh_h2_stream *hs = !f->hd.stream_id                 ? NULL
+                      : f->hd.type == NGHTTP2_HEADERS ? headers_stream(h, f->hd.stream_id)
+                                                      : stream_of(h, f->hd.stream_id);
   int end_stream = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (f->hd.type) {
   case NGHTTP2_HEADERS:
@@ -321,11 +342,14 @@ static int on_data_chunk_recv(nghttp2_session *ss, uint8_t flags, int32_t id, co
   return 0;
 }
 
-static void forget_stream(irh_h2 *h, irh_h2_stream *hs) {
+/* Drops hs from the connection; nghttp2 forgets it too unless it is
+ * closing the stream itself (closed_by_nghttp2). */
+static void forget_stream(irh_h2 *h, irh_h2_stream *hs, int closed_by_nghttp2) {
   irh_list_remove(&hs->link);
   h->nstreams--;
+  if (h->in_headers == hs) h->in_headers = NULL;
   irh_bufq_free(&hs->body);
-  nghttp2_session_set_stream_user_data(h->session, hs->id, NULL);
+  if (!closed_by_nghttp2) nghttp2_session_set_stream_user_data(h->session, hs->id, NULL);
 }
 
 static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void *ud) {
@@ -335,7 +359,7 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void 
   ir_stream_t *s = hs->s;
   int reason = code == NGHTTP2_NO_ERROR && (s->flags & IRH_STREAM_RESP_ENDED) ? IR_CLOSE_DONE
                                                                               : IR_CLOSE_ABORTED;
-  forget_stream(h, hs);
+  forget_stream(h, hs, 1);
   irh_stream_finish(s, reason); /* frees hs with the arena */
   if (h->goaway && h->nstreams == 0) irh_conn_close_when_flushed(h->conn);
   h2_rearm_timer(h);
@@ -378,26 +402,27 @@ static ssize_t send_bytes(nghttp2_session *ss, const uint8_t *data, size_t len, 
   return (ssize_t)len;
 }
 
-/* DATA frames without a copy into nghttp2: header + body from the
- * stream's queue straight into the connection's output. */
+/* DATA frames without a copy into nghttp2: the frame header, then the
+ * body's blocks moved from the stream's queue to the connection's output
+ * (a block the frame takes only part of is copied). */
 static int send_data(nghttp2_session *ss, nghttp2_frame *f, const uint8_t *framehd, size_t length,
                      nghttp2_data_source *src, void *ud) {
   irh_h2 *h = ud;
   irh_h2_stream *hs = src->ptr;
   if (irh_conn_out_full(h->conn)) return NGHTTP2_ERR_WOULDBLOCK;
-  size_t pad = f->data.padlen;
-  char *p = irh_conn_reserve(h->conn, 9 + length + pad);
+  size_t pad = f->data.padlen; /* 0: Iridium asks for no padding, a client cannot */
+  char *p = irh_conn_reserve(h->conn, 10);
   if (!p) return NGHTTP2_ERR_CALLBACK_FAILURE;
   memcpy(p, framehd, 9);
-  size_t off = 9;
-  if (pad) p[off++] = (char)(pad - 1);
-  irh_bufq_read(&hs->body, p + off, length);
-  off += length;
+  if (pad) p[9] = (char)(pad - 1);
+  irh_conn_commit(h->conn, pad ? 10 : 9);
+  if (irh_conn_splice(h->conn, &hs->body, length) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
   if (pad > 1) {
-    memset(p + off, 0, pad - 1);
-    off += pad - 1;
+    p = irh_conn_reserve(h->conn, pad - 1);
+    if (!p) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memset(p, 0, pad - 1);
+    irh_conn_commit(h->conn, pad - 1);
   }
-  irh_conn_commit(h->conn, off);
   progress(h, hs);
   return 0;
 }
@@ -625,6 +650,9 @@ static void h2_on_timeout(irh_conn *c) {
   c->close_reason = IR_CLOSE_ABORTED;
   if (h->nstreams) {
     reset_stalled_streams(h);
+  } else if (h->timer_phase == H2_TIMER_TICK &&
+             h2_now(h) - h->idle_since < h2_config(h)->keepalive_timeout_ms) {
+    /* idle since less than keepalive_timeout: h2_arm waits the rest */
   } else if (h->ping_outstanding) {
     irh_log(IR_LOG_INFO, c->id, -1, NULL, "idle connection did not answer PING: closing");
     nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);
@@ -660,7 +688,7 @@ static void h2_on_close(irh_conn *c, int reason) {
   while (!irh_list_empty(&h->streams)) {
     irh_h2_stream *hs = irh_container_of(h->streams.next, irh_h2_stream, link);
     ir_stream_t *s = hs->s;
-    forget_stream(h, hs);
+    forget_stream(h, hs, 0);
     irh_stream_finish(s, reason);
   }
   c->h2 = NULL;
@@ -698,6 +726,14 @@ static void h2_callbacks_init(void) {
   nghttp2_session_callbacks_set_send_data_callback(h2_callbacks, send_data);
 }
 
+/* nghttp2 allocates and frees the same few sizes for every stream: it
+ * shares the worker's recycler with the output queues. */
+static void *h2_mem_malloc(size_t size, void *ud) { return irh_recycler_alloc(size); }
+static void h2_mem_free(void *p, void *ud) { irh_recycler_free(p); }
+static void *h2_mem_calloc(size_t n, size_t size, void *ud) { return irh_recycler_calloc(n, size); }
+static void *h2_mem_realloc(void *p, size_t size, void *ud) { return irh_recycler_realloc(p, size); }
+static nghttp2_mem h2_mem = {NULL, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
+
 static int h2_new_session(irh_conn *c) {
   static uv_once_t once = UV_ONCE_INIT;
   uv_once(&once, h2_callbacks_init);
@@ -721,7 +757,7 @@ static int h2_new_session(irh_conn *c) {
   /* nghttp2's own reset limiter only as a backstop at twice ours: ours
    * answers ENHANCE_YOUR_CALM and logs why. */
   nghttp2_option_set_stream_reset_rate_limit(opt, cfg->h2_reset_burst * 2, cfg->h2_reset_rate * 2);
-  int rv = nghttp2_session_server_new2(&h->session, h2_callbacks, h, opt);
+  int rv = nghttp2_session_server_new3(&h->session, h2_callbacks, h, opt, &h2_mem);
   nghttp2_option_del(opt);
   if (rv != 0) {
     free(h);

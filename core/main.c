@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "module.h"
+#include "recycler.h"
 #include "server.h"
 
 static void usage(FILE *out) {
@@ -51,5 +52,6 @@ int main(int argc, char **argv) {
   }
   if (check && rc == 0) fprintf(stderr, "%s: configuration is valid\n", path);
   irh_config_free(c);
+  irh_recycler_release(); /* pieces the main thread freed (a module's init, say) */
   return rc;
 }

@@ -219,15 +219,65 @@ static const unsigned char token_chars[256] = {
 
 int irh_is_token_char(unsigned char ch) { return token_chars[ch]; }
 
-static int valid_field(const char *n, size_t nl, const char *v, size_t vl) {
+static int valid_name(const char *n, size_t nl) {
   if (nl == 0) return 0;
   for (size_t i = 0; i < nl; i++)
     if (!token_chars[(unsigned char)n[i]]) return 0;
+  return 1;
+}
+
+static int valid_value(const char *v, size_t vl) {
   for (size_t i = 0; i < vl; i++) {
     unsigned char ch = (unsigned char)v[i];
     if (ch < 0x20 && (ch == '\r' || ch == '\n' || ch == 0)) return 0;
   }
   return 1;
+}
+
+/* Field names that most requests and responses carry, by length. A field
+ * with one of these names (in any case) keeps the static lower-case
+ * string: no copy and no check of the name. */
+#define KNOWN_MAX_LEN 28
+static const char *const known_names[KNOWN_MAX_LEN][6] = {
+    [2] = {"te"},
+    [4] = {"date", "etag", "vary", "host"},
+    [5] = {"range", "allow"},
+    [6] = {"server", "cookie", "accept", "origin"},
+    [7] = {"expires", "referer", "upgrade", "trailer"},
+    [8] = {"location", "if-range", "priority"},
+    [10] = {"user-agent", "set-cookie"},
+    [12] = {"content-type"},
+    [13] = {"cache-control", "accept-ranges", "last-modified", "content-range", "if-none-match",
+            "authorization"},
+    [14] = {"content-length"},
+    [15] = {"accept-encoding", "accept-language"},
+    [16] = {"content-encoding", "content-language", "content-location"},
+    [17] = {"if-modified-since", "sec-websocket-key"},
+    [19] = {"if-unmodified-since"},
+    [20] = {"sec-websocket-accept"},
+    [21] = {"sec-websocket-version"},
+    [22] = {"sec-websocket-protocol", "x-content-type-options"},
+    [24] = {"sec-websocket-extensions"},
+    [25] = {"strict-transport-security"},
+    [27] = {"access-control-allow-origin"},
+};
+
+/* n equals the lower-case lower in ASCII case-insensitive terms. */
+static int equals_lower(const char *n, const char *lower, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)n[i];
+    if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch + ('a' - 'A'));
+    if (ch != (unsigned char)lower[i]) return 0;
+  }
+  return 1;
+}
+
+static const char *known_name(const char *n, size_t nl) {
+  if (nl >= KNOWN_MAX_LEN) return NULL;
+  const char *const *c = known_names[nl];
+  for (size_t i = 0; i < 6 && c[i]; i++)
+    if (equals_lower(n, c[i], nl)) return c[i];
+  return NULL;
 }
 
 #define name_is(n, nl, lower) ((nl) == sizeof(lower) - 1 && strncasecmp((n), (lower), (nl)) == 0)
@@ -255,8 +305,10 @@ int irh_parse_content_length(const char *v, size_t vl, int64_t *out) {
   return 1;
 }
 
-static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, const char *name,
-                     size_t nl, const char *value, size_t vl) {
+/* Appends a copy of the field, the name lower-cased; known is the name's
+ * entry in known_names (not copied), or NULL. */
+static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, const char *known,
+                     const char *name, size_t nl, const char *value, size_t vl) {
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 8;
     irh_header *grown = irh_arena_alloc(&s->arena, ncap * sizeof(*grown));
@@ -265,17 +317,18 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
     *arr = grown;
     *cap = ncap;
   }
-  char *ln = irh_arena_strndup(&s->arena, name, nl);
+  char *ln = known ? NULL : irh_arena_strndup(&s->arena, name, nl);
   char *cv = irh_arena_strndup(&s->arena, value, vl);
-  if (!ln || !cv) return IR_ENOMEM;
-  for (size_t i = 0; i < nl; i++)
+  if ((!known && !ln) || !cv) return IR_ENOMEM;
+  for (size_t i = 0; ln && i < nl; i++)
     if (ln[i] >= 'A' && ln[i] <= 'Z') ln[i] = (char)(ln[i] + ('a' - 'A'));
-  (*arr)[(*n)++] = (irh_header){{ln, nl}, {cv, vl}};
+  (*arr)[(*n)++] = (irh_header){{known ? known : ln, nl}, {cv, vl}};
   return IR_OK;
 }
 
 int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
-  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, n, nl, v, vl);
+  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, known_name(n, nl), n, nl, v,
+                   vl);
 }
 
 int irh_stream_method_is(const ir_stream_t *s, const char *m) {
@@ -321,7 +374,9 @@ int irh_stream_split_target(ir_stream_t *s) {
 int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
-  if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL;
+  const char *known = known_name(n, nl);
+  if ((!known && !valid_name(n, nl)) || !valid_value(v, vl) || is_hop_by_hop(n, nl))
+    return IR_EINVAL;
   if (name_is(n, nl, "content-length")) {
     int64_t cl;
     if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
@@ -329,7 +384,7 @@ int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char 
     s->flags |= IRH_STREAM_HAS_CL;
     return IR_OK; /* the protocol writes it (or not, for 204/304) */
   }
-  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, n, nl, v, vl);
+  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, known, n, nl, v, vl);
 }
 
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
@@ -367,10 +422,12 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
-  if (!valid_field(n, nl, v, vl) || is_hop_by_hop(n, nl) || name_is(n, nl, "content-length") ||
+  if (!valid_name(n, nl) || !valid_value(v, vl) || is_hop_by_hop(n, nl) ||
+      name_is(n, nl, "content-length") ||
       name_is(n, nl, "upgrade"))
     return IR_EINVAL;
-  return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, n, nl, v, vl);
+  return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, known_name(n, nl), n, nl, v,
+                   vl);
 }
 
 int irh_stream_resp_end(ir_stream_t *s) {

@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "module.h"
+#include "recycler.h"
 #include "server.h"
 #include "stream.h"
 
@@ -220,6 +221,7 @@ static void worker_main(void *arg) {
     raise(SIGTERM);
   }
   uv_run(&w->loop, UV_RUN_DEFAULT);
+  irh_recycler_release();
 }
 
 ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {

@@ -2,12 +2,16 @@
  * zeroed, aligned, distinct objects and reuses freed ones first (O(1) free
  * list); the arena hands out aligned zeroed memory, copes with requests
  * larger than a chunk, and frees everything at once (checked for leaks by
- * the sanitizer build). */
+ * the sanitizer build); the recycler hands out aligned pieces that keep
+ * their bytes through realloc, reuses a freed piece of the same size class
+ * (except under ASan, where it passes straight to malloc) and keeps no more
+ * than its bound of freed memory. */
 #include <stdint.h>
 #include <string.h>
 
 #include "arena.h"
 #include "check.h"
+#include "recycler.h"
 #include "slab.h"
 
 static int all_zero(const void *p, size_t n) {
@@ -64,9 +68,51 @@ static void test_arena_alignment_and_large(void) {
   irh_arena_free(&a);
 }
 
+static void test_recycler_pieces(void) {
+  for (size_t n = 0; n < 70000; n = n * 2 + 5) {
+    unsigned char *p = irh_recycler_alloc(n);
+    CHECK(p != NULL);
+    CHECK(((uintptr_t)p & 15) == 0);
+    memset(p, 0x3c, n);
+    unsigned char *q = irh_recycler_realloc(p, n * 3 + 1);
+    CHECK(q != NULL);
+    for (size_t i = 0; i < n; i++) CHECK(q[i] == 0x3c);
+    irh_recycler_free(q);
+  }
+  unsigned char *z = irh_recycler_calloc(40, 25);
+  CHECK(z != NULL && all_zero(z, 1000));
+  irh_recycler_free(z);
+  CHECK(irh_recycler_calloc(SIZE_MAX / 2, 4) == NULL);
+  CHECK(irh_recycler_alloc(SIZE_MAX) == NULL);
+  irh_recycler_free(NULL);
+  irh_recycler_release();
+}
+
+static void test_recycler_reuse_and_bound(void) {
+  void *a = irh_recycler_alloc(200);
+  irh_recycler_free(a);
+  void *b = irh_recycler_alloc(196); /* same 16-byte class */
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(a == b);
+#endif
+  irh_recycler_free(b);
+  enum { N = 2 * IRH_RECYCLER_MAX_BYTES / 16384 };
+  static void *blocks[N];
+  for (int i = 0; i < N; i++) CHECK((blocks[i] = irh_recycler_alloc(16000)) != NULL);
+  for (int i = 0; i < N; i++) irh_recycler_free(blocks[i]);
+  CHECK(irh_recycler_kept() <= IRH_RECYCLER_MAX_BYTES);
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(irh_recycler_kept() > IRH_RECYCLER_MAX_BYTES / 2);
+#endif
+  irh_recycler_release();
+  CHECK(irh_recycler_kept() == 0);
+}
+
 int main(void) {
   test_slab_reuses_freed_objects();
   test_arena_alignment_and_large();
+  test_recycler_pieces();
+  test_recycler_reuse_and_bound();
   puts("test_memory: all passed");
   return 0;
 }
