@@ -251,6 +251,17 @@ static void on_write(uv_write_t *req, int status) {
   if (c->proto) c->proto->on_drain(c);
 }
 
+/* The socket took all the output a flush had: what a write callback would
+ * do next, without recursion (more output is flushed in this turn's next
+ * round, see end_of_turn). */
+static void written_at_once(irh_conn *c) {
+  if (c->wire.len || c->out.len || c->file_stream || c->close_when_flushed) {
+    irh_conn_want_flush(c);
+    return;
+  }
+  if (c->proto) c->proto->on_drain(c);
+}
+
 void irh_conn_flush(irh_conn *c) {
   if (c->closing) return;
   /* Also when closing: HTTP/2's last frames (GOAWAY) are made here. */
@@ -275,6 +286,23 @@ void irh_conn_flush(irh_conn *c) {
   uv_buf_t iov[MAX_IOV];
   size_t bytes;
   unsigned n = irh_bufq_peek(&c->wire, iov, MAX_IOV, &bytes);
+  /* Most output fits in the socket at once: written without a request, it
+   * needs no write timer, and libuv does not re-register the socket with
+   * epoll as it does whenever a uv_write's queue drains. */
+  int done = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
+  if (done < 0 && done != UV_EAGAIN) {
+    irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "write failed: %s", uv_strerror(done));
+    irh_conn_close(c);
+    return;
+  }
+  if (done > 0) {
+    irh_bufq_consume(&c->wire, (size_t)done);
+    if ((size_t)done == bytes) {
+      written_at_once(c);
+      return;
+    }
+    n = irh_bufq_peek(&c->wire, iov, MAX_IOV, &bytes);
+  }
   c->out_in_flight = bytes;
   c->writing = 1;
   c->write_req.data = c;

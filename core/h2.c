@@ -196,8 +196,8 @@ static int add_cookie(ir_stream_t *s, const uint8_t *v, size_t vl) {
 }
 
 static void set_pseudo(ir_stream_t *s, irh_h2_stream *hs, const uint8_t *n, size_t nl,
-                       const uint8_t *v, size_t vl) {
-  ir_str value = arena_str(s, v, vl);
+                       const uint8_t *v, size_t vl, int value_static) {
+  ir_str value = value_static ? (ir_str){(const char *)v, vl} : arena_str(s, v, vl);
   if (nl == 7 && memcmp(n, ":method", 7) == 0)
     s->method = value;
   else if (nl == 5 && memcmp(n, ":path", 5) == 0)
@@ -210,9 +210,14 @@ static void set_pseudo(ir_stream_t *s, irh_h2_stream *hs, const uint8_t *n, size
     hs->protocol = value;
 }
 
-static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t *name, size_t nl,
-                     const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
+/* A request field. Names and values from HPACK's static table live as
+ * long as the program: they are referenced, not copied. */
+static int on_header(nghttp2_session *ss, const nghttp2_frame *f, nghttp2_rcbuf *name_rc,
+                     nghttp2_rcbuf *value_rc, uint8_t flags, void *ud) {
   irh_h2 *h = ud;
+  nghttp2_vec nv = nghttp2_rcbuf_get_buf(name_rc), vv = nghttp2_rcbuf_get_buf(value_rc);
+  const uint8_t *name = nv.base, *value = vv.base;
+  size_t nl = nv.len, vl = vv.len;
   irh_h2_stream *hs = headers_stream(h, f->hd.stream_id);
   if (!hs) return 0;
   const irh_config *cfg = h2_config(h);
@@ -225,13 +230,17 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t 
   if (f->headers.cat != NGHTTP2_HCAT_REQUEST || hs->too_large)
     return 0; /* trailers: read, dropped */
   ir_stream_t *s = hs->s;
+  int value_static = nghttp2_rcbuf_is_static(value_rc);
   if (nl && name[0] == ':') {
-    set_pseudo(s, hs, name, nl, value, vl);
+    set_pseudo(s, hs, name, nl, value, vl, value_static);
     return 0;
   }
+  unsigned kept = (nghttp2_rcbuf_is_static(name_rc) ? IRH_KEPT_NAME : 0) |
+                  (value_static ? IRH_KEPT_VALUE : 0);
   int rc = nl == 6 && memcmp(name, "cookie", 6) == 0
                ? add_cookie(s, value, vl)
-               : irh_stream_add_req_header(s, (const char *)name, nl, (const char *)value, vl);
+               : irh_stream_add_req_header_kept(s, (ir_str){(const char *)name, nl},
+                                                (ir_str){(const char *)value, vl}, kept);
   return rc == 0 ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
@@ -509,9 +518,9 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   irh_h2 *h = s->conn->h2;
   irh_h2_stream *hs = s->proto;
   int status = s->status == 101 ? 200 : s->status; /* an accepted extended CONNECT */
-  size_t max = s->nresp + 4;
+  size_t max = s->nresp + 5;
   nghttp2_nv *nv = irh_arena_alloc(&s->arena, max * sizeof(*nv));
-  char *num = irh_arena_alloc(&s->arena, 48);
+  char *num = irh_arena_alloc(&s->arena, 96); /* status, Content-Length, Date */
   if (!nv || !num) return IR_ENOMEM;
   size_t n = 0;
   num[0] = (char)('0' + status / 100 % 10);
@@ -519,6 +528,10 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   num[2] = (char)('0' + status % 10);
   nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, 3, NV_NO_COPY};
   nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, NV_NO_COPY};
+  size_t dlen;
+  const char *date = irh_worker_date(s->worker, &dlen); /* "date: ...\r\n" */
+  memcpy(num + 32, date + 6, dlen - 8);
+  nv[n++] = (nghttp2_nv){(uint8_t *)"date", (uint8_t *)num + 32, 4, dlen - 8, NV_NO_COPY};
   int no_body = irh_status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
   if ((s->flags & IRH_STREAM_HAS_CL) && !irh_status_has_no_body(status)) {
     size_t cl = irh_format_u64(num + 4, (uint64_t)s->resp_content_length);
@@ -716,7 +729,7 @@ static nghttp2_session_callbacks *h2_callbacks; /* shared by all sessions, made 
 static void h2_callbacks_init(void) {
   nghttp2_session_callbacks_new(&h2_callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(h2_callbacks, on_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(h2_callbacks, on_header);
+  nghttp2_session_callbacks_set_on_header_callback2(h2_callbacks, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(h2_callbacks, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(h2_callbacks, on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(h2_callbacks, on_stream_close);

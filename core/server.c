@@ -50,18 +50,32 @@ static void on_poll_workers(uv_timer_t *t) {
   uv_close((uv_handle_t *)&m->poll_workers, NULL);
 }
 
-static void wait_for_stop(irh_server *srv) {
-  irh_main_loop m = {.srv = srv};
-  uv_loop_init(&m.loop);
-  uv_signal_init(&m.loop, &m.sigterm);
-  uv_signal_init(&m.loop, &m.sigint);
-  uv_timer_init(&m.loop, &m.poll_workers);
-  m.sigterm.data = m.sigint.data = m.poll_workers.data = &m;
-  uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&m.sigint, on_signal, SIGINT);
-  uv_timer_start(&m.poll_workers, on_poll_workers, 20, 20);
-  uv_run(&m.loop, UV_RUN_DEFAULT);
-  uv_loop_close(&m.loop);
+/* Catches SIGTERM and SIGINT from here on; before the workers start, so
+ * that a signal sent as soon as they serve is never fatal. The callbacks
+ * run once main_loop_run runs the loop. */
+static void main_loop_init(irh_main_loop *m, irh_server *srv) {
+  *m = (irh_main_loop){.srv = srv};
+  uv_loop_init(&m->loop);
+  uv_signal_init(&m->loop, &m->sigterm);
+  uv_signal_init(&m->loop, &m->sigint);
+  uv_timer_init(&m->loop, &m->poll_workers);
+  m->sigterm.data = m->sigint.data = m->poll_workers.data = m;
+  uv_signal_start(&m->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&m->sigint, on_signal, SIGINT);
+}
+
+/* Waits for a signal, then for every worker to end (run = 1); or only
+ * closes the loop (run = 0, the workers did not start). */
+static void main_loop_run(irh_main_loop *m, int run) {
+  if (run) {
+    uv_timer_start(&m->poll_workers, on_poll_workers, 20, 20);
+  } else {
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    uv_close((uv_handle_t *)&m->poll_workers, NULL);
+  }
+  uv_run(&m->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&m->loop);
 }
 
 static int start_workers(irh_server *srv) {
@@ -122,9 +136,15 @@ int irh_server_run(irh_config *c) {
   if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, srv.listen_fds) != 0) goto out;
   if (irh_modules_start(srv.modules, c) != 0) goto out_fds;
   srv.router = irh_router_new(srv.modules);
-  if (!srv.router || start_workers(&srv) != 0) goto out_fds;
+  if (!srv.router) goto out_fds;
+  irh_main_loop m;
+  main_loop_init(&m, &srv);
+  if (start_workers(&srv) != 0) {
+    main_loop_run(&m, 0);
+    goto out_fds;
+  }
   log_started(&srv);
-  wait_for_stop(&srv);
+  main_loop_run(&m, 1);
   status = 0;
   for (unsigned i = 0; i < srv.nworkers; i++) {
     if (srv.workers[i]->exit_status) status = srv.workers[i]->exit_status;

@@ -24,6 +24,12 @@ static int slab_add_page(irh_slab *s) {
 }
 
 void *irh_slab_alloc(irh_slab *s) {
+  void *obj = irh_slab_alloc_dirty(s);
+  if (obj) memset(obj, 0, s->obj_size);
+  return obj;
+}
+
+void *irh_slab_alloc_dirty(irh_slab *s) {
   void *obj;
   if (s->free_list) {
     obj = s->free_list;
@@ -32,7 +38,6 @@ void *irh_slab_alloc(irh_slab *s) {
     if (s->next_in_page == s->per_page && slab_add_page(s) != 0) return NULL;
     obj = (char *)s->pages[s->npages - 1] + s->next_in_page++ * s->obj_size;
   }
-  memset(obj, 0, s->obj_size);
   s->live++;
   return obj;
 }

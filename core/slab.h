@@ -23,6 +23,8 @@ typedef struct irh_slab {
 void irh_slab_init(irh_slab *s, size_t obj_size, size_t per_page);
 /* A zeroed object, or NULL when a new page cannot be allocated. */
 void *irh_slab_alloc(irh_slab *s);
+/* The same, not zeroed (for an owner that clears only what needs it). */
+void *irh_slab_alloc_dirty(irh_slab *s);
 void irh_slab_free(irh_slab *s, void *obj);
 /* Frees every page; objects still live become invalid. */
 void irh_slab_destroy(irh_slab *s);

@@ -8,6 +8,7 @@
 #include "stream.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -21,8 +22,9 @@
 #include "worker.h"
 
 ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) {
-  ir_stream_t *s = irh_slab_alloc(&c->worker->stream_slab);
+  ir_stream_t *s = irh_slab_alloc_dirty(&c->worker->stream_slab);
   if (!s) return NULL;
+  memset(s, 0, offsetof(ir_stream_t, arena_inline)); /* the arena's buffer needs no clearing */
   s->conn = c;
   s->worker = c->worker;
   s->ops = ops;
@@ -226,11 +228,23 @@ static int valid_name(const char *n, size_t nl) {
   return 1;
 }
 
+static int valid_value_byte(unsigned char ch) {
+  return ch >= 0x20 || (ch != '\r' && ch != '\n' && ch != 0);
+}
+
+/* No CR, LF or NUL. Eight bytes at a time: only a word with a byte below
+ * 0x20 in it (rare: a tab) is looked at byte by byte. */
 static int valid_value(const char *v, size_t vl) {
-  for (size_t i = 0; i < vl; i++) {
-    unsigned char ch = (unsigned char)v[i];
-    if (ch < 0x20 && (ch == '\r' || ch == '\n' || ch == 0)) return 0;
+  size_t i = 0;
+  for (; i + 8 <= vl; i += 8) {
+    uint64_t x;
+    memcpy(&x, v + i, 8);
+    if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) == 0) continue;
+    for (size_t k = i; k < i + 8; k++)
+      if (!valid_value_byte((unsigned char)v[k])) return 0;
   }
+  for (; i < vl; i++)
+    if (!valid_value_byte((unsigned char)v[i])) return 0;
   return 1;
 }
 
@@ -273,10 +287,11 @@ static int equals_lower(const char *n, const char *lower, size_t len) {
 }
 
 static const char *known_name(const char *n, size_t nl) {
-  if (nl >= KNOWN_MAX_LEN) return NULL;
+  if (nl == 0 || nl >= KNOWN_MAX_LEN) return NULL;
   const char *const *c = known_names[nl];
+  unsigned char first = (unsigned char)(n[0] | 0x20); /* a filter only: equals_lower decides */
   for (size_t i = 0; i < 6 && c[i]; i++)
-    if (equals_lower(n, c[i], nl)) return c[i];
+    if ((unsigned char)c[i][0] == first && equals_lower(n, c[i], nl)) return c[i];
   return NULL;
 }
 
@@ -305,10 +320,11 @@ int irh_parse_content_length(const char *v, size_t vl, int64_t *out) {
   return 1;
 }
 
-/* Appends a copy of the field, the name lower-cased; known is the name's
- * entry in known_names (not copied), or NULL. */
+/* Appends a field. The name is known (a lower-case string that outlives
+ * the stream: not copied) or copied and lower-cased; the value is copied
+ * unless value_kept (it outlives the stream). */
 static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, const char *known,
-                     const char *name, size_t nl, const char *value, size_t vl) {
+                     const char *name, size_t nl, const char *value, size_t vl, int value_kept) {
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 8;
     irh_header *grown = irh_arena_alloc(&s->arena, ncap * sizeof(*grown));
@@ -318,7 +334,7 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
     *cap = ncap;
   }
   char *ln = known ? NULL : irh_arena_strndup(&s->arena, name, nl);
-  char *cv = irh_arena_strndup(&s->arena, value, vl);
+  const char *cv = value_kept ? value : irh_arena_strndup(&s->arena, value, vl);
   if ((!known && !ln) || !cv) return IR_ENOMEM;
   for (size_t i = 0; ln && i < nl; i++)
     if (ln[i] >= 'A' && ln[i] <= 'Z') ln[i] = (char)(ln[i] + ('a' - 'A'));
@@ -327,8 +343,14 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
 }
 
 int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
-  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, known_name(n, nl), n, nl, v,
-                   vl);
+  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, known_name(n, nl), n, nl, v, vl,
+                   0);
+}
+
+int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, unsigned kept) {
+  const char *known = kept & IRH_KEPT_NAME ? name.ptr : known_name(name.ptr, name.len);
+  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, known, name.ptr, name.len,
+                   value.ptr, value.len, kept & IRH_KEPT_VALUE);
 }
 
 int irh_stream_method_is(const ir_stream_t *s, const char *m) {
@@ -384,7 +406,7 @@ int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char 
     s->flags |= IRH_STREAM_HAS_CL;
     return IR_OK; /* the protocol writes it (or not, for 204/304) */
   }
-  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, known, n, nl, v, vl);
+  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, known, n, nl, v, vl, 0);
 }
 
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
@@ -427,7 +449,7 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
       name_is(n, nl, "upgrade"))
     return IR_EINVAL;
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, known_name(n, nl), n, nl, v,
-                   vl);
+                   vl, 0);
 }
 
 int irh_stream_resp_end(ir_stream_t *s) {

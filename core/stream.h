@@ -116,6 +116,11 @@ void irh_stream_finish(ir_stream_t *s, int reason);
 
 /* Adds a request header (copied into the arena; the name lower-cased). */
 int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);
+/* The same for a protocol whose strings may outlive the stream (HTTP/2's
+ * static table): what kept names is referenced, not copied; a kept name
+ * is lower-case already. */
+enum { IRH_KEPT_NAME = 1u << 0, IRH_KEPT_VALUE = 1u << 1 };
+int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, unsigned kept);
 /* Splits s->target into path and query; absolute-form ("http://host/p")
  * also gives the authority. Returns 0, or the status to answer (400). */
 int irh_stream_split_target(ir_stream_t *s);

@@ -6,8 +6,9 @@
  * protocol, stopping when the protocol pauses reading (the rest stays in
  * `in` and in GnuTLS until irh_tls_want_read).
  * Writing: GnuTLS pushes ciphertext straight into the connection's wire
- * queue. Sealing a loop turn's plaintext runs corked, so small writes share
- * records.
+ * queue. Sealing a loop turn's plaintext gathers the output queue's pieces
+ * (frame headers, body blocks) into full-size records, one
+ * gnutls_record_send each.
  */
 #include "tls.h"
 
@@ -25,6 +26,7 @@
 #include "worker.h"
 
 #define TLS_IN_MAX (256u * 1024u) /* ciphertext held while the protocol waits */
+#define TLS_RECORD_MAX IRH_TLS_STAGE_SIZE /* plaintext per record (TLS's maximum) */
 
 /* One [certificate], for choosing by SNI. */
 typedef struct irh_tls_cert {
@@ -317,29 +319,28 @@ void irh_tls_want_read(irh_conn *c) {
 void irh_tls_seal(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s->handshake_done || s->bye_sent) return;
-  if (c->out.len) {
-    gnutls_record_cork(s->session);
-    uv_buf_t iov[16];
-    while (c->out.len) {
-      size_t bytes;
-      unsigned n = irh_bufq_peek(&c->out, iov, 16, &bytes);
-      size_t sent = 0;
-      for (unsigned i = 0; i < n; i++) {
-        ssize_t rc = gnutls_record_send(s->session, iov[i].base, iov[i].len);
-        if (rc < 0) {
-          irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS send failed: %s", gnutls_strerror((int)rc));
-          irh_conn_close(c);
-          return;
-        }
-        sent += (size_t)rc;
-        if ((size_t)rc < iov[i].len) break; /* corked: GnuTLS took part; go on next round */
-      }
-      irh_bufq_consume(&c->out, sent);
+  char *stage = c->worker->tls_stage;
+  while (c->out.len) {
+    /* A piece that fills a record (or is all there is) goes as it is;
+     * smaller ones are gathered first. */
+    uv_buf_t first;
+    size_t bytes;
+    irh_bufq_peek(&c->out, &first, 1, &bytes);
+    const char *from = first.base;
+    size_t len = first.len < TLS_RECORD_MAX ? first.len : TLS_RECORD_MAX;
+    int gathered = len < TLS_RECORD_MAX && len < c->out.len;
+    if (gathered) {
+      len = irh_bufq_read(&c->out, stage, TLS_RECORD_MAX);
+      from = stage;
     }
-    if (gnutls_record_uncork(s->session, GNUTLS_RECORD_WAIT) < 0) {
+    ssize_t rc = gnutls_record_send(s->session, from, len);
+    if (rc != (ssize_t)len) { /* the push never blocks: any other answer is an error */
+      irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS send failed: %s",
+              rc < 0 ? gnutls_strerror((int)rc) : "short record");
       irh_conn_close(c);
       return;
     }
+    if (!gathered) irh_bufq_consume(&c->out, len);
   }
   if (c->close_when_flushed && !s->bye_sent) {
     gnutls_bye(s->session, GNUTLS_SHUT_WR);

@@ -17,6 +17,9 @@
 #include "config.h"
 
 struct irh_conn;
+/* Plaintext bytes per record: the worker's buffer for gathering them. */
+#define IRH_TLS_STAGE_SIZE 16384
+
 typedef struct irh_tls_ctx irh_tls_ctx;
 typedef struct irh_tls_conn irh_tls_conn;
 

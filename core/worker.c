@@ -26,6 +26,7 @@
 #include "recycler.h"
 #include "server.h"
 #include "stream.h"
+#include "tls.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
 
@@ -52,21 +53,42 @@ typedef struct irh_work {
 
 /* ---- the end-of-turn pass ---- */
 
+/* Rounds of settle + flush in one pass; work queued past them is left to
+ * the next turn, which then does not wait in poll. */
+#define END_OF_TURN_ROUNDS 16
+
+static void on_more_work(uv_idle_t *h);
+
 static void end_of_turn(ir_worker_t *w) {
-  while (!irh_list_empty(&w->finish_queue)) {
-    irh_link *l = w->finish_queue.next;
-    irh_list_remove(l);
-    ir_stream_t *s = irh_container_of(l, ir_stream_t, settle_link);
-    s->ops->settle(s);
+  /* A flush may hand a drained connection back to its protocol, which may
+   * call modules, which may end streams and queue output again. */
+  int round = 0;
+  while (round++ < END_OF_TURN_ROUNDS &&
+         !(irh_list_empty(&w->finish_queue) && irh_list_empty(&w->flush_queue))) {
+    while (!irh_list_empty(&w->finish_queue)) {
+      irh_link *l = w->finish_queue.next;
+      irh_list_remove(l);
+      ir_stream_t *s = irh_container_of(l, ir_stream_t, settle_link);
+      s->ops->settle(s);
+    }
+    while (!irh_list_empty(&w->flush_queue)) {
+      irh_link *l = w->flush_queue.next;
+      irh_list_remove(l);
+      irh_conn_flush(irh_container_of(l, irh_conn, flush_link));
+    }
   }
-  while (!irh_list_empty(&w->flush_queue)) {
-    irh_link *l = w->flush_queue.next;
-    irh_list_remove(l);
-    irh_conn_flush(irh_container_of(l, irh_conn, flush_link));
+  int more = !(irh_list_empty(&w->finish_queue) && irh_list_empty(&w->flush_queue));
+  if (more != uv_is_active((uv_handle_t *)&w->more_work) &&
+      !uv_is_closing((uv_handle_t *)&w->more_work)) {
+    if (more)
+      uv_idle_start(&w->more_work, on_more_work); /* poll returns at once */
+    else
+      uv_idle_stop(&w->more_work);
   }
   if (w->access.len) irh_access_flush(&w->access);
 }
 
+static void on_more_work(uv_idle_t *h) { end_of_turn(h->data); }
 static void on_before_poll(uv_prepare_t *h) { end_of_turn(h->data); }
 static void on_after_poll(uv_check_t *h) { end_of_turn(h->data); }
 
@@ -155,6 +177,7 @@ static void finish_drain(ir_worker_t *w) {
   close_handle((uv_handle_t *)&w->wakeup);
   close_handle((uv_handle_t *)&w->before_poll);
   close_handle((uv_handle_t *)&w->after_poll);
+  close_handle((uv_handle_t *)&w->more_work);
   close_handle((uv_handle_t *)&w->shutdown_timer);
 }
 
@@ -231,9 +254,11 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   w->server = srv;
   w->read_buf_size = READ_BUF_SIZE;
   w->read_buf = malloc(READ_BUF_SIZE);
+  w->tls_stage = malloc(IRH_TLS_STAGE_SIZE);
   w->module_data = calloc(srv->modules->nmodules ? srv->modules->nmodules : 1, sizeof(void *));
-  if (!w->read_buf || !w->module_data || uv_loop_init(&w->loop) != 0) {
+  if (!w->read_buf || !w->tls_stage || !w->module_data || uv_loop_init(&w->loop) != 0) {
     free(w->read_buf);
+    free(w->tls_stage);
     free(w->module_data);
     free(w);
     return NULL;
@@ -243,6 +268,8 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   uv_async_init(&w->loop, &w->wakeup, on_wakeup);
   uv_prepare_init(&w->loop, &w->before_poll);
   uv_check_init(&w->loop, &w->after_poll);
+  uv_idle_init(&w->loop, &w->more_work);
+  w->more_work.data = w;
   uv_timer_init(&w->loop, &w->shutdown_timer);
   w->wakeup.data = w->before_poll.data = w->after_poll.data = w->shutdown_timer.data = w;
   uv_prepare_start(&w->before_poll, on_before_poll);
@@ -268,6 +295,7 @@ void irh_worker_join_and_free(ir_worker_t *w) {
   irh_slab_destroy(&w->conn_slab);
   irh_slab_destroy(&w->stream_slab);
   free(w->read_buf);
+  free(w->tls_stage);
   free(w->module_data);
   free(w);
 }

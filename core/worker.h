@@ -34,6 +34,7 @@ struct ir_worker {
 
   uv_prepare_t before_poll; /* flushes writes, finishes streams */
   uv_check_t after_poll;    /* the same, after I/O callbacks */
+  uv_idle_t more_work;      /* active while a pass left work queued */
   uv_timer_t shutdown_timer;
 
   struct irh_listener *listeners; /* one per configured [listen], owned */
@@ -49,6 +50,7 @@ struct ir_worker {
   uint8_t *read_buf; /* shared by the worker's connections; owned */
   size_t read_buf_size;
   int read_buf_busy;
+  char *tls_stage; /* IRH_TLS_STAGE_SIZE bytes: plaintext gathered into a record; owned */
 
   char date[64]; /* "date: Sat, 21 Nov 2026 11:29:13 GMT\r\n" */
   size_t date_len;

@@ -338,19 +338,22 @@ static void field_add(st_req *req, ir_str *slot, ir_str v, int list) {
 }
 
 static void collect_fields(st_req *req, st_fields *f) {
+#define WANTED(name, field, list) {name, sizeof(name) - 1, offsetof(st_fields, field), list}
   static const struct {
     const char *name;
+    size_t len;
     size_t off;
     int list;
   } wanted[] = {
-      {"accept-encoding", offsetof(st_fields, accept_encoding), 1},
-      {"range", offsetof(st_fields, range), 0},
-      {"if-range", offsetof(st_fields, if_range), 0},
-      {"if-match", offsetof(st_fields, cond.if_match), 1},
-      {"if-none-match", offsetof(st_fields, cond.if_none_match), 1},
-      {"if-modified-since", offsetof(st_fields, cond.if_modified_since), 0},
-      {"if-unmodified-since", offsetof(st_fields, cond.if_unmodified_since), 0},
+      WANTED("accept-encoding", accept_encoding, 1),
+      WANTED("range", range, 0),
+      WANTED("if-range", if_range, 0),
+      WANTED("if-match", cond.if_match, 1),
+      WANTED("if-none-match", cond.if_none_match, 1),
+      WANTED("if-modified-since", cond.if_modified_since, 0),
+      WANTED("if-unmodified-since", cond.if_unmodified_since, 0),
   };
+#undef WANTED
   memset(f, 0, sizeof(*f));
   f->cond.get_or_head = 1; /* other methods were answered 405 */
   size_t n = ir_req_header_count(req->s);
@@ -358,7 +361,7 @@ static void collect_fields(st_req *req, st_fields *f) {
     ir_str name, value;
     if (ir_req_header_at(req->s, i, &name, &value) != IR_OK) continue;
     for (size_t k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
-      if (name.len == strlen(wanted[k].name) &&
+      if (name.len == wanted[k].len &&
           strncasecmp(name.ptr, wanted[k].name, name.len) == 0) {
         field_add(req, (ir_str *)((char *)f + wanted[k].off), value, wanted[k].list);
         break;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """HTTP/2 as a user sees it: the unchanged hello module served over h2c
 (prior knowledge and Upgrade: h2c) and over TLS with ALPN, through nghttp,
-curl, python3-h2 and Node's http2 client — GET body, HEAD (Content-Length, no
+curl, python3-h2 and Node's http2 client — GET body and Date, HEAD (Content-Length, no
 body), POST/PUT echo byte for byte, :authority routing, 404, 405 + allow.
 Also: the [server] h2_* keys as the SETTINGS the server advertises, the
 concurrent-stream limit enforced, PING answered, an HTTP/1.1-only listener
@@ -9,6 +9,7 @@ that does not speak HTTP/2, and an Upgrade: h2c request with a body served
 over HTTP/1.1."""
 
 import base64
+import email.utils
 import json
 import os
 import re
@@ -326,6 +327,9 @@ class Clients(unittest.TestCase):
             self.assertEqual(g.status, 200, g)
             self.assertEqual(bytes(g.data), BODY)
             self.assertEqual(g.header("content-type"), "text/plain; charset=utf-8")
+            # RFC 9110 6.6.1: an origin server with a clock sends Date.
+            date = email.utils.parsedate_to_datetime(g.header("date") or "")
+            self.assertLess(abs(time.time() - date.timestamp()), 5, g.header("date"))
             self.assertEqual(h.status, 200, h)
             self.assertTrue(h.ended, h)
             self.assertEqual(bytes(h.data), b"", "HEAD carried a body")
