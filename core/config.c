@@ -48,7 +48,12 @@
 #define MAX_BACKLOG 65535
 #define MAX_INT31 INT64_C(2147483647) /* 2^31-1: HTTP/2 windows and stream counts */
 
-#define DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* GnuTLS's NORMAL ciphers, AES-128-GCM first (as Mozilla's recommended
+ * configurations order them): as safe, and cheaper per byte than
+ * NORMAL's first choice, AES-256-GCM. */
+#define DEFAULT_TLS_PRIORITY                                                                     \
+  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
+  "+CHACHA20-POLY1305:+AES-128-CCM:+AES-256-CCM:+AES-128-CBC:+AES-256-CBC:%SERVER_PRECEDENCE"
 #define DEFAULT_PROTOCOLS_CLEAR "http/1.1, h2c"
 #define DEFAULT_PROTOCOLS_TLS "h2, http/1.1"
 

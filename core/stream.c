@@ -221,13 +221,6 @@ static const unsigned char token_chars[256] = {
 
 int irh_is_token_char(unsigned char ch) { return token_chars[ch]; }
 
-static int valid_name(const char *n, size_t nl) {
-  if (nl == 0) return 0;
-  for (size_t i = 0; i < nl; i++)
-    if (!token_chars[(unsigned char)n[i]]) return 0;
-  return 1;
-}
-
 static int valid_value_byte(unsigned char ch) {
   return ch >= 0x20 || (ch != '\r' && ch != '\n' && ch != 0);
 }
@@ -248,52 +241,6 @@ static int valid_value(const char *v, size_t vl) {
   return 1;
 }
 
-/* Field names that most requests and responses carry, by length. A field
- * with one of these names (in any case) keeps the static lower-case
- * string: no copy and no check of the name. */
-#define KNOWN_MAX_LEN 28
-static const char *const known_names[KNOWN_MAX_LEN][6] = {
-    [2] = {"te"},
-    [4] = {"date", "etag", "vary", "host"},
-    [5] = {"range", "allow"},
-    [6] = {"server", "cookie", "accept", "origin"},
-    [7] = {"expires", "referer", "upgrade", "trailer"},
-    [8] = {"location", "if-range", "priority"},
-    [10] = {"user-agent", "set-cookie"},
-    [12] = {"content-type"},
-    [13] = {"cache-control", "accept-ranges", "last-modified", "content-range", "if-none-match",
-            "authorization"},
-    [14] = {"content-length"},
-    [15] = {"accept-encoding", "accept-language"},
-    [16] = {"content-encoding", "content-language", "content-location"},
-    [17] = {"if-modified-since", "sec-websocket-key"},
-    [19] = {"if-unmodified-since"},
-    [20] = {"sec-websocket-accept"},
-    [21] = {"sec-websocket-version"},
-    [22] = {"sec-websocket-protocol", "x-content-type-options"},
-    [24] = {"sec-websocket-extensions"},
-    [25] = {"strict-transport-security"},
-    [27] = {"access-control-allow-origin"},
-};
-
-/* n equals the lower-case lower in ASCII case-insensitive terms. */
-static int equals_lower(const char *n, const char *lower, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)n[i];
-    if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch + ('a' - 'A'));
-    if (ch != (unsigned char)lower[i]) return 0;
-  }
-  return 1;
-}
-
-static const char *known_name(const char *n, size_t nl) {
-  if (nl == 0 || nl >= KNOWN_MAX_LEN) return NULL;
-  const char *const *c = known_names[nl];
-  unsigned char first = (unsigned char)(n[0] | 0x20); /* a filter only: equals_lower decides */
-  for (size_t i = 0; i < 6 && c[i]; i++)
-    if ((unsigned char)c[i][0] == first && equals_lower(n, c[i], nl)) return c[i];
-  return NULL;
-}
 
 #define name_is(n, nl, lower) ((nl) == sizeof(lower) - 1 && strncasecmp((n), (lower), (nl)) == 0)
 
@@ -320,10 +267,26 @@ int irh_parse_content_length(const char *v, size_t vl, int64_t *out) {
   return 1;
 }
 
-/* Appends a field. The name is known (a lower-case string that outlives
- * the stream: not copied) or copied and lower-cased; the value is copied
- * unless value_kept (it outlives the stream). */
-static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, const char *known,
+/* A lower-case copy of a field name in the arena, checked in the same
+ * pass: IR_EINVAL unless a non-empty token, IR_ENOMEM. */
+static int copy_name(ir_stream_t *s, const char *n, size_t nl, const char **out) {
+  if (nl == 0) return IR_EINVAL;
+  char *d = irh_arena_strndup(&s->arena, n, nl);
+  if (!d) return IR_ENOMEM;
+  for (size_t i = 0; i < nl; i++) {
+    unsigned char ch = (unsigned char)d[i];
+    if (!token_chars[ch]) return IR_EINVAL;
+    if ((unsigned)(ch - 'A') < 26u) d[i] = (char)(ch + ('a' - 'A'));
+  }
+  *out = d;
+  return IR_OK;
+}
+
+/* Appends a field. The name is kept (a lower-case string that outlives the
+ * stream: not copied) or checked and copied lower-case (IR_EINVAL when it
+ * is no token); the value is copied unless value_kept (it outlives the
+ * stream). */
+static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, const char *kept,
                      const char *name, size_t nl, const char *value, size_t vl, int value_kept) {
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 8;
@@ -333,22 +296,23 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
     *arr = grown;
     *cap = ncap;
   }
-  char *ln = known ? NULL : irh_arena_strndup(&s->arena, name, nl);
+  const char *ln = kept;
+  if (!ln) {
+    int rc = copy_name(s, name, nl, &ln);
+    if (rc != IR_OK) return rc;
+  }
   const char *cv = value_kept ? value : irh_arena_strndup(&s->arena, value, vl);
-  if ((!known && !ln) || !cv) return IR_ENOMEM;
-  for (size_t i = 0; ln && i < nl; i++)
-    if (ln[i] >= 'A' && ln[i] <= 'Z') ln[i] = (char)(ln[i] + ('a' - 'A'));
-  (*arr)[(*n)++] = (irh_header){{known ? known : ln, nl}, {cv, vl}};
+  if (!cv) return IR_ENOMEM;
+  (*arr)[(*n)++] = (irh_header){{ln, nl}, {cv, vl}};
   return IR_OK;
 }
 
 int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
-  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, known_name(n, nl), n, nl, v, vl,
-                   0);
+  return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, NULL, n, nl, v, vl, 0);
 }
 
 int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, unsigned kept) {
-  const char *known = kept & IRH_KEPT_NAME ? name.ptr : known_name(name.ptr, name.len);
+  const char *known = kept & IRH_KEPT_NAME ? name.ptr : NULL;
   return add_field(s, &s->headers, &s->nheaders, &s->headers_cap, known, name.ptr, name.len,
                    value.ptr, value.len, kept & IRH_KEPT_VALUE);
 }
@@ -396,9 +360,7 @@ int irh_stream_split_target(ir_stream_t *s) {
 int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
-  const char *known = known_name(n, nl);
-  if ((!known && !valid_name(n, nl)) || !valid_value(v, vl) || is_hop_by_hop(n, nl))
-    return IR_EINVAL;
+  if (!valid_value(v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL; /* the name: add_field */
   if (name_is(n, nl, "content-length")) {
     int64_t cl;
     if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
@@ -406,7 +368,7 @@ int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char 
     s->flags |= IRH_STREAM_HAS_CL;
     return IR_OK; /* the protocol writes it (or not, for 204/304) */
   }
-  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, known, n, nl, v, vl, 0);
+  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, NULL, n, nl, v, vl, 0);
 }
 
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
@@ -444,12 +406,11 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
-  if (!valid_name(n, nl) || !valid_value(v, vl) || is_hop_by_hop(n, nl) ||
+  if (!valid_value(v, vl) || is_hop_by_hop(n, nl) ||
       name_is(n, nl, "content-length") ||
       name_is(n, nl, "upgrade"))
     return IR_EINVAL;
-  return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, known_name(n, nl), n, nl, v,
-                   vl, 0);
+  return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, NULL, n, nl, v, vl, 0);
 }
 
 int irh_stream_resp_end(ir_stream_t *s) {

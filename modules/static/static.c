@@ -377,9 +377,11 @@ static int validator_headers(st_req *req, const st_entry *e, const st_rep *r) {
   if (rc == IR_OK) rc = header(req, "last-modified", r->date, ST_DATE_LEN);
   if (rc == IR_OK && in->cache_control.ptr)
     rc = header(req, "cache-control", in->cache_control.ptr, in->cache_control.len);
-  /* Whenever precompressed applies to the type, the answer depends on
-   * Accept-Encoding, whether a variant exists or not. */
-  if (rc == IR_OK && e->variants_checked) rc = header(req, "vary", "Accept-Encoding", 15);
+  /* The answer depends on Accept-Encoding when the file has a variant (as
+   * nginx's gzip_static with gzip_vary): without one, every client gets
+   * the same bytes. */
+  if (rc == IR_OK && (e->available & ~(1u << ST_REP_IDENTITY)))
+    rc = header(req, "vary", "Accept-Encoding", 15);
   return rc;
 }
 

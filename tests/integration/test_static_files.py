@@ -622,6 +622,14 @@ class Precompressed(Case):
         self.assertIn("accept-encoding", r.tokens("vary"),
                       "a file with variants served without Vary: Accept-Encoding")
 
+    def test_no_variant_no_vary(self):
+        # A text file (a type worth compressing) without .br/.zst/.gz beside
+        # it is the same for every client.
+        r = self.get1("/types/a.txt", headers=[("Accept-Encoding", "gzip, br")])
+        self.assertEqual((r.status, r.body), (200, DATA["types/a.txt"]))
+        self.assertIsNone(r.header("content-encoding"))
+        self.assertIsNone(r.header("vary"), "Vary on a file without variants")
+
     def test_choice(self):
         ident = self.get_ae(None)
         table = [

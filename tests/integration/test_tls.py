@@ -403,6 +403,16 @@ class Versions(TLSCase):
     def test_tls13(self):
         self.version_ok("main", "-tls1_3", "TLSv1.3")
 
+    def test_default_cipher_aes128_gcm(self):
+        # The default tls_priority puts AES-128-GCM first; Python's client
+        # offers AES-256-GCM first, and the server's order wins.
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.create_default_context(cafile=PKI.ca)
+            ctx.minimum_version = ctx.maximum_version = version
+            with ctx.wrap_socket(H.connect(SRV.tls_port["main"]), server_hostname="b.test") as s:
+                self.assertIn("AES128-GCM" if version == ssl.TLSVersion.TLSv1_2
+                              else "TLS_AES_128_GCM_SHA256", s.cipher()[0], version)
+
     def test_priority_tls12_only(self):
         self.version_ok("tls12", "-tls1_2", "TLSv1.2")
         self.version_refused("tls12", "-tls1_3")
