@@ -30,6 +30,27 @@ static int bind_one(const irh_listen_cfg *l) {
   return fd;
 }
 
+/* Whether another socket already listens on l's address. The workers'
+ * sockets share their port through SO_REUSEPORT, which would just as
+ * silently share it with another process of the same user (a second
+ * Iridium): a socket without SO_REUSEPORT cannot be bound next to a
+ * listening one, so trying one first tells. Returns 0, or -1 with errno. */
+static int port_taken(const irh_listen_cfg *l) {
+  int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int on = 1;
+  int rc = 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      (l->addr.ss_family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
+      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0)
+    rc = -1;
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
 void irh_listeners_close_fds(int *fds, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (fds[i] >= 0) close(fds[i]);
@@ -37,13 +58,13 @@ void irh_listeners_close_fds(int *fds, size_t n) {
   }
 }
 
-int irh_listeners_bind(irh_config *c, unsigned count, int *fds) {
+int irh_listeners_bind(irh_config *c, unsigned count, int exclusive, int *fds) {
   size_t total = c->nlistens * count;
   for (size_t i = 0; i < total; i++) fds[i] = -1;
   for (size_t i = 0; i < c->nlistens; i++) {
     const irh_listen_cfg *l = &c->listens[i];
     for (unsigned k = 0; k < count; k++) {
-      int fd = bind_one(l);
+      int fd = k == 0 && exclusive && port_taken(l) != 0 ? -1 : bind_one(l);
       if (fd < 0) {
         irh_config_error(c, l->section->line, "[listen %s] cannot listen: %s%s", l->section->arg,
                          strerror(errno),

@@ -25,9 +25,11 @@ typedef struct irh_listener {
 } irh_listener;
 
 /* Binds and listens count sockets per listener into fds[listener * count +
- * i]. On failure reports through irh_config_error, closes what it opened and
+ * i]. exclusive: first refuse an address another socket already listens on
+ * (the server; `-t` checks a configuration while the server runs). On
+ * failure reports through irh_config_error, closes what it opened and
  * returns -1. */
-int irh_listeners_bind(irh_config *c, unsigned count, int *fds);
+int irh_listeners_bind(irh_config *c, unsigned count, int exclusive, int *fds);
 void irh_listeners_close_fds(int *fds, size_t n);
 /* Starts accepting on the worker's sockets: fds[i * nworkers] is the
  * socket of listener i. */

@@ -133,7 +133,7 @@ int irh_server_run(irh_config *c) {
   srv.tls = make_tls_contexts(c);
   if (!srv.tls) goto out;
   srv.listen_fds = calloc(c->nlistens * srv.nworkers, sizeof(int));
-  if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, srv.listen_fds) != 0) goto out;
+  if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, 1, srv.listen_fds) != 0) goto out;
   if (irh_modules_start(srv.modules, c) != 0) goto out_fds;
   srv.router = irh_router_new(srv.modules);
   if (!srv.router) goto out_fds;
@@ -169,7 +169,7 @@ int irh_server_check(irh_config *c) {
   if (!m) return 1;
   struct irh_tls_ctx **tls = make_tls_contexts(c);
   int *fds = calloc(c->nlistens ? c->nlistens : 1, sizeof(int));
-  int rc = tls && fds && irh_listeners_bind(c, 1, fds) == 0 ? 0 : 1;
+  int rc = tls && fds && irh_listeners_bind(c, 1, 0, fds) == 0 ? 0 : 1;
   if (rc == 0 && irh_modules_start(m, c) != 0) rc = 1; /* undone by irh_modules_free */
   if (fds && rc == 0) irh_listeners_close_fds(fds, c->nlistens);
   free(fds);

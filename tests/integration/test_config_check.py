@@ -2,7 +2,8 @@
 """`iridium -t -c FILE` and `iridium -c FILE` on good and bad INI files:
 problems are printed as FILE:LINE: message with exit status 1 (the line is
 checked against the generated file), good files pass with 0, and `-v`
-prints the release and SDK ABI versions."""
+prints the release and SDK ABI versions. A port taken by another process,
+a second Iridium included, is refused at its [listen] line."""
 
 import os
 import re
@@ -267,6 +268,20 @@ class ConfigCheck(unittest.TestCase):
             self.assert_error_at(p, c, c.at["listen"], "in use")
         finally:
             blocker.close()
+
+    def test_port_of_another_iridium(self):
+        # Both would set SO_REUSEPORT: the second must still refuse the
+        # port rather than silently take part of its connections; `-t`
+        # beside the running server still passes.
+        with H.Server(server={"workers": "2"}) as first:
+            c = Conf(self.tmp, port=first.port).good()
+            p = self.check(c, 1, run_mode="-c")
+            self.assert_error_at(p, c, c.at["listen"], "in use")
+            self.check(c, 0, run_mode="-t")
+            for _ in range(8):  # every connection still reaches the first server
+                r = H.http_request(first.port, "GET", "/hello")
+                self.assertEqual(r.status, 200, r)
+            self.assertTrue(first.alive(), first.diagnostics())
 
 
 if __name__ == "__main__":
