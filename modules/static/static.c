@@ -370,6 +370,11 @@ static void collect_fields(st_req *req, st_fields *f) {
   }
 }
 
+/* Whether a precompressed variant of the file exists. */
+static int has_variant(const st_entry *e) {
+  return (e->available & ~(1u << ST_REP_IDENTITY)) != 0;
+}
+
 /* Validators and caching fields, shared by 200, 206 and 304. */
 static int validator_headers(st_req *req, const st_entry *e, const st_rep *r) {
   st_instance *in = req->in;
@@ -380,8 +385,7 @@ static int validator_headers(st_req *req, const st_entry *e, const st_rep *r) {
   /* The answer depends on Accept-Encoding when the file has a variant (as
    * nginx's gzip_static with gzip_vary): without one, every client gets
    * the same bytes. */
-  if (rc == IR_OK && (e->available & ~(1u << ST_REP_IDENTITY)))
-    rc = header(req, "vary", "Accept-Encoding", 15);
+  if (rc == IR_OK && has_variant(e)) rc = header(req, "vary", "Accept-Encoding", 15);
   return rc;
 }
 
@@ -389,7 +393,7 @@ static int serve_file(st_req *req, const st_entry *e) {
   st_fields f;
   collect_fields(req, &f);
   int kind = ST_REP_IDENTITY;
-  if (e->variants_checked && f.accept_encoding.ptr)
+  if (has_variant(e) && f.accept_encoding.ptr)
     kind = st_choose_rep(st_accept_encoding(f.accept_encoding), e->available);
   const st_rep *r = &e->reps[kind];
   ir_str etag = {r->etag, r->etag_len};
