@@ -3,7 +3,8 @@
  * Each loop turn ends with a pass (in both the prepare and check phases, so
  * that work queued by timers is flushed before the loop blocks in poll):
  * settle the streams modules ended or reset, then write every connection's
- * queued output with one writev each, then the access-log buffer.
+ * queued output with one writev each, repeated while that queued more (a
+ * drained connection may call modules again), then the access-log buffer.
  *
  * Draining: on a stop request the worker closes its listeners, closes idle
  * connections, lets busy ones finish their current response, and after
