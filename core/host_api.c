@@ -150,6 +150,7 @@ static const ir_host_api host_api = {
     .resp_send_file = irh_stream_resp_send_file,
     .worker_set_data = api_worker_set_data,
     .worker_data = api_worker_data,
+    .resp_header_ref = irh_stream_resp_header_ref,
 };
 
 const ir_host_api *irh_host_api(void) { return &host_api; }

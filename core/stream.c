@@ -357,10 +357,24 @@ int irh_stream_split_target(ir_stream_t *s) {
   return 0;
 }
 
-int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
+/* A non-empty lower-case token. */
+static int valid_lower_name(const char *n, size_t nl) {
+  if (nl == 0) return 0;
+  for (size_t i = 0; i < nl; i++) {
+    unsigned char ch = (unsigned char)n[i];
+    if (!token_chars[ch] || (unsigned)(ch - 'A') < 26u) return 0;
+  }
+  return 1;
+}
+
+/* resp_header and resp_header_ref: kept says the module keeps name and
+ * value alive until on_close, so they are referenced, not copied. */
+static int resp_field(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl,
+                      int kept) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
-  if (!valid_value(v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL; /* the name: add_field */
+  if (!valid_value(v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL;
+  if (kept && !valid_lower_name(n, nl)) return IR_EINVAL; /* else add_field checks the copy */
   if (name_is(n, nl, "content-length")) {
     int64_t cl;
     if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
@@ -368,7 +382,17 @@ int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char 
     s->flags |= IRH_STREAM_HAS_CL;
     return IR_OK; /* the protocol writes it (or not, for 204/304) */
   }
-  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, NULL, n, nl, v, vl, 0);
+  return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, kept ? n : NULL, n, nl, v, vl,
+                   kept);
+}
+
+int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
+  return resp_field(s, n, nl, v, vl, 0);
+}
+
+int irh_stream_resp_header_ref(ir_stream_t *s, const char *n, size_t nl, const char *v,
+                               size_t vl) {
+  return resp_field(s, n, nl, v, vl, 1);
 }
 
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {

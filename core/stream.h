@@ -134,6 +134,8 @@ void irh_stream_schedule_settle(ir_stream_t *s);
 /* The SDK's stream and response calls (host_api.c forwards to these). */
 int irh_stream_resp_status(ir_stream_t *s, int status);
 int irh_stream_resp_header(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);
+int irh_stream_resp_header_ref(ir_stream_t *s, const char *n, size_t nl, const char *v,
+                               size_t vl);
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags);
 ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len);
 int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);

@@ -134,6 +134,12 @@ static int header(st_req *req, const char *name, const char *value, size_t len) 
   return ir_resp_header_n(req->s, name, strlen(name), value, len);
 }
 
+/* A field whose bytes outlive the request (literals, the entry req holds
+ * until on_close, the instance): the host keeps the pointers. */
+static int header_kept(st_req *req, const char *name, const char *value, size_t len) {
+  return ir_resp_header_ref(req->s, name, strlen(name), value, len);
+}
+
 /* A decimal field (Content-Length on every answer): no printf. */
 static int header_u64(st_req *req, const char *name, uint64_t v) {
   char num[24];
@@ -204,7 +210,7 @@ static int send_body(st_req *req, const uint8_t *mem, int fd, uint64_t off, uint
 static int respond_text(st_req *req, int status, const char *text) {
   size_t len = strlen(text);
   int rc = ir_resp_status(req->s, status);
-  if (rc == IR_OK) rc = header(req, "content-type", "text/plain; charset=utf-8", 25);
+  if (rc == IR_OK) rc = header_kept(req, "content-type", "text/plain; charset=utf-8", 25);
   if (rc == IR_OK) rc = header_u64(req, "content-length", len);
   if (rc != IR_OK) return rc;
   return send_body(req, (const uint8_t *)text, -1, 0, len);
@@ -255,7 +261,7 @@ static void remember(st_instance *in, st_cache *cache, st_entry *e) {
 static int respond_listing(st_req *req, char *html, size_t len) {
   req->owned = html; /* freed in on_close */
   int rc = ir_resp_status(req->s, 200);
-  if (rc == IR_OK) rc = header(req, "content-type", "text/html; charset=utf-8", 24);
+  if (rc == IR_OK) rc = header_kept(req, "content-type", "text/html; charset=utf-8", 24);
   if (rc == IR_OK) rc = header_u64(req, "content-length", len);
   if (rc != IR_OK) return rc;
   return send_body(req, (const uint8_t *)html, -1, 0, len);
@@ -378,14 +384,14 @@ static int has_variant(const st_entry *e) {
 /* Validators and caching fields, shared by 200, 206 and 304. */
 static int validator_headers(st_req *req, const st_entry *e, const st_rep *r) {
   st_instance *in = req->in;
-  int rc = header(req, "etag", r->etag, r->etag_len);
-  if (rc == IR_OK) rc = header(req, "last-modified", r->date, ST_DATE_LEN);
+  int rc = header_kept(req, "etag", r->etag, r->etag_len);
+  if (rc == IR_OK) rc = header_kept(req, "last-modified", r->date, ST_DATE_LEN);
   if (rc == IR_OK && in->cache_control.ptr)
-    rc = header(req, "cache-control", in->cache_control.ptr, in->cache_control.len);
+    rc = header_kept(req, "cache-control", in->cache_control.ptr, in->cache_control.len);
   /* The answer depends on Accept-Encoding when the file has a variant (as
    * nginx's gzip_static with gzip_vary): without one, every client gets
    * the same bytes. */
-  if (rc == IR_OK && has_variant(e)) rc = header(req, "vary", "Accept-Encoding", 15);
+  if (rc == IR_OK && has_variant(e)) rc = header_kept(req, "vary", "Accept-Encoding", 15);
   return rc;
 }
 
@@ -422,13 +428,13 @@ static int serve_file(st_req *req, const st_entry *e) {
   uint64_t len = r->size ? last - first + 1 : 0;
 
   int rc = ir_resp_status(req->s, status);
-  if (rc == IR_OK) rc = header(req, "content-type", e->mime->value, e->mime->value_len);
+  if (rc == IR_OK) rc = header_kept(req, "content-type", e->mime->value, e->mime->value_len);
   if (rc == IR_OK && kind != ST_REP_IDENTITY) {
     const char *coding = st_rep_coding(kind);
-    rc = header(req, "content-encoding", coding, strlen(coding));
+    rc = header_kept(req, "content-encoding", coding, strlen(coding));
   }
   if (rc == IR_OK) rc = validator_headers(req, e, r);
-  if (rc == IR_OK) rc = header(req, "accept-ranges", "bytes", 5);
+  if (rc == IR_OK) rc = header_kept(req, "accept-ranges", "bytes", 5);
   if (rc == IR_OK && status == 206) {
     char cr[72];
     int n = snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, r->size);
@@ -525,7 +531,7 @@ static int st_on_request(ir_stream_t *s, void *instance_data) {
   req->is_get = str_eq(method, "GET");
   req->is_head = str_eq(method, "HEAD");
   if (!req->is_get && !req->is_head) {
-    int rc = header(req, "allow", "GET, HEAD", 9);
+    int rc = header_kept(req, "allow", "GET, HEAD", 9);
     return rc == IR_OK ? respond_text(req, 405, "405 Method Not Allowed\n") : rc;
   }
 

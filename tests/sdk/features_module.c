@@ -18,6 +18,9 @@
  *   /misuse             wrong SDK calls, each answered with an error code
  *   /fail               on_request returns IR_EIO (the host answers 500)
  *   /info               module, instance and request accessors
+ *   /ref                ir_resp_header_ref (ABI 1.3): x-ref from a buffer
+ *                       freed in on_close, x-lit from a literal, and the
+ *                       codes for an upper-case name and a CR LF value
  *   /body (POST)        FNV-1a and length of the request body
  * Answers are "key=value" text, easy to parse in Python.
  */
@@ -107,6 +110,7 @@ typedef struct fstream {
   int is_body; /* POST /body */
   uint64_t body_len, body_fnv;
   int over_consume_rc;
+  char *ref_value; /* /ref: handed to ir_resp_header_ref, freed in on_close */
 } fstream;
 
 /* ---- small helpers ---- */
@@ -526,6 +530,23 @@ static int route_misuse(ir_stream_t *s, fstream *st) {
   return r;
 }
 
+/* ---- /ref ---- */
+
+/* The host keeps the pointers until on_close (freed there; under ASan a
+ * later read would be caught). */
+static int route_ref(ir_stream_t *s, fstream *st) {
+  static atomic_uint serial;
+  st->ref_value = malloc(32);
+  if (!st->ref_value) return IR_ENOMEM;
+  int n = snprintf(st->ref_value, 32, "kept-%u", atomic_fetch_add(&serial, 1));
+  int rc = ir_resp_header_ref(s, "x-ref", 5, st->ref_value, (size_t)n);
+  if (rc == IR_OK) rc = ir_resp_header_ref(s, "x-lit", 5, "literal value", 13);
+  if (rc != IR_OK) return rc;
+  int upper = ir_resp_header_ref(s, "X-Upper", 7, "v", 1);
+  int crlf = ir_resp_header_ref(s, "x-crlf", 6, "a\r\nx-injected: 1", 17);
+  return answer(s, 200, "value=%s\nupper=%d\ncrlf=%d\n", st->ref_value, upper, crlf);
+}
+
 /* ---- /fail, /info, /body ---- */
 
 static int route_fail(ir_stream_t *s, fstream *st) { return IR_EIO; }
@@ -583,6 +604,7 @@ static const struct {
     {"/workers", route_workers}, {"/stats", route_stats},       {"/hang", route_hang},
     {"/reset", route_reset},     {"/trailers", route_trailers}, {"/cltrailer", route_cltrailer},
     {"/big", route_big},         {"/misuse", route_misuse},     {"/fail", route_fail},
+    {"/ref", route_ref},
 };
 
 /* Arena contract: 16-byte aligned, usable up to the size asked, any size. */
@@ -637,6 +659,8 @@ static void f_on_close(ir_stream_t *s, int reason) {
   }
   st->closed = 1;
   if (st->job) st->job->s = NULL; /* its callback must not touch s */
+  free(st->ref_value);
+  st->ref_value = NULL;
 }
 
 /* ---- module and instances ---- */

@@ -352,6 +352,22 @@ class Services(unittest.TestCase):
                                             "trailer_after_end": IR_ESTATE,
                                             "header_after_end": IR_ESTATE}, m.group(0))
 
+    def test_header_ref_kept_until_on_close(self):
+        """ir_resp_header_ref (ABI 1.3): the fields go out as the module's
+        bytes (one freed in on_close); an upper-case name or a CR LF value
+        is refused."""
+        for version in ("HTTP/1.1", "HTTP/1.0"):
+            r = get(self.srv, "/f/ref", version=version)
+            self.assertEqual(r.status, 200, r)
+            f = fields(r.body.decode())
+            self.assertRegex(r.header("x-ref") or "", r"^kept-\d+$", r)
+            self.assertEqual(r.header("x-ref"), f["value"])
+            self.assertEqual(r.header("x-lit"), "literal value")
+            self.assertEqual(ints(r.body.decode()), {"upper": IR_EINVAL, "crlf": IR_EINVAL})
+            for bad in ("x-upper", "x-crlf", "x-injected"):
+                self.assertIsNone(r.header(bad), r)
+        self.assertTrue(self.srv.alive(), self.srv.diagnostics())
+
     def test_handler_error_answered_500_and_serving_goes_on(self):
         s = H.connect(self.srv.port)
         try:

@@ -173,6 +173,21 @@ class Streams(unittest.TestCase):
                 ev = [e for e in c.events if type(e).__name__ == "TrailersReceived"]
                 self.assertEqual(len(ev), 1, c.events)
 
+    def test_header_ref_over_h2(self):
+        # ir_resp_header_ref's fields reach an HTTP/2 client intact: nghttp2
+        # reads them (without a copy) before on_close frees one of them.
+        with C.LibClient(self.srv.port) as c:
+            sts = c.wait([c.request("GET", "/f/ref") for _ in range(20)])
+        self.assertIsNone(c.error, c.error)
+        for st in sts:
+            self.assertEqual(st.status, 200, st)
+            body = fields(bytes(st.data).decode())
+            self.assertEqual(st.header("x-ref"), body["value"], st)
+            self.assertEqual(st.header("x-lit"), "literal value", st)
+            self.assertIsNone(st.header("x-upper"), st)
+            self.assertIsNone(st.header("x-crlf"), st)
+        self.assertEqual(len({st.header("x-ref") for st in sts}), 20)
+
     def test_response_trailers_frames(self):
         with C.RawConn(self.srv.port) as c:
             sid = c.send_request("GET", "/f/trailers")

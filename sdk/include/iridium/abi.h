@@ -12,13 +12,14 @@
 #include <stdint.h>
 
 #define IR_ABI_MAJOR 1
-#define IR_ABI_MINOR 2
+#define IR_ABI_MINOR 3
 /* ABI history:
  *   1.0  the first SDK
  *   1.1  upgraded streams: ir_module_desc.flags (IR_MODULE_UPGRADES) and
  *        ir_host_api.req_upgrade
  *   1.2  file bodies (resp_send_file) and per-worker module data
  *        (worker_set_data, worker_data)
+ *   1.3  response fields without a copy (resp_header_ref)
  */
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */

@@ -162,6 +162,14 @@ typedef struct ir_host_api {
    * Typically set in worker_init and freed in worker_exit. w's thread. */
   void (*worker_set_data)(ir_module_t *m, ir_worker_t *w, void *data);
   void *(*worker_data)(ir_module_t *m, ir_worker_t *w);
+
+  /* ---- ABI 1.3: response fields without a copy ---- */
+  /* resp_header, but the host keeps the two pointers instead of copying
+   * the bytes: name and value must stay valid and unchanged until on_close
+   * (string literals, or memory the module frees in on_close or later).
+   * name must be lower-case (IR_EINVAL otherwise). Before send_head only. */
+  int (*resp_header_ref)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
+                         size_t value_len);
 } ir_host_api;
 
 #endif /* IRIDIUM_HOST_H */

@@ -103,6 +103,11 @@ static inline void ir_worker_set_data(ir_module_t *m, ir_worker_t *w, void *data
 static inline void *ir_worker_data(ir_module_t *m, ir_worker_t *w) {
   return ir__host->worker_data(m, w);
 }
+/* ABI 1.3 */
+static inline int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nlen,
+                                     const char *value, size_t vlen) {
+  return ir__host->resp_header_ref(s, name, nlen, value, vlen);
+}
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }
