@@ -15,6 +15,9 @@ struct irh_bufq_block {
 #define BLOCK_OVERHEAD (sizeof(irh_bufq_block) + IRH_RECYCLER_HEAD)
 #define BUFQ_BLOCK (16384 - BLOCK_OVERHEAD)
 #define BUFQ_FIRST_BLOCK (4096 - BLOCK_OVERHEAD)
+/* Smaller pieces are copied: into the tail block they cost less than one
+ * more block (and one more iovec) in the destination. */
+#define BUFQ_SPLICE_MIN 8192
 
 char *irh_bufq_reserve(irh_bufq *q, size_t n) {
   irh_bufq_block *t = q->tail;
@@ -102,7 +105,7 @@ int irh_bufq_splice(irh_bufq *dst, irh_bufq *src, size_t len) {
   while (len && src->head) {
     irh_bufq_block *b = src->head;
     size_t avail = b->end - b->start;
-    if (avail > len) break;
+    if (avail > len || avail < BUFQ_SPLICE_MIN) break;
     src->head = b->next; /* the whole block changes queues */
     if (!src->head) src->tail = NULL;
     src->len -= avail;

@@ -52,6 +52,7 @@ typedef struct irh_h2_stream {
   ir_stream_t *s;
   int32_t id;
   irh_bufq body;     /* response body waiting for the peer's window */
+  ir_str ref;        /* module bytes (resp_write_ref) that go before body */
   irh_link link;     /* in irh_h2.streams */
   uint64_t progress; /* loop time of the last progress */
   size_t header_bytes;
@@ -426,6 +427,9 @@ static ssize_t send_bytes(nghttp2_session *ss, const uint8_t *data, size_t len, 
 /* DATA frames without a copy into nghttp2: the frame header, then the
  * body's blocks moved from the stream's queue to the connection's output
  * (a block the frame takes only part of is copied). */
+/* Body bytes queued on a stream: a module's kept bytes, then copies. */
+static size_t queued(const irh_h2_stream *hs) { return hs->ref.len + hs->body.len; }
+
 static int send_data(nghttp2_session *ss, nghttp2_frame *f, const uint8_t *framehd, size_t length,
                      nghttp2_data_source *src, void *ud) {
   irh_h2 *h = ud;
@@ -437,7 +441,14 @@ static int send_data(nghttp2_session *ss, nghttp2_frame *f, const uint8_t *frame
   memcpy(p, framehd, 9);
   if (pad) p[9] = (char)(pad - 1);
   irh_conn_commit(h->conn, pad ? 10 : 9);
-  if (irh_conn_splice(h->conn, &hs->body, length) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  size_t from_ref = hs->ref.len < length ? hs->ref.len : length;
+  if (from_ref) {
+    if (irh_conn_write(h->conn, hs->ref.ptr, from_ref) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    hs->ref.ptr += from_ref;
+    hs->ref.len -= from_ref;
+  }
+  if (irh_conn_splice(h->conn, &hs->body, length - from_ref) != 0)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
   if (pad > 1) {
     p = irh_conn_reserve(h->conn, pad - 1);
     if (!p) return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -451,14 +462,15 @@ static int send_data(nghttp2_session *ss, nghttp2_frame *f, const uint8_t *frame
 static ssize_t data_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud) {
   irh_h2_stream *hs = src->ptr;
-  size_t n = hs->body.len < length ? hs->body.len : length;
+  size_t avail = queued(hs);
+  size_t n = avail < length ? avail : length;
   int more = !hs->eof || irh_filesend_active(hs->s); /* a file body may still come */
   if (n == 0 && more) {
     hs->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
   if (n) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (!more && n == hs->body.len) {
+  if (!more && n == avail) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     ir_stream_t *s = hs->s;
     if (s->ntrailers) {
@@ -483,7 +495,7 @@ static int notify_writable(irh_h2 *h) {
   while (l != &h->streams && !irh_conn_out_full(h->conn)) {
     irh_link *next = l->next;
     irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
-    if ((hs->s->flags & IRH_STREAM_WANT_WRITE) && hs->body.len < H2_STREAM_LOW) {
+    if ((hs->s->flags & IRH_STREAM_WANT_WRITE) && queued(hs) < H2_STREAM_LOW) {
       irh_stream_writable(hs->s);
       n++;
     }
@@ -563,20 +575,33 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   return IR_OK;
 }
 
-static ssize_t h2_write(ir_stream_t *s, const void *data, size_t len) {
+/* Queues body bytes: kept (a pointer, while nothing else is queued) or
+ * copied; send_data takes the kept bytes first. */
+static ssize_t queue_body(ir_stream_t *s, const void *data, size_t len, int kept) {
   irh_h2 *h = s->conn->h2;
   irh_h2_stream *hs = s->proto;
   if (!hs->has_provider) return (ssize_t)len; /* HEAD, 204, 304: no body goes out */
-  if (hs->body.len >= H2_STREAM_HIGH || irh_conn_out_full(s->conn)) return IR_EAGAIN;
-  size_t n = H2_STREAM_HIGH - hs->body.len;
+  if (queued(hs) >= H2_STREAM_HIGH || irh_conn_out_full(s->conn)) return IR_EAGAIN;
+  size_t n = H2_STREAM_HIGH - queued(hs);
   if (n > len) n = len;
-  if (irh_bufq_append(&hs->body, data, n) != 0) return IR_ENOMEM;
+  if (kept && queued(hs) == 0)
+    hs->ref = (ir_str){data, n};
+  else if (irh_bufq_append(&hs->body, data, n) != 0)
+    return IR_ENOMEM;
   if (hs->deferred) {
     hs->deferred = 0;
     nghttp2_session_resume_data(h->session, hs->id);
   }
   irh_conn_want_flush(s->conn);
   return (ssize_t)n;
+}
+
+static ssize_t h2_write(ir_stream_t *s, const void *data, size_t len) {
+  return queue_body(s, data, len, 0);
+}
+
+static ssize_t h2_write_ref(ir_stream_t *s, const void *data, size_t len) {
+  return queue_body(s, data, len, 1);
 }
 
 static int h2_end(ir_stream_t *s) {
@@ -615,6 +640,7 @@ static int h2_can_trailer(ir_stream_t *s) { return !(s->flags & IRH_STREAM_IS_HE
 const irh_stream_ops irh_h2_stream_ops = {
     .send_head = h2_send_head,
     .write = h2_write,
+    .write_ref = h2_write_ref,
     .end = h2_end,
     .consume = h2_consume,
     .settle = h2_settle,
@@ -659,7 +685,7 @@ static void reset_stalled_streams(irh_h2 *h) {
     ir_stream_t *s = hs->s;
     if (s->flags & IRH_STREAM_UPGRADED) continue;
     int waits_for_window =
-        hs->body.len && (nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0 ||
+        queued(hs) && (nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0 ||
                          nghttp2_session_get_remote_window_size(h->session) <= 0);
     int waits = !(s->flags & IRH_STREAM_REQ_ENDED) || waits_for_window;
     if (!waits || now - hs->progress < cfg->h2_stream_idle_timeout_ms) continue;

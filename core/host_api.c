@@ -151,6 +151,7 @@ static const ir_host_api host_api = {
     .worker_set_data = api_worker_set_data,
     .worker_data = api_worker_data,
     .resp_header_ref = irh_stream_resp_header_ref,
+    .resp_write_ref = irh_stream_resp_write_ref,
 };
 
 const ir_host_api *irh_host_api(void) { return &host_api; }

@@ -410,7 +410,9 @@ int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
   return IR_OK;
 }
 
-ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len) {
+/* resp_write and resp_write_ref: kept says data stays valid until the
+ * stream finishes (on_close). */
+static ssize_t resp_write(ir_stream_t *s, const void *data, size_t len, int kept) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
@@ -420,10 +422,19 @@ ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len) {
   if (len == 0 || (s->flags & IRH_STREAM_IS_HEAD)) return (ssize_t)len; /* HEAD: no body */
   if ((s->flags & IRH_STREAM_HAS_CL) && s->body_sent + len > (uint64_t)s->resp_content_length)
     return IR_EINVAL; /* more than the Content-Length the module declared */
-  ssize_t n = s->ops->write(s, data, len);
+  ssize_t n = kept && s->ops->write_ref ? s->ops->write_ref(s, data, len)
+                                        : s->ops->write(s, data, len);
   if (n == IR_EAGAIN || (n >= 0 && (size_t)n < len)) s->flags |= IRH_STREAM_WANT_WRITE;
   if (n > 0) s->body_sent += (uint64_t)n;
   return n;
+}
+
+ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len) {
+  return resp_write(s, data, len, 0);
+}
+
+ssize_t irh_stream_resp_write_ref(ir_stream_t *s, const void *data, size_t len) {
+  return resp_write(s, data, len, 1);
 }
 
 int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {

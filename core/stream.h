@@ -38,6 +38,9 @@ typedef struct irh_stream_ops {
   int (*send_head)(ir_stream_t *s, int end_stream);
   /* Frames body bytes; returns bytes taken, or IR_EAGAIN when full. */
   ssize_t (*write)(ir_stream_t *s, const void *data, size_t len);
+  /* The same for bytes that stay valid until the stream finishes: the
+   * protocol may keep the pointer instead of a copy. NULL: write is used. */
+  ssize_t (*write_ref)(ir_stream_t *s, const void *data, size_t len);
   /* Frames the end of the response (last chunk, trailers). */
   int (*end)(ir_stream_t *s);
   /* The module is done with n request body bytes. */
@@ -138,6 +141,7 @@ int irh_stream_resp_header_ref(ir_stream_t *s, const char *n, size_t nl, const c
                                size_t vl);
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags);
 ssize_t irh_stream_resp_write(ir_stream_t *s, const void *data, size_t len);
+ssize_t irh_stream_resp_write_ref(ir_stream_t *s, const void *data, size_t len);
 int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl);
 int irh_stream_resp_end(ir_stream_t *s);
 int irh_stream_consume(ir_stream_t *s, size_t n);

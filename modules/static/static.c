@@ -175,7 +175,9 @@ static void log_request(st_req *req, int level, int status, const char *why) {
 static int pump(st_req *req) {
   while (req->left) {
     if (req->mem) {
-      ssize_t n = ir_resp_write(req->s, req->mem + req->off, (size_t)req->left);
+      /* mem (a cached file, a listing, a literal) outlives the request:
+       * the host may send it without a copy. */
+      ssize_t n = ir_resp_write_ref(req->s, req->mem + req->off, (size_t)req->left);
       if (n == IR_EAGAIN || n == 0) return IR_OK;
       if (n < 0) return (int)n;
       req->off += (uint64_t)n;

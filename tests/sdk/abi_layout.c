@@ -115,7 +115,7 @@ _Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
 /* ---- host.h ---- */
 VALUE(IR_HEAD_END_STREAM, 0x1u);
 
-SIZE(ir_host_api, 360);
+SIZE(ir_host_api, 368);
 ALIGN(ir_host_api, 8);
 AT(ir_host_api, struct_size, 0);
 AT(ir_host_api, abi_major, 4);
@@ -167,6 +167,7 @@ AT(ir_host_api, worker_set_data, 336);
 AT(ir_host_api, worker_data, 344);
 /* 1.3: ABI 1.2's table ended here (352). */
 AT(ir_host_api, resp_header_ref, 352);
+AT(ir_host_api, resp_write_ref, 360);
 
 int main(void) {
   puts("OK");

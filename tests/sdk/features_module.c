@@ -21,6 +21,9 @@
  *   /ref                ir_resp_header_ref (ABI 1.3): x-ref from a buffer
  *                       freed in on_close, x-lit from a literal, and the
  *                       codes for an upper-case name and a CR LF value
+ *   /refbody            ir_resp_write_ref (ABI 1.3): kept, copied, kept
+ *                       pieces ("A" * 3000, "b" * 100, "C" * 5000 + "\n")
+ *                       from a buffer freed in on_close, in that order
  *   /body (POST)        FNV-1a and length of the request body
  * Answers are "key=value" text, easy to parse in Python.
  */
@@ -111,6 +114,7 @@ typedef struct fstream {
   uint64_t body_len, body_fnv;
   int over_consume_rc;
   char *ref_value; /* /ref: handed to ir_resp_header_ref, freed in on_close */
+  char *ref_body;  /* /refbody: handed to ir_resp_write_ref, freed in on_close */
 } fstream;
 
 /* ---- small helpers ---- */
@@ -547,6 +551,28 @@ static int route_ref(ir_stream_t *s, fstream *st) {
   return answer(s, 200, "value=%s\nupper=%d\ncrlf=%d\n", st->ref_value, upper, crlf);
 }
 
+/* Kept, copied and kept again: the body keeps the order of the calls. All
+ * fit under the host's per-stream queue limit, so each call takes all. */
+static int route_refbody(ir_stream_t *s, fstream *st) {
+  enum { A = 3000, B = 100, C = 5001 };
+  st->ref_body = malloc(A + C);
+  if (!st->ref_body) return IR_ENOMEM;
+  memset(st->ref_body, 'A', A);
+  memset(st->ref_body + A, 'C', C - 1);
+  st->ref_body[A + C - 1] = '\n';
+  char copied[B];
+  memset(copied, 'b', B);
+  char cl[24];
+  snprintf(cl, sizeof cl, "%d", A + B + C);
+  int rc = ir_resp_header(s, "content-length", cl);
+  if (rc != IR_OK) return rc;
+  if (ir_resp_write_ref(s, st->ref_body, A) != A || ir_resp_write(s, copied, B) != B ||
+      ir_resp_write_ref(s, st->ref_body + A, C) != C)
+    return IR_EIO;
+  memset(copied, 'x', B); /* the copy was taken: this must not show */
+  return ir_resp_end(s);
+}
+
 /* ---- /fail, /info, /body ---- */
 
 static int route_fail(ir_stream_t *s, fstream *st) { return IR_EIO; }
@@ -604,7 +630,7 @@ static const struct {
     {"/workers", route_workers}, {"/stats", route_stats},       {"/hang", route_hang},
     {"/reset", route_reset},     {"/trailers", route_trailers}, {"/cltrailer", route_cltrailer},
     {"/big", route_big},         {"/misuse", route_misuse},     {"/fail", route_fail},
-    {"/ref", route_ref},
+    {"/ref", route_ref},         {"/refbody", route_refbody},
 };
 
 /* Arena contract: 16-byte aligned, usable up to the size asked, any size. */
@@ -660,7 +686,8 @@ static void f_on_close(ir_stream_t *s, int reason) {
   st->closed = 1;
   if (st->job) st->job->s = NULL; /* its callback must not touch s */
   free(st->ref_value);
-  st->ref_value = NULL;
+  free(st->ref_body);
+  st->ref_value = st->ref_body = NULL;
 }
 
 /* ---- module and instances ---- */

@@ -368,6 +368,21 @@ class Services(unittest.TestCase):
                 self.assertIsNone(r.header(bad), r)
         self.assertTrue(self.srv.alive(), self.srv.diagnostics())
 
+    def test_write_ref_keeps_order(self):
+        """ir_resp_write_ref (ABI 1.3): kept, copied and kept pieces arrive in
+        the order written; HEAD gets none of them."""
+        want = b"A" * 3000 + b"b" * 100 + b"C" * 5000 + b"\n"
+        r = get(self.srv, "/f/refbody")
+        self.assertEqual((r.status, r.header("content-length")), (200, str(len(want))), r)
+        self.assertEqual(r.body, want)
+        s = H.connect(self.srv.port)
+        try:
+            s.sendall(H.build_request("HEAD", "/f/refbody"))
+            h = H.HTTPReader(s).read_response("HEAD")
+        finally:
+            s.close()
+        self.assertEqual((h.status, h.body), (200, b""), h)
+
     def test_handler_error_answered_500_and_serving_goes_on(self):
         s = H.connect(self.srv.port)
         try:

@@ -188,6 +188,21 @@ class Streams(unittest.TestCase):
             self.assertIsNone(st.header("x-crlf"), st)
         self.assertEqual(len({st.header("x-ref") for st in sts}), 20)
 
+    def test_write_ref_over_h2(self):
+        # Kept pieces go into DATA frames without a copy in between; many
+        # streams at once, h2c and TLS, each body in the order written.
+        want = b"A" * 3000 + b"b" * 100 + b"C" * 5000 + b"\n"
+        for tls in (False, True):
+            port = self.srv.ports[0] if tls else self.srv.port
+            with C.LibClient(port, tls=tls) as c:
+                sts = c.wait([c.request("GET", "/f/refbody") for _ in range(24)])
+                head = c.fetch("HEAD", "/f/refbody")
+            self.assertIsNone(c.error, c.error)
+            for st in sts:
+                self.assertEqual(st.status, 200, st)
+                self.assertEqual(bytes(st.data), want, "tls=%s" % tls)
+            self.assertEqual((head.status, bytes(head.data)), (200, b""), head)
+
     def test_response_trailers_frames(self):
         with C.RawConn(self.srv.port) as c:
             sid = c.send_request("GET", "/f/trailers")

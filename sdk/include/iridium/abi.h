@@ -19,7 +19,8 @@
  *        ir_host_api.req_upgrade
  *   1.2  file bodies (resp_send_file) and per-worker module data
  *        (worker_set_data, worker_data)
- *   1.3  response fields without a copy (resp_header_ref)
+ *   1.3  response fields and body bytes without a copy (resp_header_ref,
+ *        resp_write_ref)
  */
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */

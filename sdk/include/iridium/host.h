@@ -170,6 +170,10 @@ typedef struct ir_host_api {
    * name must be lower-case (IR_EINVAL otherwise). Before send_head only. */
   int (*resp_header_ref)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                          size_t value_len);
+  /* resp_write, but the host may keep the pointer instead of copying the
+   * bytes: data must stay valid and unchanged until on_close. Returns as
+   * resp_write does. Stream's worker. */
+  ssize_t (*resp_write_ref)(ir_stream_t *s, const void *data, size_t len);
 } ir_host_api;
 
 #endif /* IRIDIUM_HOST_H */

@@ -108,6 +108,9 @@ static inline int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nl
                                      const char *value, size_t vlen) {
   return ir__host->resp_header_ref(s, name, nlen, value, vlen);
 }
+static inline ssize_t ir_resp_write_ref(ir_stream_t *s, const void *data, size_t len) {
+  return ir__host->resp_write_ref(s, data, len);
+}
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }
