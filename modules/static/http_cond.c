@@ -58,11 +58,30 @@ size_t st_http_date_format(char *out, int64_t t) {
   return (size_t)n;
 }
 
+/* splitmix64's finaliser: every input bit moves about half the output. */
+static uint64_t mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 size_t st_etag_format(char *out, uint64_t size, uint64_t mtime_ns, uint64_t ino,
                       const char *suffix) {
-  int n = snprintf(out, ST_ETAG_MAX, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "%s%s\"", size, mtime_ns,
-                   ino, suffix ? "-" : "", suffix ? suffix : "");
-  return (size_t)n;
+  static const char digits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  uint64_t h = mix64(mix64(mix64(size) ^ mtime_ns) ^ ino);
+  size_t n = 0;
+  out[n++] = '"';
+  for (int i = 0; i < 11; i++, h >>= 6) out[n++] = digits[h & 63];
+  if (suffix) {
+    out[n++] = '-';
+    size_t sl = strlen(suffix);
+    memcpy(out + n, suffix, sl);
+    n += sl;
+  }
+  out[n++] = '"';
+  out[n] = '\0';
+  return n;
 }
 
 /* ---- parsing HTTP-dates ---- */

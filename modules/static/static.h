@@ -96,11 +96,13 @@ int st_mime_is_compressible(const char *type, size_t len);
 
 /* ---- http_cond.c ---- */
 
-#define ST_ETAG_MAX 72 /* "\"" 3 x 16 hex digits, 2 '-', "-zst" "\"" and NUL fit */
+#define ST_ETAG_MAX 24 /* '"', 11 digits, "-zst", '"' and NUL fit */
 #define ST_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
-/* A strong ETag from size, mtime (ns) and inode: "\"size-mtime-ino[-suffix]\"".
- * out needs ST_ETAG_MAX bytes. Returns the length. */
+/* A strong ETag from size, mtime (ns) and inode, mixed into 64 bits and
+ * written as 11 base64url digits: "\"digits[-suffix]\"". Short, because
+ * HTTP/2 sends it as a literal on every response. out needs ST_ETAG_MAX
+ * bytes. Returns the length. */
 size_t st_etag_format(char *out, uint64_t size, uint64_t mtime_ns, uint64_t ino,
                       const char *suffix);
 /* IMF-fixdate; out needs ST_DATE_LEN + 1 bytes (NUL-terminated). */

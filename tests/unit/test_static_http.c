@@ -63,10 +63,21 @@ static void test_dates(void) {
 static void test_etags(void) {
   char tag[ST_ETAG_MAX];
   size_t n = st_etag_format(tag, 0x1234, 0x17a0b0c0d0e0f001ull, 0x42, NULL);
-  CHECK(n == strlen("\"1234-17a0b0c0d0e0f001-42\"") &&
-        strcmp(tag, "\"1234-17a0b0c0d0e0f001-42\"") == 0);
+  CHECK(n == 13 && tag[0] == '"' && tag[12] == '"' && strlen(tag) == n);
+  CHECK(strspn(tag + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 11);
+  char again[ST_ETAG_MAX];
+  CHECK(st_etag_format(again, 0x1234, 0x17a0b0c0d0e0f001ull, 0x42, NULL) == n &&
+        strcmp(again, tag) == 0); /* the same file, the same tag */
+  /* Any one of size, mtime (down to the nanosecond) and inode changes it. */
+  const uint64_t other[3][3] = {{0x1235, 0x17a0b0c0d0e0f001ull, 0x42},
+                                {0x1234, 0x17a0b0c0d0e0f002ull, 0x42},
+                                {0x1234, 0x17a0b0c0d0e0f001ull, 0x43}};
+  for (int i = 0; i < 3; i++) {
+    st_etag_format(again, other[i][0], other[i][1], other[i][2], NULL);
+    CHECK(strcmp(again, tag) != 0);
+  }
   n = st_etag_format(tag, UINT64_MAX, UINT64_MAX, UINT64_MAX, "zst");
-  CHECK(n < ST_ETAG_MAX && tag[n - 1] == '"' && strstr(tag, "-zst\"") != NULL);
+  CHECK(n == 17 && n < ST_ETAG_MAX && tag[n - 1] == '"' && strstr(tag, "-zst\"") != NULL);
 
   ir_str e = S("\"abc\"");
   CHECK(st_etag_list_match(S("\"abc\""), e, 0));
