@@ -7,7 +7,6 @@
  * converted with the proleptic Gregorian calendar (no time zone, no locale,
  * no libc state), which keeps the functions usable on any thread.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
