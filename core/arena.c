@@ -65,6 +65,8 @@ void *irh_arena_alloc(irh_arena *a, size_t size) {
   return p;
 }
 
+void *irh_arena_alloc_uninit(irh_arena *a, size_t size) { return bump(a, size); }
+
 char *irh_arena_strndup(irh_arena *a, const char *s, size_t len) {
   char *p = bump(a, len + 1);
   if (!p) return NULL;

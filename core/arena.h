@@ -23,6 +23,8 @@ void irh_arena_init_inline(irh_arena *a, void *buf, size_t size);
 
 /* Zeroed memory of size bytes, or NULL when malloc fails. */
 void *irh_arena_alloc(irh_arena *a, size_t size);
+/* The same, not zeroed: for memory the caller fills at once. */
+void *irh_arena_alloc_uninit(irh_arena *a, size_t size);
 /* A copy of len bytes plus a NUL, or NULL. */
 char *irh_arena_strndup(irh_arena *a, const char *s, size_t len);
 /* Frees every chunk; the arena is empty and reusable afterwards. */

@@ -71,6 +71,7 @@ typedef struct irh_h2 {
   irh_link streams;
   size_t nstreams;
   irh_h2_stream *in_headers; /* the stream whose request header block is being read */
+  size_t max_header_size, max_header_count; /* from the config, read per field */
   size_t requests_open;      /* streams whose request has not ended */
   irh_rate client_resets, server_resets, flood;
   int in_session;  /* inside an nghttp2 call: do not delete the session */
@@ -224,10 +225,9 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f, nghttp2_rcbuf 
   size_t nl = nv.len, vl = vv.len;
   irh_h2_stream *hs = headers_stream(h, f->hd.stream_id);
   if (!hs) return 0;
-  const irh_config *cfg = h2_config(h);
   hs->header_bytes += nl + vl + 32; /* RFC 9113's accounting */
   hs->header_count++;
-  if (hs->header_bytes > cfg->max_header_size || hs->header_count > cfg->max_header_count) {
+  if (hs->header_bytes > h->max_header_size || hs->header_count > h->max_header_count) {
     hs->too_large = 1; /* answered 431 once the block ends; nothing more kept */
     return 0;
   }
@@ -543,8 +543,8 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   irh_h2_stream *hs = s->proto;
   int status = s->status == 101 ? 200 : s->status; /* an accepted extended CONNECT */
   size_t max = s->nresp + 5;
-  nghttp2_nv *nv = irh_arena_alloc(&s->arena, max * sizeof(*nv));
-  char *num = irh_arena_alloc(&s->arena, 96); /* status, Content-Length, Date */
+  nghttp2_nv *nv = irh_arena_alloc_uninit(&s->arena, max * sizeof(*nv));
+  char *num = irh_arena_alloc_uninit(&s->arena, 96); /* status, Content-Length, Date */
   if (!nv || !num) return IR_ENOMEM;
   size_t n = 0;
   num[0] = (char)('0' + status / 100 % 10);
@@ -792,6 +792,8 @@ static int h2_new_session(irh_conn *c) {
   irh_h2 *h = calloc(1, sizeof(*h));
   if (!h) return -1;
   h->conn = c;
+  h->max_header_size = cfg->max_header_size;
+  h->max_header_count = cfg->max_header_count;
   irh_list_init(&h->streams);
   uint64_t now = uv_now(&c->worker->loop);
   irh_rate_init(&h->client_resets, cfg->h2_reset_burst, now);

@@ -205,21 +205,22 @@ size_t irh_format_u64(char *out, uint64_t n) {
   return len;
 }
 
-/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}. */
+/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}.
+ * 2 marks the upper-case letters (lower-cased in names), 1 the rest. */
 static const unsigned char token_chars[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
     ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
     ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['9'] = 1, ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2,  ['F'] = 2, ['G'] = 2,
+    ['H'] = 2, ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2,  ['N'] = 2, ['O'] = 2,
+    ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2,  ['V'] = 2, ['W'] = 2,
+    ['X'] = 2, ['Y'] = 2, ['Z'] = 2, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
     ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
     ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
     ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-int irh_is_token_char(unsigned char ch) { return token_chars[ch]; }
+int irh_is_token_char(unsigned char ch) { return token_chars[ch] != 0; }
 
 static int valid_value_byte(unsigned char ch) {
   return ch >= 0x20 || (ch != '\r' && ch != '\n' && ch != 0);
@@ -276,7 +277,7 @@ static int copy_name(ir_stream_t *s, const char *n, size_t nl, const char **out)
   for (size_t i = 0; i < nl; i++) {
     unsigned char ch = (unsigned char)d[i];
     if (!token_chars[ch]) return IR_EINVAL;
-    if ((unsigned)(ch - 'A') < 26u) d[i] = (char)(ch + ('a' - 'A'));
+    if (token_chars[ch] == 2) d[i] = (char)(ch + ('a' - 'A'));
   }
   *out = d;
   return IR_OK;
@@ -290,7 +291,7 @@ static int add_field(ir_stream_t *s, irh_header **arr, size_t *n, size_t *cap, c
                      const char *name, size_t nl, const char *value, size_t vl, int value_kept) {
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 8;
-    irh_header *grown = irh_arena_alloc(&s->arena, ncap * sizeof(*grown));
+    irh_header *grown = irh_arena_alloc_uninit(&s->arena, ncap * sizeof(*grown));
     if (!grown) return IR_ENOMEM;
     if (*n) memcpy(grown, *arr, *n * sizeof(*grown));
     *arr = grown;
@@ -360,10 +361,8 @@ int irh_stream_split_target(ir_stream_t *s) {
 /* A non-empty lower-case token. */
 static int valid_lower_name(const char *n, size_t nl) {
   if (nl == 0) return 0;
-  for (size_t i = 0; i < nl; i++) {
-    unsigned char ch = (unsigned char)n[i];
-    if (!token_chars[ch] || (unsigned)(ch - 'A') < 26u) return 0;
-  }
+  for (size_t i = 0; i < nl; i++)
+    if (token_chars[(unsigned char)n[i]] != 1) return 0;
   return 1;
 }
 
