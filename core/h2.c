@@ -425,8 +425,9 @@ static ssize_t send_bytes(nghttp2_session *ss, const uint8_t *data, size_t len, 
 }
 
 /* DATA frames without a copy into nghttp2: the frame header, then the
- * body's blocks moved from the stream's queue to the connection's output
- * (a block the frame takes only part of is copied). */
+ * module's kept bytes (resp_write_ref) and the stream's queue, straight
+ * into the connection's output; large queue blocks move without a copy
+ * (irh_bufq_splice). */
 /* Body bytes queued on a stream: a module's kept bytes, then copies. */
 static size_t queued(const irh_h2_stream *hs) { return hs->ref.len + hs->body.len; }
 
