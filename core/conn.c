@@ -228,6 +228,17 @@ int irh_conn_splice(irh_conn *c, irh_bufq *src, size_t len) {
   return 0;
 }
 
+/* The socket took all the output a flush had (at once, or when a write
+ * request completed): more output, the linger, or the protocol's on_drain.
+ * More is flushed at the end of this turn, not from here (end_of_turn). */
+static void written_all(irh_conn *c) {
+  if (c->wire.len || c->out.len || c->file_stream || c->close_when_flushed) {
+    irh_conn_want_flush(c);
+    return;
+  }
+  if (c->proto) c->proto->on_drain(c);
+}
+
 static void on_write(uv_write_t *req, int status) {
   irh_conn *c = req->data;
   c->writing = 0;
@@ -239,28 +250,10 @@ static void on_write(uv_write_t *req, int status) {
     irh_conn_close(c);
     return;
   }
-  if (c->wire.len || c->out.len || c->file_stream) {
-    irh_conn_flush(c);
-    if (c->writing || c->closing) return;
-  }
-  uv_timer_stop(&c->write_timer);
-  if (c->close_when_flushed) {
-    irh_conn_flush(c); /* nothing left: starts the linger */
-    return;
-  }
-  if (c->proto) c->proto->on_drain(c);
+  uv_timer_stop(&c->write_timer); /* a write that goes on restarts it */
+  written_all(c);
 }
 
-/* The socket took all the output a flush had: what a write callback would
- * do next, without recursion (more output is flushed in this turn's next
- * round, see end_of_turn). */
-static void written_at_once(irh_conn *c) {
-  if (c->wire.len || c->out.len || c->file_stream || c->close_when_flushed) {
-    irh_conn_want_flush(c);
-    return;
-  }
-  if (c->proto) c->proto->on_drain(c);
-}
 
 void irh_conn_flush(irh_conn *c) {
   if (c->closing) return;
@@ -298,7 +291,7 @@ void irh_conn_flush(irh_conn *c) {
   if (done > 0) {
     irh_bufq_consume(&c->wire, (size_t)done);
     if ((size_t)done == bytes) {
-      written_at_once(c);
+      written_all(c);
       return;
     }
     n = irh_bufq_peek(&c->wire, iov, MAX_IOV, &bytes);

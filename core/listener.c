@@ -13,15 +13,28 @@
 #include "server.h"
 #include "worker.h"
 
-static int bind_one(const irh_listen_cfg *l) {
+/* A socket bound to l's address (with SO_REUSEPORT when reuseport), or -1
+ * with errno. */
+static int bound_socket(const irh_listen_cfg *l, int reuseport) {
   int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int on = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
       (l->addr.ss_family == AF_INET6 &&
        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
-      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 || listen(fd, l->backlog) != 0) {
+      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+static int bind_one(const irh_listen_cfg *l) {
+  int fd = bound_socket(l, 1);
+  if (fd >= 0 && listen(fd, l->backlog) != 0) {
     int saved = errno;
     close(fd);
     errno = saved;
@@ -36,19 +49,10 @@ static int bind_one(const irh_listen_cfg *l) {
  * Iridium): a socket without SO_REUSEPORT cannot be bound next to a
  * listening one, so trying one first tells. Returns 0, or -1 with errno. */
 static int port_taken(const irh_listen_cfg *l) {
-  int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = bound_socket(l, 0);
   if (fd < 0) return -1;
-  int on = 1;
-  int rc = 0;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      (l->addr.ss_family == AF_INET6 &&
-       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
-      bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0)
-    rc = -1;
-  int saved = errno;
   close(fd);
-  errno = saved;
-  return rc;
+  return 0;
 }
 
 void irh_listeners_close_fds(int *fds, size_t n) {

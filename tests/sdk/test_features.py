@@ -89,11 +89,11 @@ def ints(text):
     return {k: int(v) for k, v in fields(text).items() if re.fullmatch(r"-?\d+", v)}
 
 
-def get(srv, target, headers=None, version="HTTP/1.1"):
+def get(srv, target, headers=None, version="HTTP/1.1", method="GET"):
     s = H.connect(srv.port)
     try:
-        s.sendall(H.build_request("GET", target, headers, version=version))
-        return H.HTTPReader(s).read_response("GET")
+        s.sendall(H.build_request(method, target, headers, version=version))
+        return H.HTTPReader(s).read_response(method)
     finally:
         s.close()
 
@@ -375,12 +375,7 @@ class Services(unittest.TestCase):
         r = get(self.srv, "/f/refbody")
         self.assertEqual((r.status, r.header("content-length")), (200, str(len(want))), r)
         self.assertEqual(r.body, want)
-        s = H.connect(self.srv.port)
-        try:
-            s.sendall(H.build_request("HEAD", "/f/refbody"))
-            h = H.HTTPReader(s).read_response("HEAD")
-        finally:
-            s.close()
+        h = get(self.srv, "/f/refbody", method="HEAD")
         self.assertEqual((h.status, h.body), (200, b""), h)
 
     def test_handler_error_answered_500_and_serving_goes_on(self):
