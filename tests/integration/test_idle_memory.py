@@ -94,6 +94,10 @@ class IdleMemory(unittest.TestCase):
             print("\n%d idle %s connections: RSS %d -> %d KiB, %.2f KiB each (opened in %.1fs)"
                   % (N, what, rss0, rss1, per, time.monotonic() - t0))
             self.assertTrue(srv.alive())
+            if H.is_sanitized():
+                # ASan's redzones and quarantine are in RSS: the figure is
+                # printed, the bound holds for the real allocator only.
+                return
             self.assertLessEqual(per, bound_kib, "%s: %.2f KiB per idle connection" % (what, per))
         finally:
             for s in socks:
