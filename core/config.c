@@ -99,6 +99,10 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_INT, "h2_flood_limit", "200", "frames per second"),
     KEY(IR_KEY_DURATION, "h2_stream_idle_timeout", "30s", NULL),
     KEY(IR_KEY_DURATION, "h2_ping_timeout", "10s", NULL),
+    KEY(IR_KEY_INT, "h2_min_send_rate", "240",
+        "bytes per second a stream waiting on the client's window must take; 0: off"),
+    KEY(IR_KEY_DURATION, "h2_min_send_rate_grace", "5s", "waiting time before the rate counts"),
+    KEY(IR_KEY_INT, "h2_max_file_bodies", "16", "file bodies one connection reads at once"),
     KEY_END};
 
 /* The [server] numbers kept as uint64_t fields of irh_config, with their
@@ -134,6 +138,9 @@ static const server_number server_numbers[] = {
     NUMBER("h2_flood_limit", h2_flood_limit, 1, INT64_MAX),
     NUMBER("h2_stream_idle_timeout", h2_stream_idle_timeout_ms, 1, INT64_MAX),
     NUMBER("h2_ping_timeout", h2_ping_timeout_ms, 1, INT64_MAX),
+    NUMBER("h2_min_send_rate", h2_min_send_rate, 0, INT64_MAX),
+    NUMBER("h2_min_send_rate_grace", h2_min_send_rate_grace_ms, 1, INT64_MAX),
+    NUMBER("h2_max_file_bodies", h2_max_file_bodies, 1, INT64_MAX),
 };
 
 /* protocols has no table default: it depends on tls (DEFAULT_PROTOCOLS_*). */

@@ -121,6 +121,9 @@ typedef struct irh_config {
   uint64_t h2_flood_limit;            /* SETTINGS/PING/empty DATA/PRIORITY per second */
   uint64_t h2_stream_idle_timeout_ms; /* a stream with no progress is reset */
   uint64_t h2_ping_timeout_ms;        /* an idle connection's PING must be answered */
+  uint64_t h2_min_send_rate;          /* bytes/s a stream waiting on the client takes, 0: off */
+  uint64_t h2_min_send_rate_grace_ms; /* ... counted after this much waiting */
+  uint64_t h2_max_file_bodies;        /* file bodies one connection holds open at once */
 
   irh_listen_cfg *listens;
   size_t nlistens;

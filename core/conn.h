@@ -62,6 +62,7 @@ typedef struct irh_conn {
   struct irh_tls_conn *tls;      /* owned; NULL without TLS */
   struct irh_h2 *h2;             /* owned while HTTP/2 runs */
   struct ir_stream *file_stream; /* its file body goes out with sendfile (filesend.c) */
+  unsigned file_bodies;          /* file bodies holding an fd (filesend.c) */
 
   irh_bufq out;         /* plaintext queued by the protocol */
   irh_bufq wire;        /* bytes for the socket (sealed, with TLS) */

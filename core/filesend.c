@@ -10,6 +10,13 @@
  *
  * A stream that closes while a job is in flight leaves the job the file
  * descriptor to close; the job's completion then only cleans up.
+ *
+ * Resource bounds: a connection holds at most h2_max_file_bodies file
+ * bodies (each one fd and at most one read buffer); a stream whose peer
+ * has no room for it (HTTP/2 window 0, ops->send_room) neither takes a new
+ * file body nor reads ahead. Both answer "again" as ir_resp_send_file
+ * allows, and the protocol calls irh_stream_writable when room comes
+ * (irh_filesend_blocked tells it when that would do nothing).
  */
 #define _GNU_SOURCE /* readahead(2) */
 #include "filesend.h"
@@ -28,6 +35,7 @@
 
 #define READ_CHUNK (256u * 1024u)  /* one thread-pool read */
 #define SENDFILE_WINDOW (1u << 20) /* bytes made resident before sendfile */
+#define MIN_READ (16u * 1024u)     /* smallest read for a stream with little room */
 
 struct irh_file_seg {
   int fd; /* dup of the module's, owned (or the in-flight job's) */
@@ -37,6 +45,8 @@ struct irh_file_seg {
   struct irh_file_job *job; /* in flight, or NULL */
   char *buf;                /* pread data not yet taken by the protocol; owned */
   size_t buf_len, buf_off;
+  unsigned counted : 1; /* holds one of the connection's file-body slots */
+  unsigned waiting : 1; /* send_file said "again" for want of a slot or room */
 };
 
 typedef struct irh_file_job {
@@ -48,8 +58,23 @@ typedef struct irh_file_job {
   ssize_t result;
 } irh_file_job;
 
+/* Room the peer has for this stream's body; INT64_MAX without a limit. */
+static int64_t send_room(ir_stream_t *s) {
+  return s->ops->send_room ? s->ops->send_room(s) : INT64_MAX;
+}
+
+/* Whether a new file body may start: a free slot and room to send. */
+static int may_start(ir_stream_t *s) {
+  return s->conn->file_bodies < s->worker->server->config->h2_max_file_bodies && send_room(s) > 0;
+}
+
 static void seg_close(ir_stream_t *s) {
   irh_file_seg *f = s->file;
+  if (f->counted) { /* a slot is free: streams waiting for one may go on */
+    f->counted = 0;
+    s->conn->file_bodies--;
+    irh_conn_want_flush(s->conn);
+  }
   if (f->fd >= 0) close(f->fd);
   free(f->buf);
   f->fd = -1;
@@ -167,7 +192,14 @@ static void pump(ir_stream_t *s) {
       seg_finish(s, 1);
       return;
     }
+    /* Read no more than the peer can take soon: nothing while it has no
+     * room (the protocol calls back when it has), and a small read for a
+     * small window rather than a full chunk that would sit in memory. */
+    int64_t room = send_room(s);
+    if (room <= 0) return;
     size_t len = f->left < READ_CHUNK ? (size_t)f->left : READ_CHUNK;
+    if ((uint64_t)room < len) len = (uint64_t)room < MIN_READ ? MIN_READ : (size_t)room;
+    if (len > f->left) len = (size_t)f->left;
     if (submit(s, 1, len) != 0) seg_finish(s, 0);
     return;
   }
@@ -247,8 +279,17 @@ int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t 
   if (!s->file && !(s->file = irh_arena_alloc(&s->arena, sizeof(*s->file)))) return IR_ENOMEM;
   irh_file_seg *f = s->file;
   f->job = NULL;
+  f->fd = -1;
+  if (!may_start(s)) { /* on_writable follows when a slot or room comes */
+    f->waiting = 1;
+    s->flags |= IRH_STREAM_WANT_WRITE;
+    return IR_EAGAIN;
+  }
+  f->waiting = 0;
   f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (f->fd < 0) return IR_EIO;
+  f->counted = 1;
+  s->conn->file_bodies++;
   f->off = offset;
   f->left = len;
   f->warm_end = offset;
@@ -266,6 +307,20 @@ int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t 
 
 int irh_filesend_active(const ir_stream_t *s) {
   return s->file && (s->file->fd >= 0 || s->file->job);
+}
+
+int irh_filesend_blocked(const ir_stream_t *s) {
+  const irh_file_seg *f = s->file;
+  ir_stream_t *ms = (ir_stream_t *)s; /* the ops take a mutable stream */
+  if (!f) return 0;
+  if (f->fd < 0 && !f->job) return f->waiting && !may_start(ms);
+  return !f->sendfile && !f->job && f->buf_off >= f->buf_len && send_room(ms) <= 0;
+}
+
+int irh_filesend_waits_for_slot(const ir_stream_t *s) {
+  const irh_file_seg *f = s->file;
+  return f && f->waiting && f->fd < 0 && !f->job &&
+         s->conn->file_bodies >= s->worker->server->config->h2_max_file_bodies;
 }
 
 void irh_filesend_writable(ir_stream_t *s) {

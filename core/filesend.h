@@ -14,6 +14,12 @@ typedef struct irh_file_seg irh_file_seg;
 int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t len);
 /* Whether a file segment is still being sent. */
 int irh_filesend_active(const ir_stream_t *s);
+/* Whether irh_stream_writable would do nothing now: the stream's file body
+ * waits for a slot or for the peer's room (ops->send_room). */
+int irh_filesend_blocked(const ir_stream_t *s);
+/* Whether the stream's file body waits for one of the connection's
+ * h2_max_file_bodies slots. */
+int irh_filesend_waits_for_slot(const ir_stream_t *s);
 /* The protocol can take more: continue a thread-pool segment. */
 void irh_filesend_writable(ir_stream_t *s);
 /* The stream closes: drop the segment (a job in flight keeps the fd). */

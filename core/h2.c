@@ -18,6 +18,10 @@
  *   header lists: max_header_size / max_header_count, answered 431.
  *   stalled streams: no progress while waiting on the client for
  *   h2_stream_idle_timeout: RST_STREAM CANCEL.
+ *   slow readers: a response waiting on the client's window (or socket)
+ *   must go at h2_min_send_rate after h2_min_send_rate_grace, counted in
+ *   bytes: RST_STREAM CANCEL. File bodies: h2_max_file_bodies per
+ *   connection, none started or read ahead without window (filesend.c).
  *   idle connections: a PING after keepalive_timeout; no answer within
  *   h2_ping_timeout: GOAWAY and close.
  *   output for a client that does not read: bounded by max_queued_output
@@ -58,6 +62,10 @@ typedef struct irh_h2_stream {
   size_t header_bytes;
   size_t header_count;
   ir_str protocol; /* :protocol of an extended CONNECT */
+  /* Send rate while the response waits on the client (reset_slow_readers). */
+  uint64_t rate_tick;    /* loop time of the last sample */
+  uint64_t rate_wait_ms; /* time spent waiting on the client's window or socket */
+  uint64_t rate_bytes;   /* body bytes sent meanwhile */
   unsigned too_large : 1;
   unsigned req_ended : 1; /* the request (headers and body) was all received */
   unsigned has_provider : 1; /* the response has a body (data provider) */
@@ -77,6 +85,7 @@ typedef struct irh_h2 {
   int in_session;  /* inside an nghttp2 call: do not delete the session */
   int timer_phase; /* H2_TIMER_* the connection timer is armed for */
   uint64_t idle_since; /* loop time the last stream closed */
+  unsigned slots_stalled : 1; /* every file-body slot is held by a stream waiting on the reader */
   unsigned dead : 1;
   unsigned goaway : 1;
   unsigned calmed : 1; /* ended for abuse */
@@ -456,6 +465,7 @@ static int send_data(nghttp2_session *ss, nghttp2_frame *f, const uint8_t *frame
     memset(p, 0, pad - 1);
     irh_conn_commit(h->conn, pad - 1);
   }
+  hs->rate_bytes += length;
   progress(h, hs);
   return 0;
 }
@@ -496,7 +506,8 @@ static int notify_writable(irh_h2 *h) {
   while (l != &h->streams && !irh_conn_out_full(h->conn)) {
     irh_link *next = l->next;
     irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
-    if ((hs->s->flags & IRH_STREAM_WANT_WRITE) && queued(hs) < H2_STREAM_LOW) {
+    if ((hs->s->flags & IRH_STREAM_WANT_WRITE) && queued(hs) < H2_STREAM_LOW &&
+        !irh_filesend_blocked(hs->s)) {
       irh_stream_writable(hs->s);
       n++;
     }
@@ -638,6 +649,16 @@ static void h2_settle(ir_stream_t *s) {
 
 static int h2_can_trailer(ir_stream_t *s) { return !(s->flags & IRH_STREAM_IS_HEAD); }
 
+/* The peer's window for this stream (and the connection) beyond what is
+ * queued already. */
+static int64_t h2_send_room(ir_stream_t *s) {
+  irh_h2 *h = s->conn->h2;
+  irh_h2_stream *hs = s->proto;
+  int64_t w = nghttp2_session_get_stream_remote_window_size(h->session, hs->id);
+  int64_t cw = nghttp2_session_get_remote_window_size(h->session);
+  return (w < cw ? w : cw) - (int64_t)queued(hs);
+}
+
 const irh_stream_ops irh_h2_stream_ops = {
     .send_head = h2_send_head,
     .write = h2_write,
@@ -646,6 +667,7 @@ const irh_stream_ops irh_h2_stream_ops = {
     .consume = h2_consume,
     .settle = h2_settle,
     .can_trailer = h2_can_trailer,
+    .send_room = h2_send_room,
 };
 
 /* ---- connection events ---- */
@@ -675,16 +697,74 @@ static void h2_on_drain(irh_conn *c) {
   if (nghttp2_session_want_write(c->h2->session)) irh_conn_want_flush(c);
 }
 
+/* Whether the stream's response has body to send (queued, a file body,
+ * or a module told "again") and the client keeps it from going: no window,
+ * or a socket it does not read. */
+static int has_body_to_send(irh_h2_stream *hs) {
+  ir_stream_t *s = hs->s;
+  return hs->has_provider &&
+         (queued(hs) || irh_filesend_active(s) || (s->flags & IRH_STREAM_WANT_WRITE));
+}
+
+static int waits_on_reader(irh_h2 *h, irh_h2_stream *hs) {
+  if (!has_body_to_send(hs)) return 0;
+  if (irh_filesend_waits_for_slot(hs->s) && h->slots_stalled) return 1;
+  return nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0 ||
+         nghttp2_session_get_remote_window_size(h->session) <= 0 || irh_conn_out_full(h->conn);
+}
+
+/* Byte-counted progress (Kestrel's MinResponseDataRate): a 1-byte
+ * WINDOW_UPDATE now and then is progress to reset_stalled_streams but
+ * keeps a stream's buffers and file open forever. While a response waits
+ * on the reader, the bytes it sent must keep up with h2_min_send_rate over
+ * the waiting time, once that passes h2_min_send_rate_grace. A fast start
+ * earns at most one grace period of credit, so it cannot buy a long stall.
+ * Returns 1 when it reset the stream. */
+static int reset_slow_readers(irh_h2 *h, irh_h2_stream *hs, uint64_t now) {
+  const irh_config *cfg = h2_config(h);
+  uint64_t rate = cfg->h2_min_send_rate, grace = cfg->h2_min_send_rate_grace_ms;
+  uint64_t since = hs->rate_tick ? now - hs->rate_tick : 0;
+  hs->rate_tick = now;
+  if (!rate || (hs->s->flags & IRH_STREAM_UPGRADED)) return 0;
+  if (!waits_on_reader(h, hs)) {
+    if (!has_body_to_send(hs))
+      hs->rate_wait_ms = hs->rate_bytes = 0; /* nothing to send: a new measure later */
+    return 0;
+  }
+  hs->rate_wait_ms += since;
+  uint64_t credit = rate * (hs->rate_wait_ms + grace) / 1000;
+  if (hs->rate_bytes > credit) hs->rate_bytes = credit;
+  if (hs->rate_wait_ms < grace || hs->rate_bytes * 1000 >= rate * hs->rate_wait_ms) return 0;
+  irh_log(IR_LOG_WARN, h->conn->id, hs->id, NULL,
+          "client reads %llu bytes in %llu ms, under h2_min_send_rate: RST_STREAM CANCEL",
+          (unsigned long long)hs->rate_bytes, (unsigned long long)hs->rate_wait_ms);
+  hs->rate_wait_ms = hs->rate_bytes = 0; /* reset once */
+  nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+  return 1;
+}
+
+/* A stream waiting for a file-body slot waits on the reader too when the
+ * streams holding the slots all do: one slow client, not a busy server. */
+static void note_stalled_slots(irh_h2 *h) {
+  unsigned stalled = 0;
+  for (irh_link *l = h->streams.next; l != &h->streams; l = l->next) {
+    irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
+    if (irh_filesend_active(hs->s) && waits_on_reader(h, hs)) stalled++;
+  }
+  h->slots_stalled = stalled && stalled >= h->conn->file_bodies;
+}
+
 /* Streams waiting on the client (headers, body or window) that made no
  * progress for h2_stream_idle_timeout are reset. Upgraded streams idle as
  * long as their module likes. */
 static void reset_stalled_streams(irh_h2 *h) {
   const irh_config *cfg = h2_config(h);
   uint64_t now = h2_now(h);
+  if (cfg->h2_min_send_rate) note_stalled_slots(h);
   for (irh_link *l = h->streams.next; l != &h->streams; l = l->next) {
     irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
     ir_stream_t *s = hs->s;
-    if (s->flags & IRH_STREAM_UPGRADED) continue;
+    if (reset_slow_readers(h, hs, now) || (s->flags & IRH_STREAM_UPGRADED)) continue;
     int waits_for_window =
         queued(hs) && (nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0 ||
                          nghttp2_session_get_remote_window_size(h->session) <= 0);

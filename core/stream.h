@@ -52,6 +52,9 @@ typedef struct irh_stream_ops {
   /* Whether a file body can go straight to the socket with sendfile(2)
    * (plaintext, unframed bytes); NULL means never. */
   int (*can_sendfile)(ir_stream_t *s);
+  /* Body bytes the peer can take now beyond what is queued (HTTP/2's flow
+   * control windows); <= 0: none. NULL: no such limit. */
+  int64_t (*send_room)(ir_stream_t *s);
 } irh_stream_ops;
 
 enum {

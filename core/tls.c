@@ -22,6 +22,7 @@
 #include "h2.h"
 #include "listener.h"
 #include "log.h"
+#include "recycler.h"
 #include "server.h"
 #include "worker.h"
 
@@ -215,7 +216,7 @@ static int append_ciphertext(irh_tls_conn *s, const char *data, size_t len) {
     if (s->in_len + len > s->in_cap) {
       size_t cap = s->in_cap ? s->in_cap : 16384;
       while (cap < s->in_len + len) cap *= 2;
-      char *grown = realloc(s->in, cap);
+      char *grown = irh_recycler_realloc(s->in, cap);
       if (!grown) return -1;
       s->in = grown;
       s->in_cap = cap;
@@ -298,6 +299,16 @@ static void decrypt_records(irh_conn *c) {
   s->decrypting = 0;
 }
 
+/* All ciphertext was pulled: the buffer goes back to the worker's
+ * recycler, so an idle connection holds none (no malloc per read). */
+static void release_empty_in(irh_tls_conn *s) {
+  if (s->in && s->in_off == s->in_len) {
+    irh_recycler_free(s->in);
+    s->in = NULL;
+    s->in_cap = s->in_len = s->in_off = 0;
+  }
+}
+
 void irh_tls_on_read(irh_conn *c, const char *data, size_t len) {
   irh_tls_conn *s = c->tls;
   if (append_ciphertext(s, data, len) != 0) {
@@ -308,12 +319,14 @@ void irh_tls_on_read(irh_conn *c, const char *data, size_t len) {
   if (s->handshake_done) decrypt_records(c);
   /* Too much held back while the protocol waits: stop reading the socket. */
   if (s->in_len - s->in_off > TLS_IN_MAX / 2) irh_conn_pause_reading(c);
+  release_empty_in(s);
 }
 
 void irh_tls_want_read(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s->handshake_done || c->closing) return;
   if (s->in_len > s->in_off || gnutls_record_check_pending(s->session) > 0) decrypt_records(c);
+  release_empty_in(s);
 }
 
 void irh_tls_seal(irh_conn *c) {
@@ -352,7 +365,7 @@ void irh_tls_conn_free(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s) return;
   if (s->session) gnutls_deinit(s->session);
-  free(s->in);
+  irh_recycler_free(s->in);
   free(s);
   c->tls = NULL;
 }

@@ -263,6 +263,8 @@ static void test_defaults(void) {
   CHECK(c->h2_flood_limit == 200);
   CHECK(c->h2_stream_idle_timeout_ms == 30000);
   CHECK(c->h2_ping_timeout_ms == 10000);
+  CHECK(c->h2_min_send_rate == 240 && c->h2_min_send_rate_grace_ms == 5000);
+  CHECK(c->h2_max_file_bodies == 16);
   CHECK(c->nlistens == 1 && c->listens[0].backlog == 511);
   CHECK(c->listens[0].protocols == (IRH_PROTO_HTTP1 | IRH_PROTO_H2C));
   CHECK(c->listens[0].tls == 0 && c->listens[0].nalpn == 0);
@@ -790,6 +792,9 @@ static void test_h2_server_errors(void) {
   EXPECT_SERVER_VALUE("h2_stream_idle_timeout", "0ms", one);
   EXPECT_SERVER_VALUE("h2_ping_timeout", "0", one);
   EXPECT_SERVER_VALUE("h2_ping_timeout", "soon", duration);
+  EXPECT_SERVER_VALUE("h2_min_send_rate", "-1", "at least 0");
+  EXPECT_SERVER_VALUE("h2_min_send_rate_grace", "0s", one);
+  EXPECT_SERVER_VALUE("h2_max_file_bodies", "0", one);
   EXPECT_ERROR("[server]\nh2_max_frame_sise = 16k\n[listen *:80]\n",
                "2: unknown key 'h2_max_frame_sise' in [server] (did you mean "
                "'h2_max_frame_size'?)");
