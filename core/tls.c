@@ -193,8 +193,12 @@ int irh_tls_conn_start(irh_conn *c, irh_tls_ctx *t) {
   gnutls_priority_set(s->session, t->priority);
   gnutls_credentials_set(s->session, GNUTLS_CRD_CERTIFICATE, t->creds);
   gnutls_session_ticket_enable_server(s->session, &t->ticket_key);
+  /* MANDATORY: a client whose ALPN list has none of ours gets the fatal
+   * no_application_protocol alert (RFC 7301 §3.2) instead of a protocol it
+   * did not offer; a client sending no ALPN at all is not affected. */
   if (t->nalpn)
-    gnutls_alpn_set_protocols(s->session, t->alpn, t->nalpn, GNUTLS_ALPN_SERVER_PRECEDENCE);
+    gnutls_alpn_set_protocols(s->session, t->alpn, t->nalpn,
+                              GNUTLS_ALPN_SERVER_PRECEDENCE | GNUTLS_ALPN_MANDATORY);
   gnutls_session_set_ptr(s->session, c);
   gnutls_handshake_set_post_client_hello_function(s->session, choose_certificate);
   gnutls_transport_set_ptr(s->session, c);
