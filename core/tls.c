@@ -283,9 +283,16 @@ static void decrypt_records(irh_conn *c) {
       continue;
     }
     if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) break;
-    if (n == GNUTLS_E_REHANDSHAKE) { /* TLS 1.2 renegotiation: refused */
+    if (n == GNUTLS_E_REHANDSHAKE) {
+      /* A TLS 1.2 renegotiation: refused with the warning alert (RFC 5246
+       * §7.2.2), then closed once flushed. GnuTLS keeps the ClientHello
+       * buffered and fails the next record_recv with UNEXPECTED_PACKET,
+       * so the connection cannot go on; closing at once, as that error
+       * did, dropped the alert with the unwritten wire queue. */
+      irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS renegotiation refused");
       gnutls_alert_send(s->session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
-      continue;
+      irh_conn_close_when_flushed(c);
+      break;
     }
     if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION) { /* close_notify, or just FIN */
       c->eof = 1;

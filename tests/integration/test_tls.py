@@ -500,6 +500,24 @@ class Versions(TLSCase):
 # Session resumption (tickets; two workers share the ticket key)
 
 
+class Renegotiation(TLSCase):
+    """A TLS 1.2 client asking to renegotiate gets the warning alert
+    no_renegotiation (100), then the server closes the connection (GnuTLS
+    cannot go on with the refused ClientHello buffered; RFC 5246 §7.2.2
+    lets either side close after it)."""
+
+    def test_rehandshake_gets_no_renegotiation_alert(self):
+        for name in ("tls12", "main"):
+            rc, out = gnutls_cli(SRV.tls_port[name], "--rehandshake", "--sni-hostname", "a.test",
+                                 "--verify-hostname", "a.test",
+                                 "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2")
+            self.assertIn("Handshake was completed", out)
+            self.assertIn("Received alert [100]", out,
+                          "%s: no no_renegotiation alert before the close" % name)
+            self.assertNotIn("ReHandshake was completed", out)
+        self.assert_still_serving("refused renegotiations")
+
+
 class Resumption(TLSCase):
     def resumes(self, name, *priority):
         # Several times: the two connections of a run may land on either worker.
