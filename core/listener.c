@@ -149,9 +149,21 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
   }
 }
 
+static void on_probe_closed(uv_handle_t *h) { free(h); }
+
 int irh_listeners_start(ir_worker_t *w, const int *fds) {
   const irh_server *srv = w->server;
   const irh_config *c = srv->config;
+  /* libuv opens a reserve fd per loop (for the EMFILE trick of its own
+   * accept loop, unused here) when the loop's first stream is made: make
+   * one now, so that happens at start and not at the worker's first
+   * client, and the worker's fd count is steady from then on. */
+  uv_tcp_t *probe = malloc(sizeof(*probe));
+  if (!probe || uv_tcp_init(&w->loop, probe) != 0) {
+    free(probe);
+    return -1;
+  }
+  uv_close((uv_handle_t *)probe, on_probe_closed);
   w->listeners = calloc(c->nlistens, sizeof(*w->listeners));
   if (!w->listeners) return -1;
   for (size_t i = 0; i < c->nlistens; i++) {
