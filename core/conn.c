@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filesend.h"
 #include "h2.h"
@@ -310,16 +311,10 @@ void irh_conn_flush(irh_conn *c) {
 
 /* ---- accepting ---- */
 
-static void on_rejected_closed(uv_handle_t *h) { free(h); }
-
-/* Over max_connections (or out of memory): accept and close at once, which
- * the client sees as a clean FIN rather than a hang in the backlog. */
-static void reject(ir_worker_t *w, uv_stream_t *listener) {
-  uv_tcp_t *t = malloc(sizeof(*t));
-  if (!t) return;
-  uv_tcp_init(&w->loop, t);
-  uv_accept(listener, (uv_stream_t *)t);
-  uv_close((uv_handle_t *)t, on_rejected_closed);
+/* Over max_connections (or out of memory): close at once, which the client
+ * sees as a clean FIN rather than a hang in the backlog. */
+static void reject(ir_worker_t *w, int fd) {
+  close(fd);
   uint64_t now = uv_now(&w->loop);
   if (now - w->last_reject_log >= 1000 || w->last_reject_log == 0) {
     w->last_reject_log = now;
@@ -362,19 +357,18 @@ static int start_protocol(irh_conn *c) {
   return irh_h2_start(c); /* h2c only: the preface must follow */
 }
 
-void irh_conn_accept(irh_listener *l) {
+void irh_conn_accept(irh_listener *l, int fd) {
   ir_worker_t *w = l->worker;
   irh_server *srv = w->server;
-  uv_stream_t *listener = (uv_stream_t *)&l->tcp;
   if (atomic_fetch_add(&srv->connections, 1) >= srv->config->max_connections || w->draining) {
     atomic_fetch_sub(&srv->connections, 1);
-    reject(w, listener);
+    reject(w, fd);
     return;
   }
   irh_conn *c = irh_slab_alloc(&w->conn_slab);
   if (!c) {
     atomic_fetch_sub(&srv->connections, 1);
-    reject(w, listener);
+    reject(w, fd);
     return;
   }
   c->worker = w;
@@ -390,7 +384,8 @@ void irh_conn_accept(irh_listener *l) {
   irh_list_push(&w->conns, &c->link);
   w->conns_alive++;
   c->id = atomic_fetch_add(&srv->next_conn_id, 1) + 1;
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd); /* not the handle's yet */
     irh_conn_close(c);
     return;
   }

@@ -88,8 +88,9 @@ typedef struct irh_conn {
   irh_h1 h1;
 } irh_conn;
 
-/* Accepts a pending connection on a listener (worker's thread). */
-void irh_conn_accept(struct irh_listener *l);
+/* Takes a connection accepted on a listener (its fd, owned from now on:
+ * served, or closed when over max_connections). Worker's thread. */
+void irh_conn_accept(struct irh_listener *l, int fd);
 
 /* Switches the protocol (after ALPN, sniffing or an h2c upgrade). */
 void irh_conn_set_proto(irh_conn *c, const irh_proto *p);

@@ -33,9 +33,9 @@
 #include "stream.h"
 #include "worker.h"
 
-#define READ_CHUNK (256u * 1024u)  /* one thread-pool read */
+#define READ_CHUNK (256u * 1024u)  /* one thread-pool read, at most */
+#define READ_MIN 16384u            /* ... and at least (one TLS record) */
 #define SENDFILE_WINDOW (1u << 20) /* bytes made resident before sendfile */
-#define MIN_READ (16u * 1024u)     /* smallest read for a stream with little room */
 
 struct irh_file_seg {
   int fd; /* dup of the module's, owned (or the in-flight job's) */
@@ -171,6 +171,19 @@ static int submit(ir_stream_t *s, int read_data, size_t len) {
 
 /* ---- thread-pool reads through the protocol's write path ---- */
 
+/* The next read: no more than the connection's queue has room for (a read
+ * buffer is memory the connection holds on top of its queue, so a client
+ * that stops reading holds about max_queued_output, not that plus a whole
+ * chunk), but at least one TLS record's worth so the file keeps moving. */
+static size_t read_size(const ir_stream_t *s) {
+  const irh_conn *c = s->conn;
+  size_t queued = irh_conn_out_bytes(c);
+  size_t len = queued < c->max_queued ? c->max_queued - queued : 0;
+  if (len > READ_CHUNK) len = READ_CHUNK;
+  if (len < READ_MIN) len = READ_MIN;
+  return s->file->left < len ? (size_t)s->file->left : len;
+}
+
 static void pump(ir_stream_t *s) {
   irh_file_seg *f = s->file;
   while (!f->job && !(s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED))) {
@@ -194,11 +207,12 @@ static void pump(ir_stream_t *s) {
     }
     /* Read no more than the peer can take soon: nothing while it has no
      * room (the protocol calls back when it has), and a small read for a
-     * small window rather than a full chunk that would sit in memory. */
+     * small window rather than a full chunk that would sit in memory; never
+     * more than the connection's queue has room for (read_size). */
     int64_t room = send_room(s);
     if (room <= 0) return;
-    size_t len = f->left < READ_CHUNK ? (size_t)f->left : READ_CHUNK;
-    if ((uint64_t)room < len) len = (uint64_t)room < MIN_READ ? MIN_READ : (size_t)room;
+    size_t len = read_size(s);
+    if ((uint64_t)room < len) len = (uint64_t)room < READ_MIN ? READ_MIN : (size_t)room;
     if (len > f->left) len = (size_t)f->left;
     if (submit(s, 1, len) != 0) seg_finish(s, 0);
     return;

@@ -1,5 +1,6 @@
 /* listener.c — binding listening sockets and accepting on them; see
  * listener.h. */
+#define _GNU_SOURCE /* accept4(2) */
 #include "listener.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "log.h"
 #include "server.h"
 #include "worker.h"
 
@@ -82,14 +84,86 @@ int irh_listeners_bind(irh_config *c, unsigned count, int exclusive, int *fds) {
   return 0;
 }
 
-static void on_connection(uv_stream_t *server, int status) {
-  if (status < 0) return;
-  irh_conn_accept(server->data);
+/* Connections taken per readable event; the rest wait for the next loop
+ * turn (the poll is level-triggered), so one busy listener cannot starve
+ * the worker's connections. */
+#define ACCEPT_BATCH 128
+/* How long a listener stops accepting once the process (or the system) is
+ * out of fds: long enough not to spin on accept(), short enough that the
+ * clients waiting in the backlog are served soon after fds free up. */
+#define ACCEPT_BACKOFF_MS 250
+
+static void on_acceptable(uv_poll_t *p, int status, int events);
+
+static void on_backoff_over(uv_timer_t *t) {
+  irh_listener *l = t->data;
+  uv_poll_start(&l->poll, UV_READABLE, on_acceptable);
 }
+
+/* accept() failed for want of a resource: say so (at most once a second
+ * per worker) and stop accepting on l for a while. The connections wait in
+ * the backlog meanwhile, rather than being accepted and closed at once. */
+static void back_off(irh_listener *l, int err) {
+  ir_worker_t *w = l->worker;
+  uint64_t now = uv_now(&w->loop);
+  if (w->last_accept_log == 0 || now - w->last_accept_log >= 1000) {
+    w->last_accept_log = now;
+    const char *what = err == EMFILE   ? "too many open files (EMFILE)"
+                       : err == ENFILE ? "too many open files in the system (ENFILE)"
+                                       : strerror(err);
+    irh_log_warn("accept: %s on [listen %s]; not accepting for %d ms", what, l->cfg->section->arg,
+                 ACCEPT_BACKOFF_MS);
+  }
+  uv_poll_stop(&l->poll);
+  uv_timer_start(&l->backoff, on_backoff_over, ACCEPT_BACKOFF_MS, 0);
+}
+
+static void on_acceptable(uv_poll_t *p, int status, int events) {
+  (void)events;
+  irh_listener *l = p->data;
+  if (status < 0) {
+    irh_log_warn("[listen %s]: %s", l->cfg->section->arg, uv_strerror(status));
+    return;
+  }
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      irh_conn_accept(l, fd);
+      continue;
+    }
+    switch (errno) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+      return;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM: back_off(l, errno); return;
+    default:
+      /* EINTR, ECONNABORTED, and the pending network errors Linux passes
+       * on (accept(2)): this connection is gone, the next may not be. */
+      continue;
+    }
+  }
+}
+
+static void on_probe_closed(uv_handle_t *h) { free(h); }
 
 int irh_listeners_start(ir_worker_t *w, const int *fds) {
   const irh_server *srv = w->server;
   const irh_config *c = srv->config;
+  /* libuv opens a reserve fd per loop (for the EMFILE trick of its own
+   * accept loop, unused here) when the loop's first stream is made: make
+   * one now, so that happens at start and not at the worker's first
+   * client, and the worker's fd count is steady from then on. */
+  uv_tcp_t *probe = malloc(sizeof(*probe));
+  if (!probe || uv_tcp_init(&w->loop, probe) != 0) {
+    free(probe);
+    return -1;
+  }
+  uv_close((uv_handle_t *)probe, on_probe_closed);
   w->listeners = calloc(c->nlistens, sizeof(*w->listeners));
   if (!w->listeners) return -1;
   for (size_t i = 0; i < c->nlistens; i++) {
@@ -97,17 +171,24 @@ int irh_listeners_start(ir_worker_t *w, const int *fds) {
     l->worker = w;
     l->cfg = &c->listens[i];
     l->tls = srv->tls[i];
-    uv_tcp_init(&w->loop, &l->tcp);
-    l->tcp.data = l;
+    l->fd = fds[i * srv->nworkers];
     w->nlisteners++;
-    if (uv_tcp_open(&l->tcp, fds[i * srv->nworkers]) != 0) return -1;
-    if (uv_listen((uv_stream_t *)&l->tcp, l->cfg->backlog, on_connection) != 0) return -1;
+    uv_timer_init(&w->loop, &l->backoff);
+    l->backoff.data = l;
+    l->open_handles = 1;
+    if (uv_poll_init(&w->loop, &l->poll, l->fd) != 0) return -1;
+    l->poll.data = l;
+    l->open_handles++;
+    if (uv_poll_start(&l->poll, UV_READABLE, on_acceptable) != 0) return -1;
   }
   return 0;
 }
 
 static void on_listener_closed(uv_handle_t *h) {
-  ir_worker_t *w = ((irh_listener *)h->data)->worker;
+  irh_listener *l = h->data;
+  if (--l->open_handles > 0) return;
+  close(l->fd);
+  ir_worker_t *w = l->worker;
   if (--w->nlisteners == 0) {
     free(w->listeners);
     w->listeners = NULL;
@@ -115,7 +196,10 @@ static void on_listener_closed(uv_handle_t *h) {
 }
 
 void irh_listeners_stop(ir_worker_t *w) {
-  for (size_t i = 0; i < w->server->config->nlistens && w->listeners; i++)
-    if (!uv_is_closing((uv_handle_t *)&w->listeners[i].tcp))
-      uv_close((uv_handle_t *)&w->listeners[i].tcp, on_listener_closed);
+  for (size_t i = 0; i < w->server->config->nlistens && w->listeners; i++) {
+    irh_listener *l = &w->listeners[i];
+    if (!l->worker || uv_is_closing((uv_handle_t *)&l->backoff)) continue; /* not started */
+    uv_close((uv_handle_t *)&l->backoff, on_listener_closed);
+    if (l->open_handles > 1) uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+  }
 }

@@ -16,10 +16,17 @@
 struct ir_worker;
 struct irh_tls_ctx;
 
-/* One listening socket of one worker. */
+/* One listening socket of one worker. The worker accepts itself (accept4
+ * when the poll says readable) rather than through uv_listen, so that
+ * running out of fds is seen, logged and answered by pausing: libuv would
+ * hide EMFILE (it accepts and closes with a reserve fd) and cannot pause a
+ * listener. */
 typedef struct irh_listener {
-  uv_tcp_t tcp;
-  struct ir_worker *worker;
+  uv_poll_t poll;           /* readable: connections wait in the backlog */
+  uv_timer_t backoff;       /* accepting paused after EMFILE/ENFILE */
+  int fd;                   /* the listening socket; owned, closed with the handles */
+  int open_handles;         /* poll + backoff; the fd is closed at 0 */
+  struct ir_worker *worker; /* NULL until started */
   const irh_listen_cfg *cfg;
   struct irh_tls_ctx *tls; /* the server's; NULL for cleartext */
 } irh_listener;

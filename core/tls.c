@@ -194,8 +194,12 @@ int irh_tls_conn_start(irh_conn *c, irh_tls_ctx *t) {
   gnutls_priority_set(s->session, t->priority);
   gnutls_credentials_set(s->session, GNUTLS_CRD_CERTIFICATE, t->creds);
   gnutls_session_ticket_enable_server(s->session, &t->ticket_key);
+  /* MANDATORY: a client whose ALPN list has none of ours gets the fatal
+   * no_application_protocol alert (RFC 7301 §3.2) instead of a protocol it
+   * did not offer; a client sending no ALPN at all is not affected. */
   if (t->nalpn)
-    gnutls_alpn_set_protocols(s->session, t->alpn, t->nalpn, GNUTLS_ALPN_SERVER_PRECEDENCE);
+    gnutls_alpn_set_protocols(s->session, t->alpn, t->nalpn,
+                              GNUTLS_ALPN_SERVER_PRECEDENCE | GNUTLS_ALPN_MANDATORY);
   gnutls_session_set_ptr(s->session, c);
   gnutls_handshake_set_post_client_hello_function(s->session, choose_certificate);
   gnutls_transport_set_ptr(s->session, c);
@@ -280,9 +284,16 @@ static void decrypt_records(irh_conn *c) {
       continue;
     }
     if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) break;
-    if (n == GNUTLS_E_REHANDSHAKE) { /* TLS 1.2 renegotiation: refused */
+    if (n == GNUTLS_E_REHANDSHAKE) {
+      /* A TLS 1.2 renegotiation: refused with the warning alert (RFC 5246
+       * §7.2.2), then closed once flushed. GnuTLS keeps the ClientHello
+       * buffered and fails the next record_recv with UNEXPECTED_PACKET,
+       * so the connection cannot go on; closing at once, as that error
+       * did, dropped the alert with the unwritten wire queue. */
+      irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS renegotiation refused");
       gnutls_alert_send(s->session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
-      continue;
+      irh_conn_close_when_flushed(c);
+      break;
     }
     if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION) { /* close_notify, or just FIN */
       c->eof = 1;

@@ -60,6 +60,7 @@ struct ir_worker {
   void **module_data;       /* one slot per loaded module (ir_worker_set_data), owned */
   uint64_t conns_alive;     /* accepted and not yet freed */
   uint64_t last_reject_log; /* loop time of the last max_connections warning */
+  uint64_t last_accept_log; /* loop time of the last accept() failure warning */
   int draining;
   atomic_int closed; /* handles closed: no new timers, work or posts */
   int exit_status;

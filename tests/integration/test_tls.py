@@ -161,6 +161,7 @@ def setUpModule():
             "main": {},  # default protocols: h2, http/1.1
             "h1only": {"protocols": "http/1.1"},
             "h1first": {"protocols": "http/1.1, h2"},
+            "h2only": {"protocols": "h2"},
             "tls12": {"tls_priority": "NORMAL:-VERS-ALL:+VERS-TLS1.2"},
             "tls13": {"tls_priority": "NORMAL:-VERS-ALL:+VERS-TLS1.3"},
         },
@@ -364,9 +365,74 @@ class ALPN(TLSCase):
         self.assertEqual((code, body), (200, (GREETING + "\n").encode()))
 
     def test_http11_only_listener_refuses_h2(self):
+        # RFC 7301 §3.2: no protocol in common is a no_application_protocol
+        # alert, not a silent fall back to one the client did not offer.
         rc, out = s_client(SRV.tls_port["h1only"], "-alpn", "h2")
-        self.assertTrue(handshake_done(out), "handshake failed:\n" + out)
-        self.assertIn(alpn_of(out), (None, "http/1.1"), out)
+        self.assertFalse(handshake_done(out), "handshake completed:\n" + out)
+        self.assertIn("alert number 120", out)
+
+    def assert_no_application_protocol(self, port, alpn):
+        """A client offering only `alpn` gets the fatal no_application_protocol
+        alert (120) and no connection (RFC 7301 §3.2: the server SHALL)."""
+        try:
+            s = ssl_connect(port, alpn=alpn)
+        except ssl.SSLError as e:
+            # Python 3.11 leaves e.reason empty for this alert: its text says it.
+            what = (e.reason or "") + " " + str(e)
+            self.assertRegex(what, r"(?i)NO_APPLICATION_PROTOCOL|alert no application protocol",
+                             "%s: %r" % (alpn, e))
+            return
+        try:
+            got = s.selected_alpn_protocol()
+        finally:
+            s.close()
+        self.fail("a client offering only %s completed the handshake (ALPN %r) instead of "
+                  "getting the no_application_protocol alert" % (alpn, got))
+
+    def test_only_unknown_alpn_gets_no_application_protocol(self):
+        for name in ("main", "h1only", "h2only", "tls12"):
+            for alpn in (["spdy/3"], ["h3"], ["h3", "spdy/3", "http/1.0"]):
+                self.assert_no_application_protocol(SRV.tls_port[name], alpn)
+        self.assert_still_serving("clients offering only unknown ALPN protocols")
+
+    def test_only_h2_on_http11_only_listener_gets_alert(self):
+        self.assert_no_application_protocol(SRV.tls_port["h1only"], ["h2"])
+        self.assert_no_application_protocol(SRV.tls_port["h2only"], ["http/1.1"])
+
+    def test_gnutls_cli_unknown_alpn(self):
+        rc, out = gnutls_cli(SRV.tls_port["main"], "--alpn", "h3", "--sni-hostname", "a.test",
+                             "--verify-hostname", "a.test")
+        self.assertNotEqual(rc, 0, out)
+        self.assertNotIn("Handshake was completed", out)
+        self.assertRegex(out, r"(?i)alert \[120\]|no supported application protocol", out)
+
+    def test_unknown_then_known_alpn_picks_known(self):
+        s = ssl_connect(SRV.tls_port["main"], alpn=["h3", "spdy/3", "http/1.1"])
+        try:
+            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+            s.sendall(H.build_request("GET", "/hello"))
+            r = H.HTTPReader(s).read_response()
+            self.assertEqual((r.status, r.body), (200, (GREETING + "\n").encode()))
+        finally:
+            s.close()
+
+    def test_no_alpn_on_h2_only_listener_gets_h2(self):
+        # Without ALPN the client gets the listener's protocol, as before.
+        s = ssl_connect(SRV.tls_port["h2only"])
+        try:
+            self.assertIsNone(s.selected_alpn_protocol())
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            s.settimeout(H.scaled(5.0))
+            head = b""
+            while len(head) < 9:
+                d = s.recv(9 - len(head))
+                if not d:
+                    break
+                head += d
+            self.assertEqual(len(head), 9, "no HTTP/2 frame back: %r" % head)
+            self.assertEqual(head[3], 0x4, "first frame is not SETTINGS: %r" % head)
+        finally:
+            s.close()
 
     def test_no_alpn_client_gets_http11(self):
         s = ssl_connect(SRV.tls_port["main"])
@@ -432,6 +498,24 @@ class Versions(TLSCase):
 
 # --------------------------------------------------------------------------
 # Session resumption (tickets; two workers share the ticket key)
+
+
+class Renegotiation(TLSCase):
+    """A TLS 1.2 client asking to renegotiate gets the warning alert
+    no_renegotiation (100), then the server closes the connection (GnuTLS
+    cannot go on with the refused ClientHello buffered; RFC 5246 §7.2.2
+    lets either side close after it)."""
+
+    def test_rehandshake_gets_no_renegotiation_alert(self):
+        for name in ("tls12", "main"):
+            rc, out = gnutls_cli(SRV.tls_port[name], "--rehandshake", "--sni-hostname", "a.test",
+                                 "--verify-hostname", "a.test",
+                                 "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2")
+            self.assertIn("Handshake was completed", out)
+            self.assertIn("Received alert [100]", out,
+                          "%s: no no_renegotiation alert before the close" % name)
+            self.assertNotIn("ReHandshake was completed", out)
+        self.assert_still_serving("refused renegotiations")
 
 
 class Resumption(TLSCase):
