@@ -99,6 +99,10 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_INT, "h2_flood_limit", "200", "frames per second"),
     KEY(IR_KEY_DURATION, "h2_stream_idle_timeout", "30s", NULL),
     KEY(IR_KEY_DURATION, "h2_ping_timeout", "10s", NULL),
+    KEY(IR_KEY_SIZE, "h2_discard_max_bytes", "1m",
+        "request body read and dropped after the response ended, then RST_STREAM"),
+    KEY(IR_KEY_DURATION, "h2_discard_timeout", "5s",
+        "how long a request may go on after its response ended, then RST_STREAM"),
     KEY_END};
 
 /* The [server] numbers kept as uint64_t fields of irh_config, with their
@@ -134,6 +138,8 @@ static const server_number server_numbers[] = {
     NUMBER("h2_flood_limit", h2_flood_limit, 1, INT64_MAX),
     NUMBER("h2_stream_idle_timeout", h2_stream_idle_timeout_ms, 1, INT64_MAX),
     NUMBER("h2_ping_timeout", h2_ping_timeout_ms, 1, INT64_MAX),
+    NUMBER("h2_discard_max_bytes", h2_discard_max_bytes, 0, INT64_MAX),
+    NUMBER("h2_discard_timeout", h2_discard_timeout_ms, 1, INT64_MAX),
 };
 
 /* protocols has no table default: it depends on tls (DEFAULT_PROTOCOLS_*). */

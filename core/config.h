@@ -121,6 +121,8 @@ typedef struct irh_config {
   uint64_t h2_flood_limit;            /* SETTINGS/PING/empty DATA/PRIORITY per second */
   uint64_t h2_stream_idle_timeout_ms; /* a stream with no progress is reset */
   uint64_t h2_ping_timeout_ms;        /* an idle connection's PING must be answered */
+  uint64_t h2_discard_max_bytes;      /* request body dropped after the response ended */
+  uint64_t h2_discard_timeout_ms;     /* ... for at most this long */
 
   irh_listen_cfg *listens;
   size_t nlistens;
