@@ -103,6 +103,10 @@ static const ir_config_key server_keys[] = {
         "bytes per second a stream waiting on the client's window must take; 0: off"),
     KEY(IR_KEY_DURATION, "h2_min_send_rate_grace", "5s", "waiting time before the rate counts"),
     KEY(IR_KEY_INT, "h2_max_file_bodies", "16", "file bodies one connection reads at once"),
+    KEY(IR_KEY_SIZE, "h2_discard_max_bytes", "1m",
+        "request body read and dropped after the response ended, then RST_STREAM"),
+    KEY(IR_KEY_DURATION, "h2_discard_timeout", "5s",
+        "how long a request may go on after its response ended, then RST_STREAM"),
     KEY_END};
 
 /* The [server] numbers kept as uint64_t fields of irh_config, with their
@@ -141,6 +145,8 @@ static const server_number server_numbers[] = {
     NUMBER("h2_min_send_rate", h2_min_send_rate, 0, INT64_MAX),
     NUMBER("h2_min_send_rate_grace", h2_min_send_rate_grace_ms, 1, INT64_MAX),
     NUMBER("h2_max_file_bodies", h2_max_file_bodies, 1, INT64_MAX),
+    NUMBER("h2_discard_max_bytes", h2_discard_max_bytes, 0, INT64_MAX),
+    NUMBER("h2_discard_timeout", h2_discard_timeout_ms, 1, INT64_MAX),
 };
 
 /* protocols has no table default: it depends on tls (DEFAULT_PROTOCOLS_*). */

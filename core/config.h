@@ -124,6 +124,8 @@ typedef struct irh_config {
   uint64_t h2_min_send_rate;          /* bytes/s a stream waiting on the client takes, 0: off */
   uint64_t h2_min_send_rate_grace_ms; /* ... counted after this much waiting */
   uint64_t h2_max_file_bodies;        /* file bodies one connection holds open at once */
+  uint64_t h2_discard_max_bytes;      /* request body dropped after the response ended */
+  uint64_t h2_discard_timeout_ms;     /* ... for at most this long */
 
   irh_listen_cfg *listens;
   size_t nlistens;

@@ -15,7 +15,9 @@
  *   SETTINGS, PING, PRIORITY and empty DATA floods: a token bucket; past it
  *   GOAWAY ENHANCE_YOUR_CALM.
  *   CONTINUATION floods: nghttp2's max_continuations.
- *   header lists: max_header_size / max_header_count, answered 431.
+ *   header lists: max_header_size / max_header_count, answered 431; a
+ *   list that decodes to more than twice a limit (an HPACK bomb) ends the
+ *   connection: GOAWAY ENHANCE_YOUR_CALM, nothing more decoded.
  *   stalled streams: no progress while waiting on the client for
  *   h2_stream_idle_timeout: RST_STREAM CANCEL.
  *   slow readers: a response waiting on the client's window (or socket)
@@ -26,6 +28,14 @@
  *   h2_ping_timeout: GOAWAY and close.
  *   output for a client that does not read: bounded by max_queued_output
  *   (nghttp2 is told "would block"), then write_timeout closes.
+ *   a request that goes on after its response ended: read and discarded
+ *   (still checked by nghttp2) up to h2_discard_max_bytes and
+ *   h2_discard_timeout, then RST_STREAM NO_ERROR.
+ *
+ * Closed streams: nghttp2 forgets a stream once it closes and then drops
+ * DATA and HEADERS on it without a word; the host remembers the last
+ * H2_CLOSED_KEPT closed streams and answers such frames with STREAM_CLOSED
+ * (RFC 9113 5.1), from a frame-header scan of the input (scan_frames).
  */
 #include "h2.h"
 
@@ -34,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "filesend.h"
@@ -48,6 +59,7 @@
 #define H2_STREAM_LOW (32u * 1024u)
 #define H2_TICK_MS 1000 /* stalled-stream scan while streams are open */
 #define H2_MIN_CONN_WINDOW (1u << 20)
+#define H2_CLOSED_KEPT 32 /* closed streams remembered per connection */
 /* Response fields live in the stream's arena (or are static) until the
  * stream closes, after they were sent: nghttp2 need not copy them. */
 #define NV_NO_COPY (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
@@ -67,11 +79,25 @@ typedef struct irh_h2_stream {
   uint64_t rate_wait_ms; /* time spent waiting on the client's window or socket */
   uint64_t rate_bytes;   /* body bytes sent meanwhile */
   unsigned too_large : 1;
-  unsigned req_ended : 1; /* the request (headers and body) was all received */
+  unsigned req_ended : 1;    /* the request (headers and body) was all received */
   unsigned has_provider : 1; /* the response has a body (data provider) */
   unsigned deferred : 1;     /* the data provider said "deferred" */
   unsigned eof : 1;          /* the module ended the response */
+  unsigned peer_reset : 1;   /* the client sent RST_STREAM */
+  unsigned server_reset : 1; /* the server sent RST_STREAM */
+  unsigned discarding : 1;   /* the response ended first: the request's rest is dropped */
+  unsigned discard_done : 1; /* ... past the bound: RST_STREAM NO_ERROR sent */
+  uint64_t discarded;        /* body bytes dropped while discarding */
+  uint64_t discard_since;    /* loop time the response ended */
 } irh_h2_stream;
+
+/* How a remembered stream closed, which decides the answer to a DATA or
+ * HEADERS frame on it (RFC 9113 5.1). */
+enum {
+  H2_CLOSED_UNKNOWN,   /* not remembered, or reset by the server: ignored */
+  H2_CLOSED_ENDED,     /* END_STREAM both ways: connection error STREAM_CLOSED */
+  H2_CLOSED_PEER_RESET /* the client's RST_STREAM: stream error STREAM_CLOSED */
+};
 
 typedef struct irh_h2 {
   nghttp2_session *session;
@@ -80,12 +106,24 @@ typedef struct irh_h2 {
   size_t nstreams;
   irh_h2_stream *in_headers; /* the stream whose request header block is being read */
   size_t max_header_size, max_header_count; /* from the config, read per field */
-  size_t requests_open;      /* streams whose request has not ended */
+  size_t requests_open;                     /* streams whose request has not ended */
   irh_rate client_resets, server_resets, flood;
-  int in_session;  /* inside an nghttp2 call: do not delete the session */
-  int timer_phase; /* H2_TIMER_* the connection timer is armed for */
+  int in_session;      /* inside an nghttp2 call: do not delete the session */
+  int timer_phase;     /* H2_TIMER_* the connection timer is armed for */
   uint64_t idle_since; /* loop time the last stream closed */
   unsigned slots_stalled : 1; /* every file-body slot is held by a stream waiting on the reader */
+  struct {
+    int32_t id;
+    uint8_t how;            /* H2_CLOSED_* */
+  } closed[H2_CLOSED_KEPT]; /* a ring; older closed streams are forgotten */
+  unsigned closed_next;
+  /* The frame-header scan of the input (scan_frames). */
+  uint32_t scan_skip;  /* bytes before the next frame header (the preface first) */
+  int32_t scan_max_id; /* highest stream id a HEADERS frame named */
+  uint8_t scan_hd[9];  /* a frame header split across reads */
+  uint8_t scan_have;
+  unsigned scan_closing : 1; /* a frame that may close a stream since the last check */
+  unsigned read_stopped : 1; /* input is dropped: the session ended for abuse */
   unsigned dead : 1;
   unsigned goaway : 1;
   unsigned calmed : 1; /* ended for abuse */
@@ -238,6 +276,15 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f, nghttp2_rcbuf 
   hs->header_count++;
   if (hs->header_bytes > h->max_header_size || hs->header_count > h->max_header_count) {
     hs->too_large = 1; /* answered 431 once the block ends; nothing more kept */
+    /* Each field costs decoding even when dropped, and a few wire bytes
+     * can name a large table entry over and over (an HPACK bomb): past
+     * twice a limit, decoding on is worth nothing, so the connection ends
+     * here and the rest of the block is never decoded. */
+    if (hs->header_bytes > 2 * h->max_header_size || hs->header_count > 2 * h->max_header_count) {
+      h2_calm_down(h, "decoded header list (HPACK bomb)");
+      h->read_stopped = 1;
+      return NGHTTP2_ERR_CALLBACK_FAILURE; /* nghttp2 stops decoding at once */
+    }
     return 0;
   }
   if (f->headers.cat != NGHTTP2_HCAT_REQUEST || hs->too_large)
@@ -282,7 +329,18 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
     return;
   }
   ir_str host;
-  if (!s->authority.len && irh_stream_req_header(s, "host", 4, &host) == IR_OK) s->authority = host;
+  if (irh_stream_req_header(s, "host", 4, &host) == IR_OK) {
+    /* RFC 9113 8.3.1: a host that names another entity than :authority
+     * makes the request malformed; answered 400 as nginx does, so that
+     * no layer picks one of the two. */
+    if (!s->authority.len)
+      s->authority = host;
+    else if (host.len != s->authority.len || strncasecmp(host.ptr, s->authority.ptr, host.len)) {
+      irh_log(IR_LOG_INFO, h->conn->id, hs->id, NULL, "host differs from :authority: 400");
+      irh_stream_respond_status(s, 400);
+      return;
+    }
+  }
   ir_str cl;
   int64_t n;
   if (irh_stream_req_header(s, "content-length", 14, &cl) == IR_OK &&
@@ -337,6 +395,7 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
     break;
   case NGHTTP2_PRIORITY: h2_flood_check(h, "PRIORITY frames"); break;
   case NGHTTP2_RST_STREAM: {
+    if (hs) hs->peer_reset = 1;
     const irh_config *cfg = h2_config(h);
     if (!irh_rate_take(&h->client_resets, cfg->h2_reset_burst, cfg->h2_reset_rate, h2_now(h)))
       h2_calm_down(h, "client RST_STREAM rate (rapid reset)");
@@ -350,6 +409,16 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
   return 0;
 }
 
+/* A request that went on after its response ended read past the discard
+ * bound: it is told to stop (the response is complete, so NO_ERROR). */
+static void stop_discarding(irh_h2 *h, irh_h2_stream *hs, const char *bound) {
+  if (hs->discard_done) return;
+  hs->discard_done = 1;
+  irh_log(IR_LOG_DEBUG, h->conn->id, hs->id, NULL,
+          "request body after the response: past the %s bound, RST_STREAM NO_ERROR", bound);
+  nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
+}
+
 static int on_data_chunk_recv(nghttp2_session *ss, uint8_t flags, int32_t id, const uint8_t *data,
                               size_t len, void *ud) {
   irh_h2 *h = ud;
@@ -360,7 +429,11 @@ static int on_data_chunk_recv(nghttp2_session *ss, uint8_t flags, int32_t id, co
   }
   ir_stream_t *s = hs->s;
   progress(h, hs);
-  if (!(s->flags & IRH_STREAM_UPGRADED) && s->body_received + len > h2_config(h)->max_body_size) {
+  if (hs->discarding) {
+    hs->discarded += len;
+    if (hs->discarded > h2_config(h)->h2_discard_max_bytes) stop_discarding(h, hs, "bytes");
+  } else if (!(s->flags & IRH_STREAM_UPGRADED) &&
+             s->body_received + len > h2_config(h)->max_body_size) {
     nghttp2_session_consume(ss, id, len);
     if (!(s->flags & IRH_STREAM_HEAD_SENT))
       irh_stream_respond_status(s, 413);
@@ -383,6 +456,104 @@ static void forget_stream(irh_h2 *h, irh_h2_stream *hs, int closed_by_nghttp2) {
   if (!closed_by_nghttp2) nghttp2_session_set_stream_user_data(h->session, hs->id, NULL);
 }
 
+/* ---- closed streams ---- */
+
+static void remember_closed(irh_h2 *h, int32_t id, uint8_t how) {
+  h->closed[h->closed_next].id = id;
+  h->closed[h->closed_next].how = how;
+  h->closed_next = (h->closed_next + 1) % H2_CLOSED_KEPT;
+}
+
+/* H2_CLOSED_* for stream id. A stream closed longer ago than the last
+ * H2_CLOSED_KEPT closes is unknown and its frames are dropped as nghttp2
+ * does: it cannot be told apart from one the server reset. */
+static uint8_t closed_how(const irh_h2 *h, int32_t id) {
+  for (unsigned i = 0; i < H2_CLOSED_KEPT; i++)
+    if (h->closed[i].id == id) return h->closed[i].how;
+  return H2_CLOSED_UNKNOWN;
+}
+
+/* A DATA or HEADERS frame header on stream id, before nghttp2 reads it. */
+static void check_closed_stream(irh_h2 *h, uint8_t type, int32_t id) {
+  if (nghttp2_session_find_stream(h->session, id)) return; /* still open */
+  switch (closed_how(h, id)) {
+  case H2_CLOSED_ENDED:
+    if (h->goaway && h->calmed) break;
+    irh_log(IR_LOG_INFO, h->conn->id, id, NULL, "%s on a closed stream: GOAWAY STREAM_CLOSED",
+            type == NGHTTP2_DATA ? "DATA" : "HEADERS");
+    nghttp2_session_terminate_session(h->session, NGHTTP2_STREAM_CLOSED);
+    h->goaway = 1;
+    break;
+  case H2_CLOSED_PEER_RESET:
+    nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED);
+    break;
+  default: break;
+  }
+}
+
+/* Walks the frame headers of the input ahead of nghttp2. Returns 1 at the
+ * next DATA or HEADERS header to check: on a stream closed already, or on
+ * one that a frame before it in this read (RST_STREAM, END_STREAM) may
+ * close. *start is where that header begins in data (0 when it began in an
+ * earlier read), *pos just after it. Returns 0 at the end of data. */
+static int scan_frames(irh_h2 *h, const uint8_t *data, size_t len, size_t *pos, size_t *start,
+                       uint8_t *type, int32_t *id) {
+  size_t i = *pos;
+  while (i < len) {
+    if (h->scan_skip) {
+      size_t n = len - i < h->scan_skip ? len - i : h->scan_skip;
+      h->scan_skip -= (uint32_t)n;
+      i += n;
+      continue;
+    }
+    size_t begin = h->scan_have ? 0 : i;
+    while (i < len && h->scan_have < 9) h->scan_hd[h->scan_have++] = data[i++];
+    if (h->scan_have < 9) break;
+    h->scan_have = 0;
+    const uint8_t *hd = h->scan_hd;
+    h->scan_skip = (uint32_t)hd[0] << 16 | (uint32_t)hd[1] << 8 | hd[2];
+    uint8_t t = hd[3];
+    int32_t sid =
+        (int32_t)(((uint32_t)hd[5] << 24 | (uint32_t)hd[6] << 16 | (uint32_t)hd[7] << 8 | hd[8]) &
+                  0x7fffffffu);
+    int on_stream = sid && (t == NGHTTP2_DATA || t == NGHTTP2_HEADERS);
+    int closes = t == NGHTTP2_RST_STREAM || (on_stream && (hd[4] & NGHTTP2_FLAG_END_STREAM));
+    /* A stream id above every HEADERS so far is new (or idle): not closed. */
+    int check = on_stream && sid <= h->scan_max_id && (h->scan_closing || closed_how(h, sid));
+    if (t == NGHTTP2_HEADERS && sid > h->scan_max_id) h->scan_max_id = sid;
+    if (check) {
+      h->scan_closing = closes; /* what came before is read when the check runs */
+      *pos = i;
+      *start = begin;
+      *type = t;
+      *id = sid;
+      return 1;
+    }
+    h->scan_closing |= closes;
+  }
+  *pos = len;
+  return 0;
+}
+
+/* Hands input to nghttp2, cut before each frame scan_frames picks so that
+ * the frames before it have been read (and their streams closed). */
+static ssize_t h2_feed(irh_h2 *h, const uint8_t *data, size_t len) {
+  size_t pos = 0, fed = 0, start;
+  uint8_t type;
+  int32_t id;
+  while (scan_frames(h, data, len, &pos, &start, &type, &id)) {
+    if (start > fed) {
+      ssize_t rv = nghttp2_session_mem_recv(h->session, data + fed, start - fed);
+      if (rv < 0 || h->dead || h->read_stopped) return rv < 0 ? rv : 0;
+      fed = start;
+    }
+    check_closed_stream(h, type, id);
+  }
+  if (fed == len) return 0;
+  ssize_t rv = nghttp2_session_mem_recv(h->session, data + fed, len - fed);
+  return rv < 0 ? rv : 0;
+}
+
 static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void *ud) {
   irh_h2 *h = ud;
   irh_h2_stream *hs = stream_of(h, id);
@@ -390,6 +561,11 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void 
   ir_stream_t *s = hs->s;
   int reason = code == NGHTTP2_NO_ERROR && (s->flags & IRH_STREAM_RESP_ENDED) ? IR_CLOSE_DONE
                                                                               : IR_CLOSE_ABORTED;
+  if (code == NGHTTP2_NO_ERROR && !hs->peer_reset && !hs->server_reset)
+    remember_closed(h, id, H2_CLOSED_ENDED);
+  else if (hs->peer_reset)
+    remember_closed(h, id, H2_CLOSED_PEER_RESET);
+  /* reset by the server: the client's late frames are ignored (5.1) */
   forget_stream(h, hs, 1);
   irh_stream_finish(s, reason); /* frees hs with the arena */
   if (h->goaway && h->nstreams == 0) irh_conn_close_when_flushed(h->conn);
@@ -399,6 +575,10 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void 
 
 static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
   irh_h2 *h = ud;
+  if (f->hd.type == NGHTTP2_RST_STREAM) {
+    irh_h2_stream *hs = stream_of(h, f->hd.stream_id);
+    if (hs) hs->server_reset = 1;
+  }
   if (f->hd.type == NGHTTP2_RST_STREAM && reset_is_client_caused(f->rst_stream.error_code)) {
     const irh_config *cfg = h2_config(h);
     if (!irh_rate_take(&h->server_resets, cfg->h2_reset_burst, cfg->h2_reset_rate, h2_now(h)))
@@ -408,10 +588,14 @@ static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
             nghttp2_http2_strerror(f->goaway.error_code), f->goaway.last_stream_id);
   } else if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
              (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && h->requests_open) {
-    /* Answered before the request body ended: tell the client to stop. */
+    /* Answered before the request ended: the rest of the request is still
+     * read (and checked by nghttp2: content-length, windows, frames after
+     * END_STREAM) but dropped, up to the discard bounds. */
     irh_h2_stream *hs = stream_of(h, f->hd.stream_id);
-    if (hs && !(hs->s->flags & IRH_STREAM_REQ_ENDED))
-      nghttp2_submit_rst_stream(ss, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    if (hs && !(hs->s->flags & IRH_STREAM_REQ_ENDED) && !hs->discarding) {
+      hs->discarding = 1;
+      hs->discard_since = h2_now(h);
+    }
   }
   return 0;
 }
@@ -674,10 +858,13 @@ const irh_stream_ops irh_h2_stream_ops = {
 
 static void h2_on_read(irh_conn *c, const char *data, size_t len) {
   irh_h2 *h = c->h2;
+  if (h->read_stopped) return; /* the GOAWAY is on its way; nothing more is decoded */
   h->in_session++;
-  ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)data, len);
+  ssize_t rv = h2_feed(h, (const uint8_t *)data, len);
   if (h2_leave(h)) return;
-  if (rv < 0) {
+  if (rv < 0 && h->calmed) {
+    h->read_stopped = 1; /* a callback ended the session (h2_calm_down said why) */
+  } else if (rv < 0) {
     if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) { /* not HTTP/2 at all */
       irh_conn_close(c);
       return;
@@ -777,11 +964,22 @@ static void reset_stalled_streams(irh_h2 *h) {
   }
 }
 
+/* Requests still sending after their response ended, for longer than
+ * h2_discard_timeout, are told to stop. */
+static void end_late_discards(irh_h2 *h) {
+  uint64_t now = h2_now(h), limit = h2_config(h)->h2_discard_timeout_ms;
+  for (irh_link *l = h->streams.next; l != &h->streams; l = l->next) {
+    irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
+    if (hs->discarding && now - hs->discard_since >= limit) stop_discarding(h, hs, "time");
+  }
+}
+
 static void h2_on_timeout(irh_conn *c) {
   irh_h2 *h = c->h2;
   c->close_reason = IR_CLOSE_ABORTED;
   if (h->nstreams) {
     reset_stalled_streams(h);
+    end_late_discards(h);
   } else if (h->timer_phase == H2_TIMER_TICK &&
              h2_now(h) - h->idle_since < h2_config(h)->keepalive_timeout_ms) {
     /* idle since less than keepalive_timeout: h2_arm waits the rest */
@@ -873,6 +1071,7 @@ static int h2_new_session(irh_conn *c) {
   irh_h2 *h = calloc(1, sizeof(*h));
   if (!h) return -1;
   h->conn = c;
+  h->scan_skip = NGHTTP2_CLIENT_MAGIC_LEN; /* the preface comes first */
   h->max_header_size = cfg->max_header_size;
   h->max_header_count = cfg->max_header_count;
   irh_list_init(&h->streams);
