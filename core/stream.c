@@ -194,80 +194,6 @@ int irh_stream_resp_status(ir_stream_t *s, int status) {
   return IR_OK;
 }
 
-size_t irh_format_u64(char *out, uint64_t n) {
-  char tmp[20];
-  size_t len = 0;
-  do {
-    tmp[len++] = (char)('0' + n % 10);
-    n /= 10;
-  } while (n);
-  for (size_t i = 0; i < len; i++) out[i] = tmp[len - 1 - i];
-  return len;
-}
-
-/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}.
- * 2 marks the upper-case letters (lower-cased in names), 1 the rest. */
-static const unsigned char token_chars[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2,  ['F'] = 2, ['G'] = 2,
-    ['H'] = 2, ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2,  ['N'] = 2, ['O'] = 2,
-    ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2,  ['V'] = 2, ['W'] = 2,
-    ['X'] = 2, ['Y'] = 2, ['Z'] = 2, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-int irh_is_token_char(unsigned char ch) { return token_chars[ch] != 0; }
-
-static int valid_value_byte(unsigned char ch) {
-  return ch >= 0x20 || (ch != '\r' && ch != '\n' && ch != 0);
-}
-
-/* No CR, LF or NUL. Eight bytes at a time: only a word with a byte below
- * 0x20 in it (rare: a tab) is looked at byte by byte. */
-static int valid_value(const char *v, size_t vl) {
-  size_t i = 0;
-  for (; i + 8 <= vl; i += 8) {
-    uint64_t x;
-    memcpy(&x, v + i, 8);
-    if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) == 0) continue;
-    for (size_t k = i; k < i + 8; k++)
-      if (!valid_value_byte((unsigned char)v[k])) return 0;
-  }
-  for (; i < vl; i++)
-    if (!valid_value_byte((unsigned char)v[i])) return 0;
-  return 1;
-}
-
-
-#define name_is(n, nl, lower) ((nl) == sizeof(lower) - 1 && strncasecmp((n), (lower), (nl)) == 0)
-
-/* Connection-level fields belong to the host: it frames the body itself.
- * Upgrade is the exception a module may send (a 426 must carry it); the
- * protocol adds the matching connection option, or drops it on HTTP/2. */
-static int is_hop_by_hop(const char *n, size_t nl) {
-  switch (nl) { /* by length first: most fields are none of these */
-  case 10: return name_is(n, nl, "connection") || name_is(n, nl, "keep-alive");
-  case 16: return name_is(n, nl, "proxy-connection");
-  case 17: return name_is(n, nl, "transfer-encoding");
-  default: return 0;
-  }
-}
-
-int irh_parse_content_length(const char *v, size_t vl, int64_t *out) {
-  if (vl == 0 || vl > 18) return 0;
-  int64_t n = 0;
-  for (size_t i = 0; i < vl; i++) {
-    if (v[i] < '0' || v[i] > '9') return 0;
-    n = n * 10 + (v[i] - '0');
-  }
-  *out = n;
-  return 1;
-}
-
 /* A lower-case copy of a field name in the arena, checked in the same
  * pass: IR_EINVAL unless a non-empty token, IR_ENOMEM. */
 static int copy_name(ir_stream_t *s, const char *n, size_t nl, const char **out) {
@@ -276,8 +202,8 @@ static int copy_name(ir_stream_t *s, const char *n, size_t nl, const char **out)
   if (!d) return IR_ENOMEM;
   for (size_t i = 0; i < nl; i++) {
     unsigned char ch = (unsigned char)d[i];
-    if (!token_chars[ch]) return IR_EINVAL;
-    if (token_chars[ch] == 2) d[i] = (char)(ch + ('a' - 'A'));
+    if (!irh_token_chars[ch]) return IR_EINVAL;
+    if (irh_token_chars[ch] == IRH_TOKEN_UPPER) d[i] = (char)(ch + ('a' - 'A'));
   }
   *out = d;
   return IR_OK;
@@ -319,51 +245,17 @@ int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, un
 }
 
 int irh_stream_method_is(const ir_stream_t *s, const char *m) {
-  return s->method.len == strlen(m) && memcmp(s->method.ptr, m, s->method.len) == 0;
+  return irh_method_is(s->method, m);
 }
-
-int irh_status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
 
 int irh_stream_split_target(ir_stream_t *s) {
-  const char *t = s->target.ptr;
-  size_t len = s->target.len;
-  if (len >= 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-    size_t skip = t[4] == ':' ? 7 : 8;
-    const char *auth = t + skip;
-    const char *end = t + len;
-    const char *stop = auth;
-    while (stop < end && *stop != '/' && *stop != '?') stop++;
-    s->authority = (ir_str){auth, (size_t)(stop - auth)};
-    if (s->authority.len == 0) return 400;
-    t = stop;
-    len = (size_t)(end - stop);
-    if (len == 0 || *t == '?') {
-      s->path = (ir_str){"/", 1};
-      if (len) s->query = (ir_str){t + 1, len - 1};
-      return 0;
-    }
-  } else if (len == 1 && t[0] == '*') {
-    s->path = (ir_str){t, 1};
-    return irh_stream_method_is(s, "OPTIONS") ? 0 : 400;
-  } else if (len == 0 || t[0] != '/') {
-    return irh_stream_method_is(s, "CONNECT") ? 405 : 400;
-  }
-  const char *q = memchr(t, '?', len);
-  if (q) {
-    s->path = (ir_str){t, (size_t)(q - t)};
-    s->query = (ir_str){q + 1, len - (size_t)(q - t) - 1};
-  } else {
-    s->path = (ir_str){t, len};
-  }
+  irh_target_parts parts;
+  int status = irh_split_target(s->method, s->target, &parts);
+  if (status) return status;
+  s->path = parts.path;
+  if (parts.query.ptr) s->query = parts.query;
+  if (parts.authority.ptr) s->authority = parts.authority; /* else :authority or Host */
   return 0;
-}
-
-/* A non-empty lower-case token. */
-static int valid_lower_name(const char *n, size_t nl) {
-  if (nl == 0) return 0;
-  for (size_t i = 0; i < nl; i++)
-    if (token_chars[(unsigned char)n[i]] != 1) return 0;
-  return 1;
 }
 
 /* resp_header and resp_header_ref: kept says the module keeps name and
@@ -372,9 +264,9 @@ static int resp_field(ir_stream_t *s, const char *n, size_t nl, const char *v, s
                       int kept) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
-  if (!valid_value(v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL;
-  if (kept && !valid_lower_name(n, nl)) return IR_EINVAL; /* else add_field checks the copy */
-  if (name_is(n, nl, "content-length")) {
+  if (!irh_field_value_valid(v, vl) || irh_is_hop_by_hop(n, nl)) return IR_EINVAL;
+  if (kept && !irh_is_lower_token(n, nl)) return IR_EINVAL; /* else add_field checks the copy */
+  if (irh_name_is(n, nl, "content-length")) {
     int64_t cl;
     if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
     s->resp_content_length = cl;
@@ -440,9 +332,8 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
-  if (!valid_value(v, vl) || is_hop_by_hop(n, nl) ||
-      name_is(n, nl, "content-length") ||
-      name_is(n, nl, "upgrade"))
+  if (!irh_field_value_valid(v, vl) || irh_is_hop_by_hop(n, nl) ||
+      irh_name_is(n, nl, "content-length") || irh_name_is(n, nl, "upgrade"))
     return IR_EINVAL;
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, NULL, n, nl, v, vl, 0);
 }
@@ -481,47 +372,4 @@ int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *
     }
   }
   return IR_ENOTFOUND;
-}
-
-const char *irh_status_reason(int status) {
-  switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 411: return "Length Required";
-  case 412: return "Precondition Failed";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 416: return "Range Not Satisfiable";
-  case 417: return "Expectation Failed";
-  case 421: return "Misdirected Request";
-  case 426: return "Upgrade Required";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
-  default: return "Unknown";
-  }
 }

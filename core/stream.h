@@ -20,6 +20,7 @@
 #include <iridium/iridium.h>
 
 #include "arena.h"
+#include "http_rules.h" /* the callers of the rules moved out of here */
 #include "list.h"
 
 struct irh_conn;
@@ -124,8 +125,9 @@ int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const ch
  * is lower-case already. */
 enum { IRH_KEPT_NAME = 1u << 0, IRH_KEPT_VALUE = 1u << 1 };
 int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, unsigned kept);
-/* Splits s->target into path and query; absolute-form ("http://host/p")
- * also gives the authority. Returns 0, or the status to answer (400). */
+/* Splits s->target (irh_split_target) into s->path and s->query;
+ * absolute-form ("http://host/p") also sets s->authority, else it is left
+ * as the protocol set it. Returns 0, or the status to answer. */
 int irh_stream_split_target(ir_stream_t *s);
 
 /* A host-made response (404, 500, ...) with a short text body. */
@@ -148,21 +150,7 @@ int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
 
-/* Whether the request method is exactly m ("GET"; methods are case-sensitive). */
+/* Whether the request method is exactly m (irh_method_is). */
 int irh_stream_method_is(const ir_stream_t *s, const char *m);
-/* Whether a response with this status never has a body (1xx, 204, 304). */
-int irh_status_has_no_body(int status);
-/* Parses a Content-Length value (digits only, up to 18 of them). Returns 1
- * and sets *out, or 0. */
-int irh_parse_content_length(const char *v, size_t vl, int64_t *out);
-
-/* Writes n in decimal (no NUL); returns the length (at most 20). */
-size_t irh_format_u64(char *out, uint64_t n);
-
-/* Whether ch may appear in a field name (an RFC 9110 token). */
-int irh_is_token_char(unsigned char ch);
-
-/* The reason phrase for a status ("Not Found"), or "Unknown". */
-const char *irh_status_reason(int status);
 
 #endif /* IRIDIUM_CORE_STREAM_H */
