@@ -38,6 +38,15 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   return s;
 }
 
+/* Applies ev through the rule table (stream_state.c): IR_OK and the new
+ * flags, or the table's refusal with the flags unchanged. */
+static int stream_step(ir_stream_t *s, irh_stream_event ev) {
+  unsigned next;
+  int rc = irh_stream_next(s->flags, ev, &next);
+  if (rc == IR_OK) s->flags = next;
+  return rc;
+}
+
 static const ir_module_desc *stream_desc(const ir_stream_t *s) {
   return s->instance ? &s->instance->module->desc : NULL;
 }
@@ -80,7 +89,7 @@ void irh_stream_dispatch(ir_stream_t *s) {
       return;
     }
   }
-  s->flags |= IRH_STREAM_DISPATCHED;
+  if (stream_step(s, IRH_EV_DISPATCH) != IR_OK) return;
   int rc = d->on_request(s, s->instance->data);
   if (rc < 0) handler_failed(s, "on_request", rc);
 }
@@ -103,7 +112,7 @@ void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
 }
 
 void irh_stream_body_end(ir_stream_t *s) {
-  s->flags |= IRH_STREAM_REQ_ENDED;
+  if (stream_step(s, IRH_EV_REQUEST_COMPLETE) != IR_OK) return; /* once */
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_body_end || !(s->flags & IRH_STREAM_DISPATCHED)) return;
   if (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
@@ -116,8 +125,7 @@ void irh_stream_writable(ir_stream_t *s) {
     irh_filesend_writable(s);
     return;
   }
-  if (!(s->flags & IRH_STREAM_WANT_WRITE)) return;
-  s->flags &= ~IRH_STREAM_WANT_WRITE;
+  if (stream_step(s, IRH_EV_WRITABLE) != IR_OK) return; /* none owed */
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_writable || (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET))) return;
   d->on_writable(s);
@@ -143,8 +151,7 @@ static void stream_access_log(ir_stream_t *s, int reason) {
 }
 
 void irh_stream_finish(ir_stream_t *s, int reason) {
-  if (s->flags & IRH_STREAM_FINISHED) return;
-  s->flags |= IRH_STREAM_FINISHED;
+  if (stream_step(s, IRH_EV_FINISH) != IR_OK) return; /* finished already */
   if (irh_list_linked(&s->settle_link)) irh_list_remove(&s->settle_link);
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
@@ -287,15 +294,13 @@ int irh_stream_resp_header_ref(ir_stream_t *s, const char *n, size_t nl, const c
 }
 
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
-  if (stream_closed(s)) return IR_ECLOSED;
-  if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
   int end = (flags & IR_HEAD_END_STREAM) != 0;
-  s->flags |= IRH_STREAM_HEAD_SENT;
-  if (s->status == 101) s->flags |= IRH_STREAM_UPGRADED;
-  int rc = s->ops->send_head(s, end);
+  int rc = stream_step(s, s->status == 101 ? IRH_EV_SEND_HEAD_UPGRADE : IRH_EV_SEND_HEAD);
+  if (rc != IR_OK) return rc;
+  rc = s->ops->send_head(s, end);
   if (rc != IR_OK) return rc;
   if (end) {
-    s->flags |= IRH_STREAM_RESP_ENDED;
+    stream_step(s, IRH_EV_RESPONSE_END); /* allowed: the head just went */
     irh_stream_schedule_settle(s);
   }
   return IR_OK;
@@ -315,7 +320,7 @@ static ssize_t resp_write(ir_stream_t *s, const void *data, size_t len, int kept
     return IR_EINVAL; /* more than the Content-Length the module declared */
   ssize_t n = kept && s->ops->write_ref ? s->ops->write_ref(s, data, len)
                                         : s->ops->write(s, data, len);
-  if (n == IR_EAGAIN || (n >= 0 && (size_t)n < len)) s->flags |= IRH_STREAM_WANT_WRITE;
+  if (n == IR_EAGAIN || (n >= 0 && (size_t)n < len)) stream_step(s, IRH_EV_WANT_WRITE);
   if (n > 0) s->body_sent += (uint64_t)n;
   return n;
 }
@@ -343,7 +348,7 @@ int irh_stream_resp_end(ir_stream_t *s) {
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) return irh_stream_resp_send_head(s, IR_HEAD_END_STREAM);
   int rc = s->ops->end(s);
-  s->flags |= IRH_STREAM_RESP_ENDED;
+  stream_step(s, IRH_EV_RESPONSE_END); /* allowed: checked above, head sent */
   irh_stream_schedule_settle(s);
   return rc;
 }
@@ -357,11 +362,31 @@ int irh_stream_consume(ir_stream_t *s, size_t n) {
 }
 
 int irh_stream_reset(ir_stream_t *s) {
-  if (stream_closed(s)) return IR_ECLOSED;
-  s->flags |= IRH_STREAM_RESET;
-  irh_stream_schedule_settle(s);
+  int rc = stream_step(s, IRH_EV_RESET_BY_MODULE);
+  if (rc == IR_OK) irh_stream_schedule_settle(s);
+  return rc;
+}
+
+int irh_stream_mark_head_request(ir_stream_t *s) { return stream_step(s, IRH_EV_HEAD_REQUEST); }
+
+int irh_stream_answered(ir_stream_t *s, int status) {
+  int rc = stream_step(s, IRH_EV_ANSWERED);
+  if (rc == IR_OK) s->status = status; /* what the access log shows */
+  return rc;
+}
+
+int irh_stream_rebind(ir_stream_t *s, const irh_stream_ops *ops, void *proto, int64_t id) {
+  int rc = stream_step(s, IRH_EV_REBIND);
+  if (rc != IR_OK) return rc;
+  s->ops = ops;
+  s->proto = proto;
+  s->id = id;
   return IR_OK;
 }
+
+int irh_stream_reset_by_peer(ir_stream_t *s) { return stream_step(s, IRH_EV_RESET_BY_PEER); }
+
+int irh_stream_want_write(ir_stream_t *s) { return stream_step(s, IRH_EV_WANT_WRITE); }
 
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value) {
   for (size_t i = 0; i < s->nheaders; i++) {
