@@ -49,7 +49,7 @@ static void h1_write_error(irh_conn *c, int status) {
   size_t dlen;
   const char *date = irh_worker_date(c->worker, &dlen);
   int n = snprintf(buf, sizeof buf,
-                   "HTTP/1.1 %d %s\r\n%.*sserver: iridium\r\ncontent-type: text/plain; "
+                   "HTTP/1.1 %d %s\r\ndate: %.*s\r\nserver: iridium\r\ncontent-type: text/plain; "
                    "charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s",
                    status, reason, (int)dlen, date, blen, body);
   irh_conn_write(c, buf, (size_t)n);
@@ -595,13 +595,12 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
     need += s->resp_headers[i].name.len + s->resp_headers[i].value.len + 4;
   size_t dlen;
   const char *date = irh_worker_date(c->worker, &dlen);
-  need += dlen + s->upgrade.len;
+  need += dlen + 8 + s->upgrade.len; /* "date: " value "\r\n" */
   char *out = irh_conn_reserve(c, need);
   if (!out) return IR_ENOMEM;
   char *o = out;
-  o += sprintf(o, "HTTP/1.1 %d %s\r\n", s->status, irh_status_reason(s->status));
-  memcpy(o, date, dlen);
-  o += dlen;
+  o += sprintf(o, "HTTP/1.1 %d %s\r\ndate: %.*s\r\n", s->status, irh_status_reason(s->status),
+               (int)dlen, date);
   memcpy(o, "server: iridium\r\n", 17);
   o += 17;
   int offers_upgrade = 0; /* an Upgrade field (426, 101) needs the connection option */

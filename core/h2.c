@@ -749,9 +749,9 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
   nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)num, 7, 3, NV_NO_COPY};
   nv[n++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)"iridium", 6, 7, NV_NO_COPY};
   size_t dlen;
-  const char *date = irh_worker_date(s->worker, &dlen); /* "date: ...\r\n" */
-  memcpy(num + 32, date + 6, dlen - 8);
-  nv[n++] = (nghttp2_nv){(uint8_t *)"date", (uint8_t *)num + 32, 4, dlen - 8, NV_NO_COPY};
+  const char *date = irh_worker_date(s->worker, &dlen); /* copied: the cache changes */
+  memcpy(num + 32, date, dlen);
+  nv[n++] = (nghttp2_nv){(uint8_t *)"date", (uint8_t *)num + 32, 4, dlen, NV_NO_COPY};
   int no_body = irh_status_has_no_body(status) || (s->flags & IRH_STREAM_IS_HEAD);
   if ((s->flags & IRH_STREAM_HAS_CL) && !irh_status_has_no_body(status)) {
     size_t cl = irh_format_u64(num + 4, (uint64_t)s->resp_content_length);

@@ -38,6 +38,15 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   return s;
 }
 
+/* Applies ev through the rule table (stream_state.c): IR_OK and the new
+ * flags, or the table's refusal with the flags unchanged. */
+static int stream_step(ir_stream_t *s, irh_stream_event ev) {
+  unsigned next;
+  int rc = irh_stream_next(s->flags, ev, &next);
+  if (rc == IR_OK) s->flags = next;
+  return rc;
+}
+
 static const ir_module_desc *stream_desc(const ir_stream_t *s) {
   return s->instance ? &s->instance->module->desc : NULL;
 }
@@ -80,7 +89,7 @@ void irh_stream_dispatch(ir_stream_t *s) {
       return;
     }
   }
-  s->flags |= IRH_STREAM_DISPATCHED;
+  if (stream_step(s, IRH_EV_DISPATCH) != IR_OK) return;
   int rc = d->on_request(s, s->instance->data);
   if (rc < 0) handler_failed(s, "on_request", rc);
 }
@@ -103,7 +112,7 @@ void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
 }
 
 void irh_stream_body_end(ir_stream_t *s) {
-  s->flags |= IRH_STREAM_REQ_ENDED;
+  if (stream_step(s, IRH_EV_REQUEST_COMPLETE) != IR_OK) return; /* once */
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_body_end || !(s->flags & IRH_STREAM_DISPATCHED)) return;
   if (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
@@ -116,8 +125,7 @@ void irh_stream_writable(ir_stream_t *s) {
     irh_filesend_writable(s);
     return;
   }
-  if (!(s->flags & IRH_STREAM_WANT_WRITE)) return;
-  s->flags &= ~IRH_STREAM_WANT_WRITE;
+  if (stream_step(s, IRH_EV_WRITABLE) != IR_OK) return; /* none owed */
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_writable || (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET))) return;
   d->on_writable(s);
@@ -143,8 +151,7 @@ static void stream_access_log(ir_stream_t *s, int reason) {
 }
 
 void irh_stream_finish(ir_stream_t *s, int reason) {
-  if (s->flags & IRH_STREAM_FINISHED) return;
-  s->flags |= IRH_STREAM_FINISHED;
+  if (stream_step(s, IRH_EV_FINISH) != IR_OK) return; /* finished already */
   if (irh_list_linked(&s->settle_link)) irh_list_remove(&s->settle_link);
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
@@ -194,80 +201,6 @@ int irh_stream_resp_status(ir_stream_t *s, int status) {
   return IR_OK;
 }
 
-size_t irh_format_u64(char *out, uint64_t n) {
-  char tmp[20];
-  size_t len = 0;
-  do {
-    tmp[len++] = (char)('0' + n % 10);
-    n /= 10;
-  } while (n);
-  for (size_t i = 0; i < len; i++) out[i] = tmp[len - 1 - i];
-  return len;
-}
-
-/* RFC 9110 tchar: visible ASCII but the delimiters "(),/:;<=>?@[\]{}.
- * 2 marks the upper-case letters (lower-cased in names), 1 the rest. */
-static const unsigned char token_chars[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2,  ['F'] = 2, ['G'] = 2,
-    ['H'] = 2, ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2,  ['N'] = 2, ['O'] = 2,
-    ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2,  ['V'] = 2, ['W'] = 2,
-    ['X'] = 2, ['Y'] = 2, ['Z'] = 2, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-int irh_is_token_char(unsigned char ch) { return token_chars[ch] != 0; }
-
-static int valid_value_byte(unsigned char ch) {
-  return ch >= 0x20 || (ch != '\r' && ch != '\n' && ch != 0);
-}
-
-/* No CR, LF or NUL. Eight bytes at a time: only a word with a byte below
- * 0x20 in it (rare: a tab) is looked at byte by byte. */
-static int valid_value(const char *v, size_t vl) {
-  size_t i = 0;
-  for (; i + 8 <= vl; i += 8) {
-    uint64_t x;
-    memcpy(&x, v + i, 8);
-    if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) == 0) continue;
-    for (size_t k = i; k < i + 8; k++)
-      if (!valid_value_byte((unsigned char)v[k])) return 0;
-  }
-  for (; i < vl; i++)
-    if (!valid_value_byte((unsigned char)v[i])) return 0;
-  return 1;
-}
-
-
-#define name_is(n, nl, lower) ((nl) == sizeof(lower) - 1 && strncasecmp((n), (lower), (nl)) == 0)
-
-/* Connection-level fields belong to the host: it frames the body itself.
- * Upgrade is the exception a module may send (a 426 must carry it); the
- * protocol adds the matching connection option, or drops it on HTTP/2. */
-static int is_hop_by_hop(const char *n, size_t nl) {
-  switch (nl) { /* by length first: most fields are none of these */
-  case 10: return name_is(n, nl, "connection") || name_is(n, nl, "keep-alive");
-  case 16: return name_is(n, nl, "proxy-connection");
-  case 17: return name_is(n, nl, "transfer-encoding");
-  default: return 0;
-  }
-}
-
-int irh_parse_content_length(const char *v, size_t vl, int64_t *out) {
-  if (vl == 0 || vl > 18) return 0;
-  int64_t n = 0;
-  for (size_t i = 0; i < vl; i++) {
-    if (v[i] < '0' || v[i] > '9') return 0;
-    n = n * 10 + (v[i] - '0');
-  }
-  *out = n;
-  return 1;
-}
-
 /* A lower-case copy of a field name in the arena, checked in the same
  * pass: IR_EINVAL unless a non-empty token, IR_ENOMEM. */
 static int copy_name(ir_stream_t *s, const char *n, size_t nl, const char **out) {
@@ -276,8 +209,8 @@ static int copy_name(ir_stream_t *s, const char *n, size_t nl, const char **out)
   if (!d) return IR_ENOMEM;
   for (size_t i = 0; i < nl; i++) {
     unsigned char ch = (unsigned char)d[i];
-    if (!token_chars[ch]) return IR_EINVAL;
-    if (token_chars[ch] == 2) d[i] = (char)(ch + ('a' - 'A'));
+    if (!irh_token_chars[ch]) return IR_EINVAL;
+    if (irh_token_chars[ch] == IRH_TOKEN_UPPER) d[i] = (char)(ch + ('a' - 'A'));
   }
   *out = d;
   return IR_OK;
@@ -319,51 +252,17 @@ int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, un
 }
 
 int irh_stream_method_is(const ir_stream_t *s, const char *m) {
-  return s->method.len == strlen(m) && memcmp(s->method.ptr, m, s->method.len) == 0;
+  return irh_method_is(s->method, m);
 }
-
-int irh_status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
 
 int irh_stream_split_target(ir_stream_t *s) {
-  const char *t = s->target.ptr;
-  size_t len = s->target.len;
-  if (len >= 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-    size_t skip = t[4] == ':' ? 7 : 8;
-    const char *auth = t + skip;
-    const char *end = t + len;
-    const char *stop = auth;
-    while (stop < end && *stop != '/' && *stop != '?') stop++;
-    s->authority = (ir_str){auth, (size_t)(stop - auth)};
-    if (s->authority.len == 0) return 400;
-    t = stop;
-    len = (size_t)(end - stop);
-    if (len == 0 || *t == '?') {
-      s->path = (ir_str){"/", 1};
-      if (len) s->query = (ir_str){t + 1, len - 1};
-      return 0;
-    }
-  } else if (len == 1 && t[0] == '*') {
-    s->path = (ir_str){t, 1};
-    return irh_stream_method_is(s, "OPTIONS") ? 0 : 400;
-  } else if (len == 0 || t[0] != '/') {
-    return irh_stream_method_is(s, "CONNECT") ? 405 : 400;
-  }
-  const char *q = memchr(t, '?', len);
-  if (q) {
-    s->path = (ir_str){t, (size_t)(q - t)};
-    s->query = (ir_str){q + 1, len - (size_t)(q - t) - 1};
-  } else {
-    s->path = (ir_str){t, len};
-  }
+  irh_target_parts parts;
+  int status = irh_split_target(s->method, s->target, &parts);
+  if (status) return status;
+  s->path = parts.path;
+  if (parts.query.ptr) s->query = parts.query;
+  if (parts.authority.ptr) s->authority = parts.authority; /* else :authority or Host */
   return 0;
-}
-
-/* A non-empty lower-case token. */
-static int valid_lower_name(const char *n, size_t nl) {
-  if (nl == 0) return 0;
-  for (size_t i = 0; i < nl; i++)
-    if (token_chars[(unsigned char)n[i]] != 1) return 0;
-  return 1;
 }
 
 /* resp_header and resp_header_ref: kept says the module keeps name and
@@ -372,9 +271,9 @@ static int resp_field(ir_stream_t *s, const char *n, size_t nl, const char *v, s
                       int kept) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
-  if (!valid_value(v, vl) || is_hop_by_hop(n, nl)) return IR_EINVAL;
-  if (kept && !valid_lower_name(n, nl)) return IR_EINVAL; /* else add_field checks the copy */
-  if (name_is(n, nl, "content-length")) {
+  if (!irh_field_value_valid(v, vl) || irh_is_hop_by_hop(n, nl)) return IR_EINVAL;
+  if (kept && !irh_is_lower_token(n, nl)) return IR_EINVAL; /* else add_field checks the copy */
+  if (irh_name_is(n, nl, "content-length")) {
     int64_t cl;
     if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
     s->resp_content_length = cl;
@@ -395,15 +294,13 @@ int irh_stream_resp_header_ref(ir_stream_t *s, const char *n, size_t nl, const c
 }
 
 int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
-  if (stream_closed(s)) return IR_ECLOSED;
-  if (s->flags & IRH_STREAM_HEAD_SENT) return IR_ESTATE;
   int end = (flags & IR_HEAD_END_STREAM) != 0;
-  s->flags |= IRH_STREAM_HEAD_SENT;
-  if (s->status == 101) s->flags |= IRH_STREAM_UPGRADED;
-  int rc = s->ops->send_head(s, end);
+  int rc = stream_step(s, s->status == 101 ? IRH_EV_SEND_HEAD_UPGRADE : IRH_EV_SEND_HEAD);
+  if (rc != IR_OK) return rc;
+  rc = s->ops->send_head(s, end);
   if (rc != IR_OK) return rc;
   if (end) {
-    s->flags |= IRH_STREAM_RESP_ENDED;
+    stream_step(s, IRH_EV_RESPONSE_END); /* allowed: the head just went */
     irh_stream_schedule_settle(s);
   }
   return IR_OK;
@@ -423,7 +320,7 @@ static ssize_t resp_write(ir_stream_t *s, const void *data, size_t len, int kept
     return IR_EINVAL; /* more than the Content-Length the module declared */
   ssize_t n = kept && s->ops->write_ref ? s->ops->write_ref(s, data, len)
                                         : s->ops->write(s, data, len);
-  if (n == IR_EAGAIN || (n >= 0 && (size_t)n < len)) s->flags |= IRH_STREAM_WANT_WRITE;
+  if (n == IR_EAGAIN || (n >= 0 && (size_t)n < len)) stream_step(s, IRH_EV_WANT_WRITE);
   if (n > 0) s->body_sent += (uint64_t)n;
   return n;
 }
@@ -440,9 +337,8 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   if (stream_closed(s)) return IR_ECLOSED;
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
-  if (!valid_value(v, vl) || is_hop_by_hop(n, nl) ||
-      name_is(n, nl, "content-length") ||
-      name_is(n, nl, "upgrade"))
+  if (!irh_field_value_valid(v, vl) || irh_is_hop_by_hop(n, nl) ||
+      irh_name_is(n, nl, "content-length") || irh_name_is(n, nl, "upgrade"))
     return IR_EINVAL;
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, NULL, n, nl, v, vl, 0);
 }
@@ -452,7 +348,7 @@ int irh_stream_resp_end(ir_stream_t *s) {
   if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) return irh_stream_resp_send_head(s, IR_HEAD_END_STREAM);
   int rc = s->ops->end(s);
-  s->flags |= IRH_STREAM_RESP_ENDED;
+  stream_step(s, IRH_EV_RESPONSE_END); /* allowed: checked above, head sent */
   irh_stream_schedule_settle(s);
   return rc;
 }
@@ -466,11 +362,31 @@ int irh_stream_consume(ir_stream_t *s, size_t n) {
 }
 
 int irh_stream_reset(ir_stream_t *s) {
-  if (stream_closed(s)) return IR_ECLOSED;
-  s->flags |= IRH_STREAM_RESET;
-  irh_stream_schedule_settle(s);
+  int rc = stream_step(s, IRH_EV_RESET_BY_MODULE);
+  if (rc == IR_OK) irh_stream_schedule_settle(s);
+  return rc;
+}
+
+int irh_stream_mark_head_request(ir_stream_t *s) { return stream_step(s, IRH_EV_HEAD_REQUEST); }
+
+int irh_stream_answered(ir_stream_t *s, int status) {
+  int rc = stream_step(s, IRH_EV_ANSWERED);
+  if (rc == IR_OK) s->status = status; /* what the access log shows */
+  return rc;
+}
+
+int irh_stream_rebind(ir_stream_t *s, const irh_stream_ops *ops, void *proto, int64_t id) {
+  int rc = stream_step(s, IRH_EV_REBIND);
+  if (rc != IR_OK) return rc;
+  s->ops = ops;
+  s->proto = proto;
+  s->id = id;
   return IR_OK;
 }
+
+int irh_stream_reset_by_peer(ir_stream_t *s) { return stream_step(s, IRH_EV_RESET_BY_PEER); }
+
+int irh_stream_want_write(ir_stream_t *s) { return stream_step(s, IRH_EV_WANT_WRITE); }
 
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value) {
   for (size_t i = 0; i < s->nheaders; i++) {
@@ -481,47 +397,4 @@ int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *
     }
   }
   return IR_ENOTFOUND;
-}
-
-const char *irh_status_reason(int status) {
-  switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 411: return "Length Required";
-  case 412: return "Precondition Failed";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 416: return "Range Not Satisfiable";
-  case 417: return "Expectation Failed";
-  case 421: return "Misdirected Request";
-  case 426: return "Upgrade Required";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
-  default: return "Unknown";
-  }
 }

@@ -20,7 +20,9 @@
 #include <iridium/iridium.h>
 
 #include "arena.h"
+#include "http_rules.h" /* the callers of the rules moved out of here */
 #include "list.h"
+#include "stream_state.h" /* the IRH_STREAM_* flags and their rules */
 
 struct irh_conn;
 struct ir_instance;
@@ -56,19 +58,6 @@ typedef struct irh_stream_ops {
    * control windows); <= 0: none. NULL: no such limit. */
   int64_t (*send_room)(ir_stream_t *s);
 } irh_stream_ops;
-
-enum {
-  IRH_STREAM_DISPATCHED = 1u << 0, /* on_request was called: on_close is owed */
-  IRH_STREAM_HEAD_SENT = 1u << 1,
-  IRH_STREAM_RESP_ENDED = 1u << 2,
-  IRH_STREAM_REQ_ENDED = 1u << 3,
-  IRH_STREAM_RESET = 1u << 4,      /* the module asked to abort */
-  IRH_STREAM_WANT_WRITE = 1u << 5, /* a write said "again": on_writable owed */
-  IRH_STREAM_IS_HEAD = 1u << 6,    /* HEAD request: body bytes are dropped */
-  IRH_STREAM_FINISHED = 1u << 7,
-  IRH_STREAM_HAS_CL = 1u << 8,  /* the module set Content-Length */
-  IRH_STREAM_UPGRADED = 1u << 9 /* accepted with 101: a full-duplex byte stream */
-};
 
 struct ir_stream {
   struct irh_conn *conn;
@@ -114,6 +103,7 @@ ir_stream_t *irh_stream_new(struct irh_conn *c, const irh_stream_ops *ops, int64
 void irh_stream_dispatch(ir_stream_t *s);
 /* Hands a body piece to the module (or consumes it if nobody wants it). */
 void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len);
+/* The request is complete: marks it (once) and calls on_body_end. */
 void irh_stream_body_end(ir_stream_t *s);
 /* The protocol can take more output: calls on_writable if one is owed. */
 void irh_stream_writable(ir_stream_t *s);
@@ -127,10 +117,36 @@ int irh_stream_add_req_header(ir_stream_t *s, const char *n, size_t nl, const ch
  * is lower-case already. */
 enum { IRH_KEPT_NAME = 1u << 0, IRH_KEPT_VALUE = 1u << 1 };
 int irh_stream_add_req_header_kept(ir_stream_t *s, ir_str name, ir_str value, unsigned kept);
-/* Splits s->target into path and query; absolute-form ("http://host/p")
- * also gives the authority. Returns 0, or the status to answer (400). */
+/* Splits s->target (irh_split_target) into s->path and s->query;
+ * absolute-form ("http://host/p") also sets s->authority, else it is left
+ * as the protocol set it. Returns 0, or the status to answer. */
 int irh_stream_split_target(ir_stream_t *s);
 
+/* ---- named transitions: what a protocol calls instead of writing
+ * s->flags, s->status, s->ops, s->proto or s->id (see stream_state.h for
+ * when each is allowed). Each returns IR_OK, or IR_ECLOSED / IR_ESTATE
+ * when the stream's state does not allow it (then nothing changed).
+ * Loop thread of the stream's worker. ---- */
+
+/* The request is a HEAD: body bytes of the response are dropped. Before
+ * dispatch. */
+int irh_stream_mark_head_request(ir_stream_t *s);
+/* The protocol answered the request itself with status (an error it found,
+ * such as HTTP/1.1's 400 or 413, framed by the protocol): the stream's
+ * response counts as sent and ended with that status, for the access log,
+ * and no module call can send another. Not after a head was sent. */
+int irh_stream_answered(ir_stream_t *s, int status);
+/* The stream moves to another protocol (an HTTP/1.1 request that became
+ * HTTP/2 stream 1 through h2c): new ops, per-stream state (proto, in the
+ * stream's arena or owned by the new protocol) and id. Only before
+ * dispatch, so no module ever saw the old binding. */
+int irh_stream_rebind(ir_stream_t *s, const irh_stream_ops *ops, void *proto, int64_t id);
+/* The peer aborted the stream (HTTP/2 RST_STREAM): no more module output
+ * is taken; the protocol finishes it (irh_stream_finish). */
+int irh_stream_reset_by_peer(ir_stream_t *s);
+/* Output for this stream was refused for now (the protocol or the file
+ * body is full): on_writable is owed, delivered by irh_stream_writable. */
+int irh_stream_want_write(ir_stream_t *s);
 /* A host-made response (404, 500, ...) with a short text body. */
 int irh_stream_respond_status(ir_stream_t *s, int status);
 
@@ -151,21 +167,7 @@ int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
 
-/* Whether the request method is exactly m ("GET"; methods are case-sensitive). */
+/* Whether the request method is exactly m (irh_method_is). */
 int irh_stream_method_is(const ir_stream_t *s, const char *m);
-/* Whether a response with this status never has a body (1xx, 204, 304). */
-int irh_status_has_no_body(int status);
-/* Parses a Content-Length value (digits only, up to 18 of them). Returns 1
- * and sets *out, or 0. */
-int irh_parse_content_length(const char *v, size_t vl, int64_t *out);
-
-/* Writes n in decimal (no NUL); returns the length (at most 20). */
-size_t irh_format_u64(char *out, uint64_t n);
-
-/* Whether ch may appear in a field name (an RFC 9110 token). */
-int irh_is_token_char(unsigned char ch);
-
-/* The reason phrase for a status ("Not Found"), or "Unknown". */
-const char *irh_status_reason(int status);
 
 #endif /* IRIDIUM_CORE_STREAM_H */

@@ -103,7 +103,7 @@ const char *irh_worker_date(ir_worker_t *w, size_t *len) {
   if ((uint64_t)now != w->date_sec) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    w->date_len = strftime(w->date, sizeof w->date, "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    w->date_len = strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     w->date_sec = (uint64_t)now;
   }
   *len = w->date_len;

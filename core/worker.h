@@ -52,7 +52,7 @@ struct ir_worker {
   int read_buf_busy;
   char *tls_stage; /* IRH_TLS_STAGE_SIZE bytes: plaintext gathered into a record; owned */
 
-  char date[64]; /* "date: Sat, 21 Nov 2026 11:29:13 GMT\r\n" */
+  char date[32]; /* "Sat, 21 Nov 2026 11:29:13 GMT": the value; each protocol frames it */
   size_t date_len;
   uint64_t date_sec;
 
@@ -77,7 +77,10 @@ void irh_worker_join_and_free(struct ir_worker *w);
 
 /* Queues a connection's output to be written this loop turn. */
 void irh_worker_schedule_flush(struct ir_worker *w, irh_link *conn_flush_link);
-/* The cached Date header line for this second. */
+/* The Date field's value for this second, as an IMF-fixdate (RFC 9110
+ * 5.6.7): "Sat, 21 Nov 2026 11:29:13 GMT", 29 bytes, no NUL counted in
+ * *len. Formatted once per second; valid until the next call on this worker
+ * in a later second, so a caller that keeps it longer copies it. */
 const char *irh_worker_date(struct ir_worker *w, size_t *len);
 /* Called when a connection closed, to let a draining worker finish. */
 void irh_worker_conn_closed(struct ir_worker *w);
