@@ -151,16 +151,26 @@ static void close_leftovers(void) {
 
 /* A client socket from the next source address in 127.0.0.0/8. When the
  * server closes first its side waits in TIME_WAIT for a minute, and
- * thousands of inputs a second would use up one address's ports. */
+ * thousands of inputs a second would use up one address's ports. A failed
+ * connect is the machine's trouble, not the server's: it is retried from
+ * other addresses before the target gives up. */
 static int client_socket(void) {
   static uint32_t next;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in src = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(0x7f000002u + next++ % 0xfffff0u)};
-  if (fd < 0 || bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
-      connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) != 0)
-    fail("connect");
-  return fd;
+  for (int attempt = 0; attempt < 16; attempt++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(0x7f000002u + next++ % 0xfffff0u)};
+    if (fd < 0) break;
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) == 0 &&
+        connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) == 0)
+      return fd;
+    fprintf(stderr, "fuzz_server: connect from %s: %s (retrying)\n", inet_ntoa(src.sin_addr),
+            strerror(errno));
+    close(fd);
+    uv_run(&worker->loop, UV_RUN_NOWAIT); /* let the listener take what waits */
+  }
+  fail("cannot connect");
+  return -1;
 }
 
 void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size) {
