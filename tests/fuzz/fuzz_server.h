@@ -1,0 +1,32 @@
+/* fuzz_server.h — an in-process Iridium server for the protocol fuzz
+ * targets (fuzz_h1, fuzz_h2, fuzz_h2c_upgrade).
+ *
+ * fz_server_init() does what server.c does before a worker thread starts
+ * (config, modules, listener, router, one worker), but runs the worker's
+ * loop on the fuzzer's own thread, so that each input is served to the end
+ * before the next one starts. fz_exchange() opens a real loopback TCP
+ * connection that the real listener accepts, sends the input in pieces and
+ * turns the loop after each one, then closes the connection and waits until
+ * the server freed it: conn.c, h1.c, h2.c and stream.c run as in the server.
+ */
+#ifndef IRIDIUM_FUZZ_SERVER_H
+#define IRIDIUM_FUZZ_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where an input is cut into separate sends: the marker itself is dropped.
+ * A text marker keeps the hand-written seeds readable. */
+#define FZ_SPLIT "@@@"
+
+/* Starts the server once per process with extra [server] lines (may be "")
+ * and the listener's protocols ("http/1.1, h2c"). Aborts on failure: a
+ * target without its server would only report false "no crash". */
+void fz_server_init(const char *server_keys, const char *protocols);
+
+/* One connection: sends prefix (may be NULL) in one piece, then data cut at
+ * every FZ_SPLIT, then half-closes, then resets the connection. Returns when
+ * the server has freed the connection. */
+void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size);
+
+#endif /* IRIDIUM_FUZZ_SERVER_H */
