@@ -135,6 +135,7 @@ static int on_message_begin(llhttp_t *p) {
   h->head_len = 0;
   h->target_len = 0;
   h->nfields = 0;
+  h->value_field = 0; /* no value piece of the new fields yet */
   h->error_status = 0;
   h->crlf_left = 0;
   h->chunk_ext_len = 0;
@@ -473,6 +474,7 @@ static int on_headers_complete(llhttp_t *p) {
   h->chunked_out = h->close_out = 0;
   h->head_len = 0; /* head_buf now collects trailers, if any */
   h->nfields = 0;
+  h->value_field = 0; /* no value piece of the new fields yet */
   if (p->method == HTTP_HEAD) s->flags |= IRH_STREAM_IS_HEAD;
   irh_conn_set_timeout(c, body_expected(c) ? cfg->body_timeout_ms : 0);
   int h2c = wants_h2c(c, s);
