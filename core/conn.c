@@ -141,7 +141,9 @@ static int sniff_protocol(irh_conn *c, const char **data, size_t *len) {
 
 void irh_conn_deliver(irh_conn *c, const char *data, size_t len) {
   if (c->sniffing && sniff_protocol(c, &data, &len)) return;
-  if (len && !c->closing) c->proto->on_read(c, data, len);
+  /* The sniffed bytes may already have failed the connection (a 400 for
+   * a non-HTTP first line); what came with them is not parsed again. */
+  if (len && !c->closing && !c->close_when_flushed) c->proto->on_read(c, data, len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -254,7 +256,6 @@ static void on_write(uv_write_t *req, int status) {
   uv_timer_stop(&c->write_timer); /* a write that goes on restarts it */
   written_all(c);
 }
-
 
 void irh_conn_flush(irh_conn *c) {
   if (c->closing) return;

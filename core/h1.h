@@ -33,9 +33,16 @@ typedef struct irh_h1 {
   uint32_t target_len;
   irh_h1_field *fields; /* owned */
   size_t nfields, fields_cap;
-  uint64_t exec_count; /* llhttp_execute calls so far */
-  uint64_t value_exec; /* the call that last gave a value piece ... */
-  size_t value_field;  /* ... and for which field (1-based) */
+  uint64_t exec_count;               /* llhttp_execute calls so far */
+  uint64_t value_exec;               /* the call that last gave a value piece ... */
+  size_t value_field;                /* ... and for which field (1-based) */
+  const char *exec_start, *exec_end; /* the bytes of the current llhttp_execute call */
+  const char *lf_from;       /* line breaks after the current field's name: counted from here ... */
+  uint32_t value_lf;         /* ... plus those of earlier reads */
+  uint32_t chunk_ext_len;    /* chunk-extension bytes on the current chunk line */
+  uint8_t crlf_left;         /* bytes of the CRLF after chunk data still unchecked */
+  unsigned value_at_end : 1; /* the last value piece ended where its execute call's bytes did */
+  unsigned tail_fold : 1;    /* the bytes parsed so far end in LF then only SP/HT */
   uint64_t requests;
   int error_status;         /* status a callback chose for the error it raised */
   unsigned paused : 1;      /* llhttp is paused; resume before parsing */

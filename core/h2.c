@@ -1125,6 +1125,29 @@ static int h2_new_session(irh_conn *c) {
 
 int irh_h2_start(irh_conn *c) { return h2_new_session(c); }
 
+int irh_h2_upgrade_settings_ok(const uint8_t *settings, size_t len) {
+  if (len % 6 || len / 6 > NGHTTP2_DEFAULT_MAX_SETTINGS) return 0; /* nghttp2's own bounds */
+  for (size_t i = 0; i < len; i += 6) {
+    const uint8_t *e = settings + i;
+    uint32_t v = (uint32_t)e[2] << 24 | (uint32_t)e[3] << 16 | (uint32_t)e[4] << 8 | e[5];
+    switch (e[0] << 8 | e[1]) { /* RFC 9113 6.5.2 and the extensions' ranges */
+    case NGHTTP2_SETTINGS_ENABLE_PUSH:
+    case NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL:
+    case NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES:
+      if (v > 1) return 0;
+      break;
+    case NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE:
+      if (v > (uint32_t)NGHTTP2_MAX_WINDOW_SIZE) return 0;
+      break;
+    case NGHTTP2_SETTINGS_MAX_FRAME_SIZE:
+      if (v < 16384 || v > 16777215) return 0; /* 2^14 .. 2^24-1 */
+      break;
+    default: break;
+    }
+  }
+  return 1;
+}
+
 int irh_h2_start_upgrade(irh_conn *c, ir_stream_t *s, const uint8_t *settings, size_t len) {
   if (h2_new_session(c) != 0) return -1;
   irh_h2 *h = c->h2;
@@ -1133,12 +1156,14 @@ int irh_h2_start_upgrade(irh_conn *c, ir_stream_t *s, const uint8_t *settings, s
   hs->s = s;
   hs->id = 1;
   hs->req_ended = 1; /* HTTP/1.1 read all of it (an upgrade has no body) */
+  /* s becomes HTTP/2's only once nghttp2 took stream 1: until then it is
+   * still the caller's to finish (hs lives in s's arena). */
+  int head = irh_stream_method_is(s, "HEAD");
+  if (nghttp2_session_upgrade2(h->session, settings, len, head, hs) != 0) return -1;
   s->proto = hs;
   s->ops = &irh_h2_stream_ops;
   s->id = 1;
   s->protocol = (ir_str){"HTTP/2", 6};
-  int head = irh_stream_method_is(s, "HEAD");
-  if (nghttp2_session_upgrade2(h->session, settings, len, head, hs) != 0) return -1;
   progress(h, hs);
   irh_list_push(&h->streams, &hs->link);
   h->nstreams++;

@@ -21,9 +21,14 @@ struct irh_conn;
 
 /* Starts HTTP/2 on c (cleartext prior knowledge or ALPN h2). */
 int irh_h2_start(struct irh_conn *c);
+/* Whether a decoded HTTP2-Settings payload is one nghttp2 takes as a
+ * SETTINGS frame: whole entries, not too many, values in range. Checked
+ * before the 101, so a bad one gets a 400 (RFC 9113 3.2.1). */
+int irh_h2_upgrade_settings_ok(const uint8_t *settings, size_t len);
 /* Starts HTTP/2 after "101 Switching Protocols" to h2c: the HTTP/1.1
  * request's stream becomes stream 1; settings/len are the decoded
- * HTTP2-Settings header. */
+ * HTTP2-Settings header. On failure (-1) upgraded is untouched and still
+ * the caller's, which finishes it; on success HTTP/2 owns it. */
 int irh_h2_start_upgrade(struct irh_conn *c, ir_stream_t *upgraded, const uint8_t *settings,
                          size_t len);
 
