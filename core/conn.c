@@ -134,7 +134,7 @@ static int sniff_protocol(irh_conn *c, const char **data, size_t *len) {
   int matches = memcmp(c->sniff, h2_preface, c->sniff_len) == 0;
   if (matches && c->sniff_len < sizeof h2_preface) return 1;
   c->sniffing = 0;
-  if (matches) irh_h2_start(c);
+  if (matches && !c->h2) irh_h2_start(c); /* an h2c-only listener started it at accept */
   c->proto->on_read(c, c->sniff, c->sniff_len);
   return 0;
 }
