@@ -759,10 +759,12 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
   char *out = irh_conn_reserve(c, need);
   if (!out) return IR_ENOMEM;
   char *o = out;
-  o += sprintf(o, "HTTP/1.1 %d %s\r\ndate: %.*s\r\n", s->status, irh_status_reason(s->status),
-               (int)dlen, date);
-  memcpy(o, "server: iridium\r\n", 17);
-  o += 17;
+  o += sprintf(o, "HTTP/1.1 %d %s\r\n", s->status, irh_status_reason(s->status));
+  /* The date and server lines are copied, not formatted: every response has them. */
+  memcpy(o, "date: ", 6);
+  memcpy(o + 6, date, dlen);
+  memcpy(o + 6 + dlen, "\r\nserver: iridium\r\n", 19);
+  o += 6 + dlen + 19;
   int offers_upgrade = 0; /* an Upgrade field (426, 101) needs the connection option */
   for (size_t i = 0; i < s->nresp; i++) {
     const irh_header *f = &s->resp_headers[i];

@@ -451,6 +451,20 @@ class Server:
         return False
 
 
+def start_shared_server(**kw):
+    """A Server started for a whole test module (setUpModule); stop it with
+    stop_shared_server in tearDownModule."""
+    check_environment()
+    srv = Server(**kw)
+    srv.__enter__()
+    return srv
+
+
+def stop_shared_server(srv):
+    if srv is not None:
+        srv.__exit__(None, None, None)
+
+
 def run_iridium(args, timeout=10.0):
     """Runs the binary with args (no server kept); returns CompletedProcess
     with text stdout/stderr."""

@@ -21,14 +21,11 @@ PAD = "p" * 1500  # about the size that leaked per request
 
 def setUpModule():
     global SRV
-    H.check_environment()
-    SRV = H.Server(protocols="http/1.1, h2c")
-    SRV.__enter__()
+    SRV = H.start_shared_server(protocols="http/1.1, h2c")
 
 
 def tearDownModule():
-    if SRV is not None:
-        SRV.__exit__(None, None, None)
+    H.stop_shared_server(SRV)
 
 
 def b64url(raw):
