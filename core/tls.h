@@ -34,9 +34,13 @@ int irh_tls_conn_start(struct irh_conn *c, irh_tls_ctx *t);
 void irh_tls_on_read(struct irh_conn *c, const char *data, size_t len);
 /* The protocol reads again: decrypt what was held back meanwhile. */
 void irh_tls_want_read(struct irh_conn *c);
-/* Encrypts the queued plaintext (c->out) into c->wire; on a connection
- * closing when flushed, ends with a close_notify alert. */
+/* Encrypts the queued plaintext (c->out) into c->wire, up to the first
+ * file range; on a connection closing when flushed, ends with a
+ * close_notify alert once nothing is left. */
 void irh_tls_seal(struct irh_conn *c);
+/* Encrypts len bytes (borrowed) into c->wire: a file range the connection
+ * read. 0, or -1 when TLS failed (which closed the connection). */
+int irh_tls_seal_bytes(struct irh_conn *c, const char *data, size_t len);
 void irh_tls_conn_free(struct irh_conn *c);
 
 #endif /* IRIDIUM_CORE_TLS_H */
