@@ -441,7 +441,9 @@ static void read_file_done(void *d, int status) {
  * about as many bytes as the wire queue has room for, at least a record. */
 static int start_file_read(irh_conn *c) {
   size_t room = c->wire.len < c->max_queued ? c->max_queued - c->wire.len : 0;
-  size_t budget = room > FILE_READ_MAX ? FILE_READ_MAX : room < FILE_READ_MIN ? FILE_READ_MIN : room;
+  size_t budget = room > FILE_READ_MAX   ? FILE_READ_MAX
+                  : room < FILE_READ_MIN ? FILE_READ_MIN
+                                         : room;
   irh_bufq_file_range ranges[FILE_READ_RANGES];
   unsigned n = irh_bufq_peek_files(&c->out, ranges, FILE_READ_RANGES, budget);
   if (n == 0) return 0;

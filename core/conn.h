@@ -74,7 +74,7 @@ typedef struct irh_conn {
   irh_bufq wire;        /* bytes for the socket (sealed, with TLS) */
   size_t out_in_flight; /* bytes of `wire` in the current writev */
   size_t max_queued;    /* max_queued_output */
-  char *nudge;                   /* file bytes copied for a write that waits on the socket */
+  char *nudge;          /* file bytes copied for a write that waits on the socket */
   struct irh_conn_read *reading_file; /* TLS: a thread-pool read of file ranges in `out` */
 
   char sniff[24]; /* the first bytes, while telling h2c from HTTP/1.1 */

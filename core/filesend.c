@@ -161,7 +161,8 @@ int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t 
     return IR_EINVAL;
   /* An earlier segment is still being handed over, or no slot is free:
    * on_writable follows when one may go on. */
-  if ((s->flags & IRH_STREAM_FILE_PENDING) || (s->ops->file_begin && s->ops->file_begin(s) != IR_OK)) {
+  if ((s->flags & IRH_STREAM_FILE_PENDING) ||
+      (s->ops->file_begin && s->ops->file_begin(s) != IR_OK)) {
     irh_stream_want_write(s);
     return IR_EAGAIN;
   }

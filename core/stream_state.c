@@ -39,8 +39,9 @@ static const rule rules[IRH_EV_COUNT] = {
                                   RESET | FINISHED, HEAD_SENT | IRH_STREAM_UPGRADED, 0},
     /* Not while a file body is handed over: END_AFTER_FILE then, and this
      * once the file is done. */
-    [IRH_EV_RESPONSE_END] = {"response_end", HEAD_SENT, RESP_ENDED | FILE_PENDING | RESET | FINISHED,
-                             RESET | FINISHED, RESP_ENDED, END_OWED},
+    [IRH_EV_RESPONSE_END] = {"response_end", HEAD_SENT,
+                             RESP_ENDED | FILE_PENDING | RESET | FINISHED, RESET | FINISHED,
+                             RESP_ENDED, END_OWED},
     /* The peer may end its request after a reset: the protocol still reads. */
     [IRH_EV_REQUEST_COMPLETE] = {"request_complete", 0, REQ_ENDED | FINISHED, FINISHED, REQ_ENDED,
                                  0},

@@ -23,10 +23,10 @@ enum {
   IRH_STREAM_WANT_WRITE = 1u << 5, /* a write said "again": on_writable owed */
   IRH_STREAM_IS_HEAD = 1u << 6,    /* HEAD request: body bytes are dropped */
   IRH_STREAM_FINISHED = 1u << 7,
-  IRH_STREAM_HAS_CL = 1u << 8,      /* the module set Content-Length */
-  IRH_STREAM_UPGRADED = 1u << 9,    /* accepted with 101: a full-duplex byte stream */
-  IRH_STREAM_PEER_RESET = 1u << 10, /* the peer aborted it (RST_STREAM) */
-  IRH_STREAM_ANSWERED = 1u << 11,   /* the protocol answered it (an error of its own) */
+  IRH_STREAM_HAS_CL = 1u << 8,        /* the module set Content-Length */
+  IRH_STREAM_UPGRADED = 1u << 9,      /* accepted with 101: a full-duplex byte stream */
+  IRH_STREAM_PEER_RESET = 1u << 10,   /* the peer aborted it (RST_STREAM) */
+  IRH_STREAM_ANSWERED = 1u << 11,     /* the protocol answered it (an error of its own) */
   IRH_STREAM_FILE_PENDING = 1u << 12, /* a file body is still being handed to the protocol */
   IRH_STREAM_END_OWED = 1u << 13      /* the module ended the response during a file body */
 };

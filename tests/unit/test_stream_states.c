@@ -217,12 +217,12 @@ static void test_lifetimes(void) {
   CHECK(irh_stream_next(f, IRH_EV_FILE_DONE, &f) == IR_OK && f == (D | CL | HS | W | EO));
   CHECK(irh_stream_next(f, IRH_EV_RESPONSE_END, &f) == IR_OK && f == (D | CL | HS | W | RE));
   /* ... or writes on after it (on_writable once the file went out). */
-  f = RUN(IRH_EV_DISPATCH, IRH_EV_SEND_HEAD, IRH_EV_FILE_BEGIN, IRH_EV_WANT_WRITE,
-          IRH_EV_FILE_DONE, IRH_EV_WRITABLE, IRH_EV_FILE_BEGIN, IRH_EV_FILE_DONE,
-          IRH_EV_RESPONSE_END);
+  f = RUN(IRH_EV_DISPATCH, IRH_EV_SEND_HEAD, IRH_EV_FILE_BEGIN, IRH_EV_WANT_WRITE, IRH_EV_FILE_DONE,
+          IRH_EV_WRITABLE, IRH_EV_FILE_BEGIN, IRH_EV_FILE_DONE, IRH_EV_RESPONSE_END);
   CHECK(f == (D | HS | RE));
   /* A file body needs an open response; a reset one still hears its end. */
-  CHECK(refused(D, IRH_EV_FILE_BEGIN, IR_ESTATE) && refused(D | HS | RE, IRH_EV_FILE_BEGIN, IR_ESTATE));
+  CHECK(refused(D, IRH_EV_FILE_BEGIN, IR_ESTATE) &&
+        refused(D | HS | RE, IRH_EV_FILE_BEGIN, IR_ESTATE));
   CHECK(RUN(IRH_EV_DISPATCH, IRH_EV_SEND_HEAD, IRH_EV_FILE_BEGIN, IRH_EV_RESET_BY_MODULE,
             IRH_EV_FILE_DONE) == (D | HS | R));
   /* A host-made 500 drops the module's Content-Length; not after a head. */
