@@ -30,7 +30,7 @@
  *   (nghttp2 is told "would block"), then write_timeout closes.
  *   a request that goes on after its response ended: read and discarded
  *   (still checked by nghttp2) up to h2_discard_max_bytes and
- *   h2_discard_timeout, then RST_STREAM NO_ERROR.
+ *   h2_discard_timeout, then RST_STREAM NO_ERROR (at once for a tunnel).
  *
  * Closed streams: nghttp2 forgets a stream once it closes and then drops
  * DATA and HEADERS on it without a word; the host remembers the last
@@ -595,6 +595,9 @@ static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
     if (hs && !(hs->s->flags & IRH_STREAM_REQ_ENDED) && !hs->discarding) {
       hs->discarding = 1;
       hs->discard_since = h2_now(h);
+      /* An upgraded stream's far end is gone: what the client sends on has
+       * no request to check and nowhere to go, so it is told to stop now. */
+      if (hs->s->flags & IRH_STREAM_UPGRADED) stop_discarding(h, hs, "tunnel");
     }
   }
   return 0;
