@@ -26,7 +26,6 @@
 #include "conn.h"
 #include "filesend.h"
 #include "log.h"
-#include "recycler.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -680,7 +679,7 @@ static void h1_switch_to_h2(irh_conn *c, const char *rest, size_t len) {
   if (len) memcpy(copy, rest, len);
   const irh_h1_upgrades *up = h->h2c;
   h1_release(c);
-  irh_recycler_free(h); /* HTTP/1.1 is over on this connection */
+  irh_slab_free(&c->worker->proto_slab, h); /* HTTP/1.1 is over on this connection */
   irh_conn_set_proto(c, NULL, NULL);
   if (up->to_h2(c, s, settings, settings_len) != 0) {
     free(copy);
@@ -966,7 +965,9 @@ const irh_stream_ops irh_h1_stream_ops = {
 int irh_h1_start(irh_conn *c, const irh_config *limits, const irh_h1_upgrades *h2c) {
   static uv_once_t once = UV_ONCE_INIT;
   uv_once(&once, h1_settings_init);
-  irh_h1 *h = irh_recycler_calloc(1, sizeof(*h));
+  irh_slab *slab = &c->worker->proto_slab;
+  if (!slab->obj_size) irh_slab_init(slab, sizeof(irh_h1), 64); /* the worker's first */
+  irh_h1 *h = irh_slab_alloc(slab);
   if (!h) return -1;
   llhttp_init(&h->parser, HTTP_REQUEST, &h1_settings);
   h->parser.data = c;
@@ -1046,7 +1047,7 @@ static void h1_on_close(irh_conn *c, int reason) {
 /* The connection's slot is freed: so is the state (kept until here, as
  * code up the stack may still look at it after a close). */
 static void h1_on_release(irh_conn *c) {
-  irh_recycler_free(c->proto_state);
+  irh_slab_free(&c->worker->proto_slab, c->proto_state);
   c->proto_state = NULL;
 }
 

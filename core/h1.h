@@ -32,7 +32,7 @@ typedef struct irh_h1_upgrades {
 
 /* Sets up HTTP/1.1 on a freshly accepted connection (or after ALPN or the
  * preface sniff) under limits; h2c is NULL where no upgrade is offered.
- * Its state (c->proto_state) comes from the worker's recycler. -1 when out
+ * Its state (c->proto_state) comes from the worker's slab. -1 when out
  * of memory. */
 int irh_h1_start(struct irh_conn *c, const irh_config *limits, const irh_h1_upgrades *h2c);
 

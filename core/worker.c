@@ -290,6 +290,7 @@ void irh_worker_join_and_free(ir_worker_t *w) {
   irh_access_buf_free(&w->access);
   irh_slab_destroy(&w->conn_slab);
   irh_slab_destroy(&w->stream_slab);
+  irh_slab_destroy(&w->proto_slab);
   free(w->read_buf);
   free(w->tls_stage);
   free(w->module_data);
