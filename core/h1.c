@@ -49,8 +49,8 @@ typedef struct irh_h1 {
   llhttp_t parser;
   const irh_config *limits;   /* the server's, handed down at start */
   const irh_h1_upgrades *h2c; /* NULL: no h2c upgrade here */
-  ir_stream_t *stream; /* the request being served, or NULL */
-  char *pending;       /* unparsed bytes saved while paused; owned */
+  ir_stream_t *stream;        /* the request being served, or NULL */
+  char *pending;              /* unparsed bytes saved while paused; owned */
   size_t pending_len;
   char *head_buf; /* target + header bytes of the current request; owned */
   size_t head_len, head_cap;
@@ -465,8 +465,7 @@ static int decode_h2_settings(ir_stream_t *s, ir_str v, uint8_t **out, size_t *o
 static int wants_h2c(irh_conn *c, ir_stream_t *s) {
   ir_str upgrade, connection, settings;
   const irh_h1_upgrades *up = h1_of(c)->h2c;
-  if (!up || h1_of(c)->parser.http_minor != 1)
-    return 0;
+  if (!up || h1_of(c)->parser.http_minor != 1) return 0;
   if (field_count(s, "upgrade", &upgrade) != 1 || !list_has_token(upgrade, "h2c")) return 0;
   if (field_count(s, "connection", &connection) != 1 || !list_has_token(connection, "upgrade") ||
       !list_has_token(connection, "http2-settings"))

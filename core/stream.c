@@ -17,8 +17,8 @@
 #include "filesend.h"
 #include "log.h"
 #include "module.h"
-#include "router.h"
 #include "process.h"
+#include "router.h"
 #include "worker.h"
 
 /* The worker's settle pass reached the stream: its protocol settles it. */

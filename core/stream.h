@@ -22,8 +22,8 @@
 #include "arena.h"
 #include "http_rules.h" /* the callers of the rules moved out of here */
 #include "list.h"
-#include "worker.h"
 #include "stream_state.h" /* the IRH_STREAM_* flags and their rules */
+#include "worker.h"
 
 struct irh_conn;
 struct ir_instance;

@@ -236,7 +236,8 @@ static void worker_main(void *arg) {
   ir_worker_t *w = arg;
   const irh_server *srv = w->server;
   const int *fds = srv->listen_fds + w->index; /* listener i: fds[i * nworkers] */
-  if (irh_modules_worker_init(srv->modules, w) != 0 || irh_listeners_start(&w->listeners, &w->loop, w, srv, fds) != 0) {
+  if (irh_modules_worker_init(srv->modules, w) != 0 ||
+      irh_listeners_start(&w->listeners, &w->loop, w, srv, fds) != 0) {
     irh_log_error("worker %u could not start; stopping the server", w->index);
     w->exit_status = 1;
     raise(SIGTERM);

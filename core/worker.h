@@ -75,7 +75,7 @@ struct ir_worker {
 
   irh_slab conn_slab;
   irh_slab stream_slab;
-  irh_slab proto_slab; /* HTTP/1.1's per-connection state; sized by its first user */
+  irh_slab proto_slab;   /* HTTP/1.1's per-connection state; sized by its first user */
   irh_link conns;        /* every open connection (irh_drainable) */
   irh_link flush_queue;  /* irh_deferred: connections with bytes to write */
   irh_link finish_queue; /* irh_deferred: streams whose end was asked for by a module */

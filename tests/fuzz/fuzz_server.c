@@ -27,8 +27,8 @@
 #include "log.h"
 #include "module.h"
 #include "negotiate.h"
-#include "router.h"
 #include "process.h"
+#include "router.h"
 #include "worker.h"
 
 #define PUMP_MAX_TURNS 64   /* per send: turns while the server has unread bytes */
@@ -95,7 +95,8 @@ void fz_server_init(const char *server_keys, const char *protocols) {
   if (!(worker = irh_worker_new(&srv, 0))) fail("worker");
   workers[0] = worker;
   srv.workers = workers;
-  if (irh_modules_worker_init(srv.modules, worker) != 0 || irh_listeners_start(&worker->listeners, &worker->loop, worker, &srv, &listen_fd))
+  if (irh_modules_worker_init(srv.modules, worker) != 0 ||
+      irh_listeners_start(&worker->listeners, &worker->loop, worker, &srv, &listen_fd))
     fail("worker start");
   server_addr = (struct sockaddr_in){.sin_family = AF_INET,
                                      .sin_port = htons((uint16_t)port),
