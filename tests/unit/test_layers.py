@@ -6,6 +6,8 @@ as one node, and checks that
   1. the graph has no cycle (apart from KNOWN_CYCLE_EDGES below),
   2. the connection layer (conn, tls, listener, worker) includes no
      protocol header (PROTOCOL_HEADERS; apart from KNOWN_PROTOCOL_INCLUDES),
+  3. a protocol's library header is included only by that protocol's .c
+     (PROTOCOL_LIBRARIES), so no other file compiles against it,
 and prints the layer order it found (lowest first; a node's layer is one
 more than the highest layer it includes).
 
@@ -35,7 +37,11 @@ KNOWN_PROTOCOL_INCLUDES = {
     ("conn.c", "filesend.h"),  # the same sendfile path as above
 }
 
+# <header> -> the one file that may include it.
+PROTOCOL_LIBRARIES = {"llhttp.h": "h1.c", "nghttp2/nghttp2.h": "h2.c"}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
 
 
 def node(name):
@@ -142,6 +148,10 @@ def check(files):
             if (f, inc) in KNOWN_PROTOCOL_INCLUDES:
                 continue
             problems.append("%s includes the protocol header %s" % (f, inc))
+    for f, text in sorted(files.items()):
+        for lib in SYSTEM_INCLUDE.findall(text):
+            if lib in PROTOCOL_LIBRARIES and PROTOCOL_LIBRARIES[lib] != f:
+                problems.append("%s includes <%s>, which only %s may" % (f, lib, PROTOCOL_LIBRARIES[lib]))
     for f, inc in sorted(KNOWN_PROTOCOL_INCLUDES):
         if (f, inc) not in includes:
             problems.append("known exception %s includes %s no longer exists: delete it from "
@@ -168,7 +178,8 @@ def main(argv):
     for p in problems:
         print("FAIL: " + p)
     if not problems:
-        print("ok: no include cycle; conn, tls, listener and worker include no protocol header")
+        print("ok: no include cycle; conn, tls, listener and worker include no protocol header; "
+              "llhttp and nghttp2 stay in h1.c and h2.c")
     return 1 if problems else 0
 
 
