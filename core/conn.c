@@ -137,8 +137,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->close_when_flushed) { /* lingering: drop, up to a bound */
-    c->lingered += (size_t)nread;
-    if (c->lingered > LINGER_MAX_BYTES) irh_conn_close(c);
+    if ((size_t)nread > LINGER_MAX_BYTES - c->lingered) { /* the bound, without overflow */
+      irh_conn_close(c);
+      return;
+    }
+    c->lingered += (uint32_t)nread;
     return;
   }
   if (c->tls)
@@ -304,14 +307,14 @@ static void format_peer(irh_conn *c) {
       struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
       inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
       port = ntohs(a->sin6_port);
-      c->peer_len = (size_t)snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
+      c->peer_len = (uint8_t)snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
       return;
     }
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
     port = ntohs(a->sin_port);
   }
-  c->peer_len = (size_t)snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  c->peer_len = (uint8_t)snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
 }
 
 static void run_flush(irh_deferred *d) { irh_conn_flush(irh_container_of(d, irh_conn, flush)); }

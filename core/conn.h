@@ -79,8 +79,8 @@ typedef struct irh_conn {
   irh_drainable member; /* in worker->conns */
   irh_deferred flush;   /* in the worker's flush queue while output waits */
 
-  char peer[56]; /* "127.0.0.1:5555" / "[::1]:5555" */
-  size_t peer_len;
+  char peer[55]; /* "127.0.0.1:5555" / "[::1]:5555"; 47 bytes at most */
+  uint8_t peer_len;
 
   const irh_proto *proto;        /* NULL until negotiate.c started one */
   void *proto_state;             /* the protocol's, opaque here */
@@ -96,7 +96,7 @@ typedef struct irh_conn {
 
   int open_handles;     /* tcp + 2 timers; the slab slot is freed at 0 */
   int close_reason;     /* ir_close_reason given to open streams */
-  size_t lingered;      /* bytes dropped while lingering */
+  uint32_t lingered;    /* bytes dropped while lingering (LINGER_MAX_BYTES at most) */
   unsigned reading : 1; /* uv_read_start is active */
   unsigned read_paused : 1;
   unsigned writing : 1; /* a uv_write is in flight */
