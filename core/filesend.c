@@ -29,7 +29,6 @@
 
 #include "conn.h"
 #include "log.h"
-#include "server.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -65,7 +64,7 @@ static int64_t send_room(ir_stream_t *s) {
 
 /* Whether a new file body may start: a free slot and room to send. */
 static int may_start(ir_stream_t *s) {
-  return s->conn->file_bodies < s->worker->server->config->h2_max_file_bodies && send_room(s) > 0;
+  return s->conn->file_bodies < s->conn->limits->h2_max_file_bodies && send_room(s) > 0;
 }
 
 static void seg_close(ir_stream_t *s) {
@@ -334,7 +333,7 @@ int irh_filesend_blocked(const ir_stream_t *s) {
 int irh_filesend_waits_for_slot(const ir_stream_t *s) {
   const irh_file_seg *f = s->file;
   return f && f->waiting && f->fd < 0 && !f->job &&
-         s->conn->file_bodies >= s->worker->server->config->h2_max_file_bodies;
+         s->conn->file_bodies >= s->conn->limits->h2_max_file_bodies;
 }
 
 void irh_filesend_writable(ir_stream_t *s) {

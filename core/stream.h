@@ -23,6 +23,7 @@
 #include "http_rules.h" /* the callers of the rules moved out of here */
 #include "list.h"
 #include "stream_state.h" /* the IRH_STREAM_* flags and their rules */
+#include "worker.h"
 
 struct irh_conn;
 struct ir_instance;
@@ -69,7 +70,7 @@ struct ir_stream {
   void *data;                   /* module-owned */
   void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
   struct irh_file_seg *file;    /* a file body being sent (filesend.c), in the arena */
-  irh_link settle_link;         /* in worker->finish_queue */
+  irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
   unsigned flags;
 
   /* request: all memory in the arena */
