@@ -21,11 +21,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "h2.h"
 #include "listener.h"
 #include "log.h"
-#include "server.h"
-#include "tls.h"
+#include "process.h"
 #include "worker.h"
 
 #define MAX_IOV 64
@@ -48,8 +46,6 @@ typedef struct irh_conn_read {
   char buf[];  /* the ranges' bytes, one after the other */
 } irh_conn_read;
 
-static const char h2_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 static irh_conn *handle_conn(const uv_handle_t *h) { return h->data; }
 
 /* ---- closing ---- */
@@ -61,9 +57,10 @@ static void conn_unref(irh_conn *c) {
   ir_worker_t *w = c->worker;
   irh_bufq_free(&c->out); /* releases file ranges: no read of theirs is in flight */
   irh_bufq_free(&c->wire);
+  if (c->proto && c->proto->on_release) c->proto->on_release(c);
   free(c->reading_file);
   free(c->nudge);
-  irh_tls_conn_free(c);
+  if (c->tls) c->crypto->release(c);
   irh_slab_free(&w->conn_slab, c);
   atomic_fetch_sub(&w->server->connections, 1);
   irh_worker_conn_closed(w);
@@ -74,8 +71,8 @@ static void on_handle_closed(uv_handle_t *h) { conn_unref(handle_conn(h)); }
 void irh_conn_close(irh_conn *c) {
   if (c->closing) return;
   c->closing = 1;
-  if (irh_list_linked(&c->flush_link)) irh_list_remove(&c->flush_link);
-  irh_list_remove(&c->link);
+  irh_deferred_cancel(&c->flush);
+  irh_worker_forget(&c->member);
   if (c->proto) c->proto->on_close(c, c->close_reason);
   /* A client that stopped reading gets a reset, so the kernel frees the
    * unsent bytes now instead of retrying them for minutes. */
@@ -144,32 +141,6 @@ static void on_write_stalled(uv_timer_t *t) {
 
 /* ---- reading ---- */
 
-void irh_conn_set_proto(irh_conn *c, const irh_proto *p) { c->proto = p; }
-
-/* Tells a cleartext HTTP/2 client (its preface) from an HTTP/1.1 one by
- * the first bytes; returns 1 while more bytes are needed to decide. */
-static int sniff_protocol(irh_conn *c, const char **data, size_t *len) {
-  size_t take = sizeof h2_preface - c->sniff_len;
-  if (take > *len) take = *len;
-  memcpy(c->sniff + c->sniff_len, *data, take);
-  c->sniff_len += (uint8_t)take;
-  *data += take;
-  *len -= take;
-  int matches = memcmp(c->sniff, h2_preface, c->sniff_len) == 0;
-  if (matches && c->sniff_len < sizeof h2_preface) return 1;
-  c->sniffing = 0;
-  if (matches && !c->h2) irh_h2_start(c); /* an h2c-only listener started it at accept */
-  c->proto->on_read(c, c->sniff, c->sniff_len);
-  return 0;
-}
-
-void irh_conn_deliver(irh_conn *c, const char *data, size_t len) {
-  if (c->sniffing && sniff_protocol(c, &data, &len)) return;
-  /* The sniffed bytes may already have failed the connection (a 400 for
-   * a non-HTTP first line); what came with them is not parsed again. */
-  if (len && !c->closing && !c->close_when_flushed) c->proto->on_read(c, data, len);
-}
-
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   ir_worker_t *w = handle_conn(h)->worker;
   buf->base = (char *)w->read_buf;
@@ -190,12 +161,15 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->close_when_flushed) { /* lingering: drop, up to a bound */
-    c->lingered += (size_t)nread;
-    if (c->lingered > LINGER_MAX_BYTES) irh_conn_close(c);
+    if ((size_t)nread > LINGER_MAX_BYTES - c->lingered) { /* the bound, without overflow */
+      irh_conn_close(c);
+      return;
+    }
+    c->lingered += (uint32_t)nread;
     return;
   }
   if (c->tls)
-    irh_tls_on_read(c, buf->base, (size_t)nread);
+    c->crypto->on_read(c, buf->base, (size_t)nread);
   else
     irh_conn_deliver(c, buf->base, (size_t)nread);
 }
@@ -211,7 +185,7 @@ void irh_conn_pause_reading(irh_conn *c) {
 void irh_conn_resume_reading(irh_conn *c) {
   c->read_paused = 0;
   if (c->closing) return;
-  if (c->tls && !c->close_when_flushed) irh_tls_want_read(c); /* records it may still hold */
+  if (c->tls && !c->close_when_flushed) c->crypto->want_read(c); /* records it may still hold */
   if (c->reading || c->eof || c->closing) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
 }
@@ -219,8 +193,7 @@ void irh_conn_resume_reading(irh_conn *c) {
 /* ---- writing ---- */
 
 void irh_conn_want_flush(irh_conn *c) {
-  if (!c->closing && !irh_list_linked(&c->flush_link))
-    irh_worker_schedule_flush(c->worker, &c->flush_link);
+  if (!c->closing) irh_worker_defer_flush(c->worker, &c->flush);
 }
 
 char *irh_conn_reserve(irh_conn *c, size_t n) {
@@ -306,7 +279,7 @@ static void write_later(irh_conn *c, uv_buf_t *iov, unsigned n, size_t bytes) {
     irh_conn_close(c);
     return;
   }
-  uv_timer_start(&c->write_timer, on_write_stalled, c->worker->server->config->write_timeout_ms, 0);
+  uv_timer_start(&c->write_timer, on_write_stalled, c->limits->write_timeout_ms, 0);
 }
 
 static void log_short_file(irh_conn *c, const irh_bufq_file_range *r) {
@@ -481,18 +454,18 @@ static int seal_read(irh_conn *c, const irh_conn_read *rd) {
     /* The memory before the range (an HTTP/2 frame header) shares a
      * record with the range's first bytes. */
     size_t staged, took = 0;
-    while ((staged = irh_bufq_read(&c->out, stage, IRH_TLS_STAGE_SIZE)) == IRH_TLS_STAGE_SIZE)
-      if (irh_tls_seal_bytes(c, stage, staged) != 0) return -1;
+    while ((staged = irh_bufq_read(&c->out, stage, IRH_WORKER_STAGE_SIZE)) == IRH_WORKER_STAGE_SIZE)
+      if (c->crypto->seal_bytes(c, stage, staged) != 0) return -1;
     irh_bufq_file_range front;
     if (!irh_bufq_front_file(&c->out, &front) || front.fd != r->fd || front.offset != r->offset ||
         front.len < r->len)
       return -1; /* nothing but this takes file ranges out of `out` */
     if (staged) {
-      took = IRH_TLS_STAGE_SIZE - staged < r->len ? IRH_TLS_STAGE_SIZE - staged : r->len;
+      took = IRH_WORKER_STAGE_SIZE - staged < r->len ? IRH_WORKER_STAGE_SIZE - staged : r->len;
       memcpy(stage + staged, p, took);
-      if (irh_tls_seal_bytes(c, stage, staged + took) != 0) return -1;
+      if (c->crypto->seal_bytes(c, stage, staged + took) != 0) return -1;
     }
-    if (irh_tls_seal_bytes(c, p + took, r->len - took) != 0) return -1;
+    if (c->crypto->seal_bytes(c, p + took, r->len - took) != 0) return -1;
     irh_bufq_consume(&c->out, r->len);
     p += r->len;
   }
@@ -505,7 +478,7 @@ static int seal_read(irh_conn *c, const irh_conn_read *rd) {
  * about that much, plus one read. */
 static void seal_tls(irh_conn *c) {
   for (;;) {
-    irh_tls_seal(c);
+    c->crypto->seal(c);
     if (c->closing) return;
     irh_conn_read *rd = c->reading_file;
     if (rd && !rd->done) return;
@@ -545,13 +518,13 @@ void irh_conn_flush(irh_conn *c) {
 
 /* Over max_connections (or out of memory): close at once, which the client
  * sees as a clean FIN rather than a hang in the backlog. */
-static void reject(ir_worker_t *w, int fd) {
+static void reject(ir_worker_t *w, int fd, const irh_config *limits) {
   close(fd);
   uint64_t now = uv_now(&w->loop);
   if (now - w->last_reject_log >= 1000 || w->last_reject_log == 0) {
     w->last_reject_log = now;
     irh_log_warn("max_connections (%llu) reached: closing new connections",
-                 (unsigned long long)w->server->config->max_connections);
+                 (unsigned long long)limits->max_connections);
   }
 }
 
@@ -565,67 +538,75 @@ static void format_peer(irh_conn *c) {
       struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
       inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
       port = ntohs(a->sin6_port);
-      c->peer_len = (size_t)snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
+      c->peer_len = (uint8_t)snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
       return;
     }
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
     port = ntohs(a->sin_port);
   }
-  c->peer_len = (size_t)snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  c->peer_len = (uint8_t)snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
 }
 
-/* Picks the first protocol: TLS decides after its handshake (ALPN); a
- * cleartext listener with h2c sniffs the first bytes for the preface. */
-static int start_protocol(irh_conn *c) {
-  const irh_listen_cfg *cfg = c->listener->cfg;
-  if (c->listener->tls) return irh_tls_conn_start(c, c->listener->tls);
-  c->sniffing = (cfg->protocols & IRH_PROTO_H2C) != 0;
-  if (cfg->protocols & IRH_PROTO_HTTP1) {
-    irh_h1_init(c);
-    return 0;
-  }
-  if (!c->sniffing) return -1;
-  return irh_h2_start(c); /* h2c only: the preface must follow */
+static void run_flush(irh_deferred *d) { irh_conn_flush(irh_container_of(d, irh_conn, flush)); }
+
+/* The worker drains: the protocol finishes its exchange, or the
+ * connection closes (still in its TLS handshake). */
+static void drain_shutdown(irh_drainable *d) {
+  irh_conn *c = irh_container_of(d, irh_conn, member);
+  if (c->proto)
+    c->proto->on_shutdown(c);
+  else
+    irh_conn_close(c);
 }
 
-void irh_conn_accept(irh_listener *l, int fd) {
+static void drain_close(irh_drainable *d, int reason) {
+  irh_conn *c = irh_container_of(d, irh_conn, member);
+  c->close_reason = reason;
+  irh_conn_close(c);
+}
+
+static const irh_drain_ops conn_drain_ops = {.shutdown = drain_shutdown, .close = drain_close};
+
+irh_conn *irh_conn_accept(irh_listener *l, int fd) {
   ir_worker_t *w = l->worker;
   irh_server *srv = w->server;
-  if (atomic_fetch_add(&srv->connections, 1) >= srv->config->max_connections || w->draining) {
+  const irh_config *limits = l->limits;
+  if (atomic_fetch_add(&srv->connections, 1) >= limits->max_connections || w->draining) {
     atomic_fetch_sub(&srv->connections, 1);
-    reject(w, fd);
-    return;
+    reject(w, fd, limits);
+    return NULL;
   }
+  if (!w->conn_slab.obj_size) irh_slab_init(&w->conn_slab, sizeof(irh_conn), 64); /* the first */
   irh_conn *c = irh_slab_alloc(&w->conn_slab);
   if (!c) {
     atomic_fetch_sub(&srv->connections, 1);
-    reject(w, fd);
-    return;
+    reject(w, fd, limits);
+    return NULL;
   }
   c->worker = w;
   c->listener = l;
-  c->max_queued = srv->config->max_queued_output;
+  c->limits = limits;
+  c->max_queued = limits->max_queued_output;
   c->close_reason = IR_CLOSE_ABORTED;
   uv_tcp_init(&w->loop, &c->tcp);
   uv_timer_init(&w->loop, &c->timer);
   uv_timer_init(&w->loop, &c->write_timer);
   c->tcp.data = c->timer.data = c->write_timer.data = c;
   c->open_handles = 3;
-  irh_list_init(&c->flush_link);
-  irh_list_push(&w->conns, &c->link);
+  irh_deferred_init(&c->flush, run_flush);
+  c->member.ops = &conn_drain_ops;
+  irh_worker_hold(w, &c->member);
   w->conns_alive++;
   c->id = atomic_fetch_add(&srv->next_conn_id, 1) + 1;
   if (uv_tcp_open(&c->tcp, fd) != 0) {
     close(fd); /* not the handle's yet */
     irh_conn_close(c);
-    return;
+    return NULL;
   }
   uv_tcp_nodelay(&c->tcp, 1);
   format_peer(c);
-  if (start_protocol(c) != 0) {
-    irh_conn_close(c);
-    return;
-  }
-  irh_conn_resume_reading(c);
+  return c;
 }
+
+void irh_conn_start(irh_conn *c) { irh_conn_resume_reading(c); }

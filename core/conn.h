@@ -1,6 +1,17 @@
 /* conn.h — one client connection: bytes in, bytes out, timeouts.
  *
- * Layers: socket ⇄ [tls.c] ⇄ protocol (h1.c or h2.c, through irh_proto).
+ * Layers (each includes only those below it; tests/unit/test_layers.py
+ * checks it):
+ *   negotiate.c   accept: starts TLS, sniffs the h2c preface, takes the ALPN
+ *                 result and the h2c upgrade; starts h1.c or h2.c
+ *   h1.c, h2.c    the protocols, through irh_proto and c->proto_state
+ *   tls.c         GnuTLS, through irh_conn_crypto and c->tls
+ *   conn.c        this file: the socket, the queues, the timers
+ *   worker.c      the loop; runs conn's flush through an irh_deferred
+ * conn.c and tls.c know no protocol: a connection holds one opaque
+ * protocol pointer (proto_state) and the protocol's ops table (proto), and
+ * the limits it runs under (limits, the server's config) handed down at
+ * accept.
  * Bytes read land in the worker's shared read buffer; TLS decrypts them and
  * the protocol gets plaintext. The protocol queues plaintext output in
  * `out`; once per loop turn the worker flushes every connection it queued:
@@ -15,8 +26,9 @@
  * own and are written here: sendfile(2) in cleartext, the memory bytes
  * before them sent with MSG_MORE so that a head or frame header shares
  * packets with its payload; with TLS they are read on the thread pool
- * (several ranges per job, HTTP/2's DATA payloads) and the bytes sealed. A
- * range whose file turns out shorter closes the connection.
+ * (several ranges per job, HTTP/2's DATA payloads) and the bytes sealed
+ * (crypto->seal_bytes). A range whose file turns out shorter closes the
+ * connection.
  * Connections come from the worker's slab and are counted against
  * max_connections across all workers.
  */
@@ -28,15 +40,16 @@
 #include <uv.h>
 
 #include "bufq.h"
-#include "h1.h"
+#include "config.h"
 #include "list.h"
+#include "worker.h"
 
 struct irh_conn;
 struct irh_listener;
 struct irh_tls_conn;
-struct irh_h2;
 
-/* What a protocol does with a connection's events. */
+/* What a protocol does with a connection's events; its state is
+ * c->proto_state, which on_close frees. */
 typedef struct irh_proto {
   const char *name; /* "http/1.1", "h2" */
   void (*on_read)(struct irh_conn *c, const char *data, size_t len);
@@ -46,10 +59,24 @@ typedef struct irh_proto {
   void (*on_eof)(struct irh_conn *c);      /* the peer closed its side */
   void (*on_close)(struct irh_conn *c, int reason);
   void (*before_flush)(struct irh_conn *c); /* may be NULL */
+  /* The connection's slot is freed (long after on_close): frees state that
+   * code up the stack may still have looked at after the close. May be NULL. */
+  void (*on_release)(struct irh_conn *c);
 } irh_proto;
 
-extern const irh_proto irh_h1_proto;
-extern const irh_proto irh_h2_proto;
+/* The encryption between the socket and the protocol (tls.c gives one):
+ * ciphertext read, the protocol reading again, sealing `out` into `wire`
+ * (up to its first file range; a close_notify once nothing is left on a
+ * connection closing when flushed), sealing bytes the connection read for
+ * a file range (borrowed; 0, or -1 when it failed, which closed the
+ * connection), and freeing c->tls. */
+typedef struct irh_conn_crypto {
+  void (*on_read)(struct irh_conn *c, const char *data, size_t len);
+  void (*want_read)(struct irh_conn *c);
+  void (*seal)(struct irh_conn *c);
+  int (*seal_bytes)(struct irh_conn *c, const char *data, size_t len);
+  void (*release)(struct irh_conn *c);
+} irh_conn_crypto;
 
 typedef struct irh_conn {
   uv_tcp_t tcp;
@@ -59,16 +86,18 @@ typedef struct irh_conn {
   uv_shutdown_t shutdown_req;
   struct ir_worker *worker;
   const struct irh_listener *listener;
+  const irh_config *limits; /* the server's limits, handed down at accept */
   uint64_t id;
-  irh_link link;       /* in worker->conns */
-  irh_link flush_link; /* in worker->flush_queue while output waits */
+  irh_drainable member; /* in worker->conns */
+  irh_deferred flush;   /* in the worker's flush queue while output waits */
 
-  char peer[56]; /* "127.0.0.1:5555" / "[::1]:5555" */
-  size_t peer_len;
+  char peer[55]; /* "127.0.0.1:5555" / "[::1]:5555"; 47 bytes at most */
+  uint8_t peer_len;
 
-  const irh_proto *proto;        /* NULL until TLS has picked one by ALPN */
-  struct irh_tls_conn *tls;      /* owned; NULL without TLS */
-  struct irh_h2 *h2;             /* owned while HTTP/2 runs */
+  const irh_proto *proto;        /* NULL until negotiate.c started one */
+  void *proto_state;             /* the protocol's, opaque here */
+  struct irh_tls_conn *tls;      /* owned (crypto->release); NULL without TLS */
+  const irh_conn_crypto *crypto; /* set with tls */
 
   irh_bufq out;         /* plaintext queued by the protocol */
   irh_bufq wire;        /* bytes for the socket (sealed, with TLS) */
@@ -77,33 +106,44 @@ typedef struct irh_conn {
   char *nudge;          /* file bytes copied for a write that waits on the socket */
   struct irh_conn_read *reading_file; /* TLS: a thread-pool read of file ranges in `out` */
 
-  char sniff[24]; /* the first bytes, while telling h2c from HTTP/1.1 */
-  uint8_t sniff_len;
-
-  int open_handles;     /* tcp + 2 timers; the slab slot is freed at 0 */
+  int open_handles;     /* tcp + 2 timers (+ a file read in flight); the slot is freed at 0 */
   int close_reason;     /* ir_close_reason given to open streams */
-  size_t lingered;      /* bytes dropped while lingering */
+  uint32_t lingered;    /* bytes dropped while lingering (LINGER_MAX_BYTES at most) */
   unsigned reading : 1; /* uv_read_start is active */
   unsigned read_paused : 1;
   unsigned writing : 1; /* a uv_write is in flight */
   unsigned closing : 1; /* uv_close was called */
   unsigned close_when_flushed : 1;
   unsigned eof : 1;       /* the peer closed its side */
-  unsigned sniffing : 1;  /* h2c prior knowledge still possible */
   unsigned lingering : 1; /* shut down for writing; dropping input */
   unsigned abortive : 1;  /* close with a reset (write stall) */
-
-  irh_h1 h1;
 } irh_conn;
 
-/* Takes a connection accepted on a listener (its fd, owned from now on:
- * served, or closed when over max_connections). Worker's thread. */
-void irh_conn_accept(struct irh_listener *l, int fd);
+/* Takes a connection accepted on a listener (its fd, owned from now on):
+ * the connection, not reading yet, with no protocol; or NULL when it was
+ * refused (over max_connections) or failed, the fd closed either way.
+ * negotiate.c then starts TLS or a protocol and irh_conn_start reads.
+ * Worker's thread. */
+irh_conn *irh_conn_accept(struct irh_listener *l, int fd);
+/* Starts reading once the first layer is in place. */
+void irh_conn_start(irh_conn *c);
 
-/* Switches the protocol (after ALPN, sniffing or an h2c upgrade). */
-void irh_conn_set_proto(irh_conn *c, const irh_proto *p);
+/* Switches the protocol (negotiate.c: after ALPN, sniffing or an h2c
+ * upgrade); state is the protocol's, freed by its on_close. */
+static inline void irh_conn_set_proto(irh_conn *c, const irh_proto *p, void *state) {
+  c->proto = p;
+  c->proto_state = state;
+}
+/* Puts an encryption layer (tls.c) between the socket and the protocol. */
+static inline void irh_conn_set_crypto(irh_conn *c, const irh_conn_crypto *crypto,
+                                       struct irh_tls_conn *state) {
+  c->crypto = crypto;
+  c->tls = state;
+}
 /* Plaintext for the protocol (TLS calls this after decrypting). */
-void irh_conn_deliver(irh_conn *c, const char *data, size_t len);
+static inline void irh_conn_deliver(irh_conn *c, const char *data, size_t len) {
+  c->proto->on_read(c, data, len);
+}
 
 /* Queues a copy of len bytes of plaintext. -1 when the connection is
  * closing or out of memory (which closes it). */

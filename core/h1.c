@@ -21,11 +21,10 @@
 
 #include <gnutls/gnutls.h>
 
+#include <llhttp.h>
+
 #include "conn.h"
-#include "h2.h"
-#include "listener.h"
 #include "log.h"
-#include "server.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -38,9 +37,53 @@
  * that a line of bare ';' is bounded as well. */
 #define H1_CHUNK_EXT_MAX 4096u
 
-extern const irh_stream_ops irh_h1_stream_ops;
+typedef struct irh_h1_field {
+  uint32_t name_off, name_len, value_off, value_len;
+} irh_h1_field;
 
-static const irh_config *conn_config(const irh_conn *c) { return c->worker->server->config; }
+/* One connection's HTTP/1.1 state (c->proto_state): allocated when
+ * HTTP/1.1 starts, freed with the connection's slot (on_release) or when
+ * HTTP/2 takes over. */
+typedef struct irh_h1 {
+  llhttp_t parser;
+  const irh_config *limits;   /* the server's, handed down at start */
+  const irh_h1_upgrades *h2c; /* NULL: no h2c upgrade here */
+  ir_stream_t *stream;        /* the request being served, or NULL */
+  char *pending;              /* unparsed bytes saved while paused; owned */
+  size_t pending_len;
+  char *head_buf; /* target + header bytes of the current request; owned */
+  size_t head_len, head_cap;
+  uint32_t target_len;
+  irh_h1_field *fields; /* owned */
+  size_t nfields, fields_cap;
+  uint64_t exec_count;               /* llhttp_execute calls so far */
+  uint64_t value_exec;               /* the call that last gave a value piece ... */
+  size_t value_field;                /* ... and for which field (1-based) */
+  const char *exec_start, *exec_end; /* the bytes of the current llhttp_execute call */
+  const char *lf_from;       /* line breaks after the current field's name: counted from here ... */
+  uint32_t value_lf;         /* ... plus those of earlier reads */
+  uint32_t chunk_ext_len;    /* chunk-extension bytes on the current chunk line */
+  uint8_t crlf_left;         /* bytes of the CRLF after chunk data still unchecked */
+  unsigned value_at_end : 1; /* the last value piece ended where its execute call's bytes did */
+  unsigned tail_fold : 1;    /* the bytes parsed so far end in LF then only SP/HT */
+  uint64_t requests;
+  int error_status;         /* status a callback chose for the error it raised */
+  unsigned paused : 1;      /* llhttp is paused; resume before parsing */
+  unsigned keep_alive : 1;  /* the current exchange allows another */
+  unsigned chunked_out : 1; /* the current response is chunked */
+  unsigned close_out : 1;   /* the current response is close-delimited */
+  unsigned saw_bytes : 1;   /* some bytes of a request arrived */
+  unsigned h2c_upgrade : 1; /* answered 101 to h2c: HTTP/2 takes over after this request */
+  unsigned tunnel : 1;      /* accepted an Upgrade: bytes now flow raw to the stream */
+  uint8_t *h2c_settings;    /* decoded HTTP2-Settings (in the stream's arena) */
+  size_t h2c_settings_len;
+} irh_h1;
+
+extern const irh_stream_ops irh_h1_stream_ops;
+static const irh_proto irh_h1_proto;
+
+static inline irh_h1 *h1_of(const irh_conn *c) { return c->proto_state; }
+static inline const irh_config *conn_config(const irh_conn *c) { return h1_of(c)->limits; }
 
 /* ---- failing a connection with a status ---- */
 
@@ -63,7 +106,7 @@ static void h1_write_error(irh_conn *c, int status) {
  * (400, 414, 431, ...): what was read of the target, the status. */
 static void h1_log_rejected(irh_conn *c, int status) {
   if (!irh_access_log_enabled()) return;
-  const irh_h1 *h = &c->h1;
+  const irh_h1 *h = h1_of(c);
   irh_access_entry e = {
       .peer = c->peer,
       .peer_len = c->peer_len,
@@ -80,7 +123,7 @@ static void h1_log_rejected(irh_conn *c, int status) {
 /* The request cannot go on: answer status (when nothing was sent yet),
  * abort the stream and close once the answer is written. */
 static void h1_fail(irh_conn *c, int status, const char *why) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   irh_log(IR_LOG_INFO, c->id, s ? s->id : -1, NULL, "closing: %s (%d)", why, status);
   int can_answer = !s || !(s->flags & IRH_STREAM_HEAD_SENT);
@@ -102,13 +145,13 @@ static void h1_fail(irh_conn *c, int status, const char *why) {
 static irh_conn *parser_conn(llhttp_t *p) { return p->data; }
 
 static int h1_fail_in_parser(llhttp_t *p, int status) {
-  parser_conn(p)->h1.error_status = status;
+  h1_of(parser_conn(p))->error_status = status;
   return -1;
 }
 
 /* Appends to head_buf; the total of target + fields is bounded. */
 static int head_append(irh_conn *c, const char *at, size_t len) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (h->head_len + len > conn_config(c)->max_header_size) return -1;
   if (h->head_len + len > h->head_cap) {
     size_t cap = h->head_cap ? h->head_cap : 1024;
@@ -125,7 +168,7 @@ static int head_append(irh_conn *c, const char *at, size_t len) {
 
 static int on_message_begin(llhttp_t *p) {
   irh_conn *c = parser_conn(p);
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (!h->saw_bytes) irh_conn_set_timeout(c, conn_config(c)->header_timeout_ms);
   h->saw_bytes = 1;
   h->head_len = 0;
@@ -140,15 +183,15 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   irh_conn *c = parser_conn(p);
-  if (c->h1.target_len + len > conn_config(c)->max_uri_length) return h1_fail_in_parser(p, 414);
+  if (h1_of(c)->target_len + len > conn_config(c)->max_uri_length) return h1_fail_in_parser(p, 414);
   if (head_append(c, at, len) != 0) return h1_fail_in_parser(p, 414);
-  c->h1.target_len += (uint32_t)len;
+  h1_of(c)->target_len += (uint32_t)len;
   return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   irh_conn *c = parser_conn(p);
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   /* A new field starts once the previous field's name is complete. */
   if (h->nfields == 0 || h->fields[h->nfields - 1].value_off != UINT32_MAX) {
     if (h->nfields >= conn_config(c)->max_header_count) return h1_fail_in_parser(p, 431);
@@ -174,7 +217,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 }
 
 static int on_header_field_complete(llhttp_t *p) {
-  irh_h1 *h = &parser_conn(p)->h1;
+  irh_h1 *h = h1_of(parser_conn(p));
   h->fields[h->nfields - 1].value_off = (uint32_t)h->head_len;
   return 0;
 }
@@ -201,7 +244,7 @@ static int awaiting_value(const irh_h1 *h) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   irh_conn *c = parser_conn(p);
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   /* llhttp reports an empty value as an empty piece at the start of the
    * next line: folded when more than one line break came after the name. */
   if (len == 0) return h->value_lf + count_lf(h->lf_from, at) > 1 ? h1_fail_in_parser(p, 400) : 0;
@@ -241,7 +284,7 @@ static int str_eq_nocase(ir_str a, const char *b) {
 
 /* Copies target and fields from head_buf into the stream's arena. */
 static int build_request(irh_conn *c, ir_stream_t *s) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   char *block = irh_arena_alloc(&s->arena, h->head_len + 1);
   s->headers = irh_arena_alloc(&s->arena, (h->nfields ? h->nfields : 1) * sizeof(irh_header));
   if (!block || !s->headers) return -1;
@@ -274,10 +317,10 @@ static int check_framing(irh_conn *c, ir_stream_t *s) {
     while (te.len && (te.ptr[te.len - 1] == ' ' || te.ptr[te.len - 1] == '\t')) te.len--;
     while (te.len && (te.ptr[0] == ' ' || te.ptr[0] == '\t')) te.ptr++, te.len--;
     if (!str_eq_nocase(te, "chunked")) return 501;
-    if (c->h1.parser.http_minor == 0) return 400; /* chunked is not HTTP/1.0 */
+    if (h1_of(c)->parser.http_minor == 0) return 400; /* chunked is not HTTP/1.0 */
   }
   if (ncl) {
-    s->content_length = (int64_t)c->h1.parser.content_length;
+    s->content_length = (int64_t)h1_of(c)->parser.content_length;
     if ((uint64_t)s->content_length > conn_config(c)->max_body_size) return 413;
   }
   return 0;
@@ -346,7 +389,7 @@ static int valid_host(ir_str v) {
 
 /* Validates the head; returns 0 or the status to answer. */
 static int check_request(irh_conn *c, ir_stream_t *s, int *expect_continue) {
-  llhttp_t *p = &c->h1.parser;
+  llhttp_t *p = &h1_of(c)->parser;
   if (p->http_major != 1) return 505;
   int status = irh_stream_split_target(s);
   if (status) return status;
@@ -372,7 +415,7 @@ static int check_request(irh_conn *c, ir_stream_t *s, int *expect_continue) {
 }
 
 static int body_expected(const irh_conn *c) {
-  const llhttp_t *p = &c->h1.parser;
+  const llhttp_t *p = &h1_of(c)->parser;
   return (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
 }
 
@@ -417,16 +460,16 @@ static int decode_h2_settings(ir_stream_t *s, ir_str v, uint8_t **out, size_t *o
  * listener that serves it. Returns 1 to upgrade, 0 not to, or a status. */
 static int wants_h2c(irh_conn *c, ir_stream_t *s) {
   ir_str upgrade, connection, settings;
-  if (c->tls || !(c->listener->cfg->protocols & IRH_PROTO_H2C) || c->h1.parser.http_minor != 1)
-    return 0;
+  const irh_h1_upgrades *up = h1_of(c)->h2c;
+  if (!up || h1_of(c)->parser.http_minor != 1) return 0;
   if (field_count(s, "upgrade", &upgrade) != 1 || !list_has_token(upgrade, "h2c")) return 0;
   if (field_count(s, "connection", &connection) != 1 || !list_has_token(connection, "upgrade") ||
       !list_has_token(connection, "http2-settings"))
     return 0;
   if (body_expected(c)) return 0; /* served over HTTP/1.1, the upgrade ignored */
   if (field_count(s, "http2-settings", &settings) != 1) return 400;
-  if (decode_h2_settings(s, settings, &c->h1.h2c_settings, &c->h1.h2c_settings_len) != 0 ||
-      !irh_h2_upgrade_settings_ok(c->h1.h2c_settings, c->h1.h2c_settings_len))
+  if (decode_h2_settings(s, settings, &h1_of(c)->h2c_settings, &h1_of(c)->h2c_settings_len) != 0 ||
+      !up->settings_ok(h1_of(c)->h2c_settings, h1_of(c)->h2c_settings_len))
     return 400;
   return 1;
 }
@@ -438,7 +481,7 @@ static void note_upgrade(irh_conn *c, ir_stream_t *s) {
   ir_str upgrade, connection;
   if (field_count(s, "upgrade", &upgrade) != 1 || field_count(s, "connection", &connection) != 1 ||
       !list_has_token(connection, "upgrade") || !irh_stream_method_is(s, "GET") ||
-      c->h1.parser.http_minor != 1 || body_expected(c)) /* RFC 9110 7.8: not on HTTP/1.0 */
+      h1_of(c)->parser.http_minor != 1 || body_expected(c)) /* RFC 9110 7.8: not on HTTP/1.0 */
     return;
   size_t n = 0;
   while (n < upgrade.len && upgrade.ptr[n] != ',' && upgrade.ptr[n] != ' ') n++;
@@ -450,7 +493,7 @@ static void note_upgrade(irh_conn *c, ir_stream_t *s) {
 
 static int on_headers_complete(llhttp_t *p) {
   irh_conn *c = parser_conn(p);
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (h->stream) { /* trailers of a chunked body end here */
     return 0;
   }
@@ -506,7 +549,7 @@ static int check_chunk_crlf(irh_h1 *h, const char *from) {
 
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   irh_conn *c = parser_conn(p);
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   const irh_config *cfg = conn_config(c);
   if (s->body_received + len > cfg->max_body_size) return h1_fail_in_parser(p, 413);
@@ -524,13 +567,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 
 static int on_chunk_extension(llhttp_t *p, const char *at, size_t len) {
   (void)at;
-  irh_h1 *h = &parser_conn(p)->h1;
+  irh_h1 *h = h1_of(parser_conn(p));
   h->chunk_ext_len += (uint32_t)len + 1;
   return h->chunk_ext_len > H1_CHUNK_EXT_MAX ? h1_fail_in_parser(p, 400) : 0;
 }
 
 static int on_chunk_header(llhttp_t *p) {
-  parser_conn(p)->h1.chunk_ext_len = 0; /* the next chunk line starts afresh */
+  h1_of(parser_conn(p))->chunk_ext_len = 0; /* the next chunk line starts afresh */
   return 0;
 }
 
@@ -538,7 +581,7 @@ static void h1_exchange_done(irh_conn *c);
 
 static int on_message_complete(llhttp_t *p) {
   irh_conn *c = parser_conn(p);
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   irh_conn_set_timeout(c, 0);
   /* An h2c upgrade: h1_parse hands the connection to HTTP/2, which
@@ -587,7 +630,7 @@ static int status_for_parse_error(const llhttp_t *p, llhttp_errno_t err) {
  * client that leaves is noticed at once) until H1_PENDING_MAX bytes wait;
  * then the socket is left unread, which holds back a pipelining client. */
 static void h1_hold(irh_conn *c, const char *data, size_t len) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (len == 0) return;
   char *grown = realloc(h->pending, h->pending_len + len);
   if (!grown) {
@@ -602,7 +645,7 @@ static void h1_hold(irh_conn *c, const char *data, size_t len) {
 
 /* Frees the parser's buffers (on close, or when HTTP/2 takes over). */
 static void h1_release(irh_conn *c) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   free(h->pending);
   free(h->head_buf);
   free(h->fields);
@@ -614,7 +657,7 @@ static void h1_release(irh_conn *c) {
 /* After "101 Switching Protocols" to h2c: the request becomes stream 1 of
  * a new HTTP/2 session, which gets the bytes that followed it. */
 static void h1_switch_to_h2(irh_conn *c, const char *rest, size_t len) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   h->stream = NULL;
   h->h2c_upgrade = 0;
@@ -628,8 +671,11 @@ static void h1_switch_to_h2(irh_conn *c, const char *rest, size_t len) {
     return;
   }
   if (len) memcpy(copy, rest, len);
+  const irh_h1_upgrades *up = h->h2c;
   h1_release(c);
-  if (irh_h2_start_upgrade(c, s, settings, settings_len) != 0) {
+  irh_slab_free(&c->worker->proto_slab, h); /* HTTP/1.1 is over on this connection */
+  irh_conn_set_proto(c, NULL, NULL);
+  if (up->to_h2(c, s, settings, settings_len) != 0) {
     free(copy);
     irh_stream_finish(s, IR_CLOSE_ERROR); /* still ours: HTTP/2 did not take it */
     irh_conn_close(c);
@@ -641,10 +687,10 @@ static void h1_switch_to_h2(irh_conn *c, const char *rest, size_t len) {
 
 /* Bytes of an upgraded (tunnelled) stream go to the module as body. */
 static void h1_tunnel_in(irh_conn *c, const char *data, size_t len) {
-  ir_stream_t *s = c->h1.stream;
+  ir_stream_t *s = h1_of(c)->stream;
   if (!s) return;
   irh_stream_body(s, (const uint8_t *)data, len);
-  if (s->unconsumed > H1_BODY_WINDOW) c->h1.paused = 1; /* later bytes wait in pending */
+  if (s->unconsumed > H1_BODY_WINDOW) h1_of(c)->paused = 1; /* later bytes wait in pending */
 }
 
 /* Feeds bytes to llhttp; saves what is left when it pauses. */
@@ -657,7 +703,7 @@ static void note_tail(irh_h1 *h, const char *data, const char *end) {
 }
 
 static void h1_parse(irh_conn *c, const char *data, size_t len) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   h->exec_count++;
   h->exec_start = h->lf_from = data;
   h->exec_end = data + len;
@@ -688,14 +734,14 @@ static void h1_parse(irh_conn *c, const char *data, size_t len) {
 /* Parsing may go on between requests (once output has drained) or inside a
  * body the module has consumed enough of; not while a response is owed. */
 static int h1_can_resume(const irh_conn *c) {
-  const ir_stream_t *s = c->h1.stream;
+  const ir_stream_t *s = h1_of(c)->stream;
   if (!s) return !irh_conn_out_full(c);
   return !(s->flags & IRH_STREAM_REQ_ENDED) && s->unconsumed <= H1_BODY_WINDOW / 2;
 }
 
 /* Takes up parsing where it paused, then reading from the socket. */
 static void h1_resume(irh_conn *c) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (!h->paused || c->closing || c->close_when_flushed || !h1_can_resume(c)) return;
   h->paused = 0;
   char *buf = h->pending;
@@ -727,7 +773,7 @@ static void h1_resume(irh_conn *c) {
 
 /* The current exchange is complete on both sides. */
 static void h1_exchange_done(irh_conn *c) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   h->stream = NULL;
   int keep = h->keep_alive && !c->worker->draining && !(c->eof && !h->pending_len);
@@ -744,7 +790,7 @@ static void h1_exchange_done(irh_conn *c) {
 
 static int h1_send_head(ir_stream_t *s, int end_stream) {
   irh_conn *c = s->conn;
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   size_t need = 160;
   for (size_t i = 0; i < s->nresp; i++)
     need += s->resp_headers[i].name.len + s->resp_headers[i].value.len + 4;
@@ -822,19 +868,19 @@ static ssize_t h1_write(ir_stream_t *s, const void *data, size_t len) {
   if (queued >= c->max_queued) return IR_EAGAIN;
   size_t n = c->max_queued - queued;
   if (n > len) n = len;
-  if (c->h1.chunked_out) {
+  if (h1_of(c)->chunked_out) {
     char line[24];
     int ll = snprintf(line, sizeof line, "%zx\r\n", n);
     if (irh_conn_write(c, line, (size_t)ll) != 0) return IR_ECLOSED;
   }
   if (irh_conn_write(c, data, n) != 0) return IR_ECLOSED;
-  if (c->h1.chunked_out && irh_conn_write(c, "\r\n", 2) != 0) return IR_ECLOSED;
+  if (h1_of(c)->chunked_out && irh_conn_write(c, "\r\n", 2) != 0) return IR_ECLOSED;
   return (ssize_t)n;
 }
 
 static int h1_end(ir_stream_t *s) {
   irh_conn *c = s->conn;
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (h->chunked_out) {
     irh_conn_write(c, "0\r\n", 3);
     for (size_t i = 0; i < s->ntrailers; i++) {
@@ -862,8 +908,8 @@ static int h1_end(ir_stream_t *s) {
 /* Trailers need chunked framing: an HTTP/1.1 client, a body, no
  * Content-Length. */
 static int h1_can_trailer(ir_stream_t *s) {
-  if (s->flags & IRH_STREAM_HEAD_SENT) return s->conn->h1.chunked_out;
-  return s->conn->h1.parser.http_minor >= 1 && !(s->flags & IRH_STREAM_IS_HEAD) &&
+  if (s->flags & IRH_STREAM_HEAD_SENT) return h1_of(s->conn)->chunked_out;
+  return h1_of(s->conn)->parser.http_minor >= 1 && !(s->flags & IRH_STREAM_IS_HEAD) &&
          !irh_status_has_no_body(s->status);
 }
 
@@ -872,29 +918,30 @@ static int h1_can_trailer(ir_stream_t *s) {
 static int h1_write_file(ir_stream_t *s, int fd, uint64_t offset, size_t len,
                          irh_bufq_release_fn release, void *user) {
   irh_conn *c = s->conn;
+  int chunked = h1_of(c)->chunked_out;
   if (irh_status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) {
     release(user); /* no body goes out */
     return IR_OK;
   }
-  if (c->h1.chunked_out) {
+  if (chunked) {
     char line[24];
     int ll = snprintf(line, sizeof line, "%zx\r\n", len);
     if (irh_conn_write(c, line, (size_t)ll) != 0) return IR_ECLOSED;
   }
   if (irh_conn_write_file(c, fd, offset, len, release, user) != 0) return IR_ECLOSED;
-  if (c->h1.chunked_out && irh_conn_write(c, "\r\n", 2) != 0) return IR_OK; /* closing: released */
+  if (chunked && irh_conn_write(c, "\r\n", 2) != 0) return IR_OK; /* closing: released */
   return IR_OK;
 }
 
 static void h1_consume(ir_stream_t *s, size_t n) {
   (void)n;
-  if (s->conn->h1.paused && s->unconsumed <= H1_BODY_WINDOW / 2) irh_stream_schedule_settle(s);
+  if (h1_of(s->conn)->paused && s->unconsumed <= H1_BODY_WINDOW / 2) irh_stream_schedule_settle(s);
 }
 
 /* Runs from the worker's settle pass, never inside llhttp or a module. */
 static void h1_settle(ir_stream_t *s) {
   irh_conn *c = s->conn;
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (h->stream != s) return;
   if (s->flags & IRH_STREAM_RESET) {
     irh_conn_close(c);
@@ -923,26 +970,33 @@ const irh_stream_ops irh_h1_stream_ops = {
 
 /* ---- connection events ---- */
 
-void irh_h1_init(irh_conn *c) {
+int irh_h1_start(irh_conn *c, const irh_config *limits, const irh_h1_upgrades *h2c) {
   static uv_once_t once = UV_ONCE_INIT;
   uv_once(&once, h1_settings_init);
-  llhttp_init(&c->h1.parser, HTTP_REQUEST, &h1_settings);
-  c->h1.parser.data = c;
-  irh_conn_set_proto(c, &irh_h1_proto);
-  irh_conn_set_timeout(c, conn_config(c)->header_timeout_ms);
+  irh_slab *slab = &c->worker->proto_slab;
+  if (!slab->obj_size) irh_slab_init(slab, sizeof(irh_h1), 64); /* the worker's first */
+  irh_h1 *h = irh_slab_alloc(slab);
+  if (!h) return -1;
+  llhttp_init(&h->parser, HTTP_REQUEST, &h1_settings);
+  h->parser.data = c;
+  h->limits = limits;
+  h->h2c = h2c;
+  irh_conn_set_proto(c, &irh_h1_proto, h);
+  irh_conn_set_timeout(c, limits->header_timeout_ms);
+  return 0;
 }
 
 static void h1_on_read(irh_conn *c, const char *data, size_t len) {
-  if (c->h1.paused)
+  if (h1_of(c)->paused)
     h1_hold(c, data, len);
-  else if (c->h1.tunnel)
+  else if (h1_of(c)->tunnel)
     h1_tunnel_in(c, data, len);
   else
     h1_parse(c, data, len);
 }
 
 static void h1_on_drain(irh_conn *c) {
-  ir_stream_t *s = c->h1.stream;
+  ir_stream_t *s = h1_of(c)->stream;
   if (s) irh_stream_writable(s);
   h1_resume(c);
 }
@@ -952,11 +1006,11 @@ static void h1_on_drain(irh_conn *c) {
  * on_close(ABORTED) now, not at the next failed write. A response that is
  * already complete still goes out before the close. */
 static void h1_on_eof(irh_conn *c) {
-  if (c->h1.tunnel && c->h1.stream) { /* the peer closed its side of the byte stream */
-    if (!c->h1.paused) irh_stream_body_end(c->h1.stream);
+  if (h1_of(c)->tunnel && h1_of(c)->stream) { /* the peer closed its side of the byte stream */
+    if (!h1_of(c)->paused) irh_stream_body_end(h1_of(c)->stream);
     return; /* else h1_resume ends it after the held bytes */
   }
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   if (s && !(s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_END_OWED))) {
     irh_conn_close(c);
@@ -970,7 +1024,7 @@ static void h1_on_eof(irh_conn *c) {
 }
 
 static void h1_on_timeout(irh_conn *c) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (!h->saw_bytes && !h->stream) {
     irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "idle timeout");
     irh_conn_close(c);
@@ -980,7 +1034,7 @@ static void h1_on_timeout(irh_conn *c) {
 }
 
 static void h1_on_shutdown(irh_conn *c) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (!h->stream && !h->saw_bytes && !h->pending_len) {
     irh_conn_close(c);
     return;
@@ -989,7 +1043,7 @@ static void h1_on_shutdown(irh_conn *c) {
 }
 
 static void h1_on_close(irh_conn *c, int reason) {
-  irh_h1 *h = &c->h1;
+  irh_h1 *h = h1_of(c);
   if (h->stream) {
     ir_stream_t *s = h->stream;
     h->stream = NULL;
@@ -998,7 +1052,14 @@ static void h1_on_close(irh_conn *c, int reason) {
   h1_release(c);
 }
 
-const irh_proto irh_h1_proto = {
+/* The connection's slot is freed: so is the state (kept until here, as
+ * code up the stack may still look at it after a close). */
+static void h1_on_release(irh_conn *c) {
+  irh_slab_free(&c->worker->proto_slab, c->proto_state);
+  c->proto_state = NULL;
+}
+
+static const irh_proto irh_h1_proto = {
     .name = "http/1.1",
     .on_read = h1_on_read,
     .on_drain = h1_on_drain,
@@ -1006,4 +1067,5 @@ const irh_proto irh_h1_proto = {
     .on_shutdown = h1_on_shutdown,
     .on_eof = h1_on_eof,
     .on_close = h1_on_close,
+    .on_release = h1_on_release,
 };

@@ -13,51 +13,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <llhttp.h>
-
 #include <iridium/module.h>
+
+#include "config.h"
 
 struct irh_conn;
 
-typedef struct irh_h1_field {
-  uint32_t name_off, name_len, value_off, value_len;
-} irh_h1_field;
+/* The h2c upgrade (RFC 7540 3.2), given by whoever starts HTTP/1.1
+ * (negotiate.c) when the connection may switch: h1.c decodes the request's
+ * HTTP2-Settings and answers 101, and hands the request over here. */
+typedef struct irh_h1_upgrades {
+  /* Whether a decoded HTTP2-Settings payload is acceptable (else 400). */
+  int (*settings_ok)(const uint8_t *settings, size_t len);
+  /* After the 101: starts HTTP/2 with s as stream 1. -1 on failure, s
+   * still the caller's (h1.c finishes it and closes the connection). */
+  int (*to_h2)(struct irh_conn *c, ir_stream_t *s, const uint8_t *settings, size_t len);
+} irh_h1_upgrades;
 
-typedef struct irh_h1 {
-  llhttp_t parser;
-  ir_stream_t *stream; /* the request being served, or NULL */
-  char *pending;       /* unparsed bytes saved while paused; owned */
-  size_t pending_len;
-  char *head_buf; /* target + header bytes of the current request; owned */
-  size_t head_len, head_cap;
-  uint32_t target_len;
-  irh_h1_field *fields; /* owned */
-  size_t nfields, fields_cap;
-  uint64_t exec_count;               /* llhttp_execute calls so far */
-  uint64_t value_exec;               /* the call that last gave a value piece ... */
-  size_t value_field;                /* ... and for which field (1-based) */
-  const char *exec_start, *exec_end; /* the bytes of the current llhttp_execute call */
-  const char *lf_from;       /* line breaks after the current field's name: counted from here ... */
-  uint32_t value_lf;         /* ... plus those of earlier reads */
-  uint32_t chunk_ext_len;    /* chunk-extension bytes on the current chunk line */
-  uint8_t crlf_left;         /* bytes of the CRLF after chunk data still unchecked */
-  unsigned value_at_end : 1; /* the last value piece ended where its execute call's bytes did */
-  unsigned tail_fold : 1;    /* the bytes parsed so far end in LF then only SP/HT */
-  uint64_t requests;
-  int error_status;         /* status a callback chose for the error it raised */
-  unsigned paused : 1;      /* llhttp is paused; resume before parsing */
-  unsigned keep_alive : 1;  /* the current exchange allows another */
-  unsigned chunked_out : 1; /* the current response is chunked */
-  unsigned close_out : 1;   /* the current response is close-delimited */
-  unsigned saw_bytes : 1;   /* some bytes of a request arrived */
-  unsigned h2c_upgrade : 1; /* answered 101 to h2c: HTTP/2 takes over after this request */
-  unsigned tunnel : 1;      /* accepted an Upgrade: bytes now flow raw to the stream */
-  uint8_t *h2c_settings;    /* decoded HTTP2-Settings (in the stream's arena) */
-  size_t h2c_settings_len;
-} irh_h1;
-
-/* Sets up HTTP/1.1 on a freshly accepted connection (or after ALPN); its
- * events then arrive through irh_h1_proto (conn.h). */
-void irh_h1_init(struct irh_conn *c);
+/* Sets up HTTP/1.1 on a freshly accepted connection (or after ALPN or the
+ * preface sniff) under limits; h2c is NULL where no upgrade is offered.
+ * Its state (c->proto_state) comes from the worker's slab. -1 when out
+ * of memory. */
+int irh_h1_start(struct irh_conn *c, const irh_config *limits, const irh_h1_upgrades *h2c);
 
 #endif /* IRIDIUM_CORE_H1_H */

@@ -31,7 +31,7 @@
  *   (nghttp2 is told "would block"), then write_timeout closes.
  *   a request that goes on after its response ended: read and discarded
  *   (still checked by nghttp2) up to h2_discard_max_bytes and
- *   h2_discard_timeout, then RST_STREAM NO_ERROR.
+ *   h2_discard_timeout, then RST_STREAM NO_ERROR (at once for a tunnel).
  *
  * Closed streams: nghttp2 forgets a stream once it closes and then drops
  * DATA and HEADERS on it without a word; the host remembers the last
@@ -51,7 +51,6 @@
 #include "log.h"
 #include "rate.h"
 #include "recycler.h"
-#include "server.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -104,6 +103,7 @@ enum {
 typedef struct irh_h2 {
   nghttp2_session *session;
   irh_conn *conn;
+  const irh_config *limits; /* the server's, handed down at start */
   irh_link streams;
   size_t nstreams;
   irh_h2_stream *in_headers; /* the stream whose request header block is being read */
@@ -135,7 +135,8 @@ typedef struct irh_h2 {
 
 extern const irh_stream_ops irh_h2_stream_ops;
 
-static const irh_config *h2_config(const irh_h2 *h) { return h->conn->worker->server->config; }
+static inline irh_h2 *h2_of(const irh_conn *c) { return c->proto_state; }
+static const irh_config *h2_config(const irh_h2 *h) { return h->limits; }
 static uint64_t h2_now(const irh_h2 *h) { return uv_now(&h->conn->worker->loop); }
 
 static irh_h2_stream *stream_of(irh_h2 *h, int32_t id) {
@@ -598,6 +599,9 @@ static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *f, void *ud) 
     if (hs && !(hs->s->flags & IRH_STREAM_REQ_ENDED) && !hs->discarding) {
       hs->discarding = 1;
       hs->discard_since = h2_now(h);
+      /* An upgraded stream's far end is gone: what the client sends on has
+       * no request to check and nowhere to go, so it is told to stop now. */
+      if (hs->s->flags & IRH_STREAM_UPGRADED) stop_discarding(h, hs, "tunnel");
     }
   }
   return 0;
@@ -727,7 +731,7 @@ static int h2_leave(irh_h2 *h) {
 }
 
 static void h2_before_flush(irh_conn *c) {
-  irh_h2 *h = c->h2;
+  irh_h2 *h = c->proto_state;
   h->in_session++;
   for (int round = 0; round < 8; round++) {
     int rv = nghttp2_session_send(h->session);
@@ -747,7 +751,7 @@ static void h2_before_flush(irh_conn *c) {
 /* ---- stream ops ---- */
 
 static int h2_send_head(ir_stream_t *s, int end_stream) {
-  irh_h2 *h = s->conn->h2;
+  irh_h2 *h = h2_of(s->conn);
   irh_h2_stream *hs = s->proto;
   int status = s->status == 101 ? 200 : s->status; /* an accepted extended CONNECT */
   size_t max = s->nresp + 5;
@@ -786,7 +790,7 @@ static int h2_send_head(ir_stream_t *s, int end_stream) {
 /* Queues body bytes: kept (a pointer, while nothing else is queued) or
  * copied; send_data takes the kept bytes first. */
 static ssize_t queue_body(ir_stream_t *s, const void *data, size_t len, int kept) {
-  irh_h2 *h = s->conn->h2;
+  irh_h2 *h = h2_of(s->conn);
   irh_h2_stream *hs = s->proto;
   if (!hs->has_provider) return (ssize_t)len; /* HEAD, 204, 304: no body goes out */
   if (queued(hs) >= H2_STREAM_HIGH || irh_conn_out_full(s->conn)) return IR_EAGAIN;
@@ -817,7 +821,7 @@ static int h2_end(ir_stream_t *s) {
   hs->eof = 1;
   if (hs->deferred) {
     hs->deferred = 0;
-    nghttp2_session_resume_data(s->conn->h2->session, hs->id);
+    nghttp2_session_resume_data(h2_of(s->conn)->session, hs->id);
   }
   irh_conn_want_flush(s->conn);
   return IR_OK;
@@ -825,14 +829,14 @@ static int h2_end(ir_stream_t *s) {
 
 static void h2_consume(ir_stream_t *s, size_t n) {
   irh_h2_stream *hs = s->proto;
-  nghttp2_session_consume(s->conn->h2->session, hs->id, n);
+  nghttp2_session_consume(h2_of(s->conn)->session, hs->id, n);
   irh_conn_want_flush(s->conn);
 }
 
 static void h2_settle(ir_stream_t *s) {
   irh_h2_stream *hs = s->proto;
   if (s->flags & IRH_STREAM_RESET) {
-    nghttp2_submit_rst_stream(s->conn->h2->session, NGHTTP2_FLAG_NONE, hs->id,
+    nghttp2_submit_rst_stream(h2_of(s->conn)->session, NGHTTP2_FLAG_NONE, hs->id,
                               NGHTTP2_INTERNAL_ERROR);
     irh_conn_want_flush(s->conn);
   }
@@ -843,7 +847,7 @@ static int h2_can_trailer(ir_stream_t *s) { return !(s->flags & IRH_STREAM_IS_HE
 /* The peer's window for this stream (and the connection) beyond what is
  * queued already. */
 static int64_t h2_send_room(ir_stream_t *s) {
-  irh_h2 *h = s->conn->h2;
+  irh_h2 *h = h2_of(s->conn);
   irh_h2_stream *hs = s->proto;
   int64_t w = nghttp2_session_get_stream_remote_window_size(h->session, hs->id);
   int64_t cw = nghttp2_session_get_remote_window_size(h->session);
@@ -863,7 +867,7 @@ static int h2_write_file(ir_stream_t *s, int fd, uint64_t offset, size_t len,
   if (irh_bufq_append_file(&hs->body, fd, offset, len, release, user) != 0) return IR_ENOMEM;
   if (hs->deferred) {
     hs->deferred = 0;
-    nghttp2_session_resume_data(s->conn->h2->session, hs->id);
+    nghttp2_session_resume_data(h2_of(s->conn)->session, hs->id);
   }
   irh_conn_want_flush(s->conn);
   return IR_OK;
@@ -872,7 +876,7 @@ static int h2_write_file(ir_stream_t *s, int fd, uint64_t offset, size_t len,
 /* A file body holds an fd: at most h2_max_file_bodies per connection, and
  * none for a stream whose peer has no window for it. */
 static int h2_file_begin(ir_stream_t *s) {
-  irh_h2 *h = s->conn->h2;
+  irh_h2 *h = h2_of(s->conn);
   irh_h2_stream *hs = s->proto;
   if (h->file_bodies >= h2_config(h)->h2_max_file_bodies || h2_send_room(s) <= 0) {
     hs->file_waiting = 1; /* notify_writable tells it when it may */
@@ -885,7 +889,7 @@ static int h2_file_begin(ir_stream_t *s) {
 }
 
 static void h2_file_end(ir_stream_t *s) {
-  irh_h2 *h = s->conn->h2;
+  irh_h2 *h = h2_of(s->conn);
   irh_h2_stream *hs = s->proto;
   if (!hs->file_slots) return;
   hs->file_slots--;
@@ -909,7 +913,7 @@ const irh_stream_ops irh_h2_stream_ops = {
 /* ---- connection events ---- */
 
 static void h2_on_read(irh_conn *c, const char *data, size_t len) {
-  irh_h2 *h = c->h2;
+  irh_h2 *h = c->proto_state;
   if (h->read_stopped) return; /* the GOAWAY is on its way; nothing more is decoded */
   h->in_session++;
   ssize_t rv = h2_feed(h, (const uint8_t *)data, len);
@@ -933,7 +937,7 @@ static void h2_on_read(irh_conn *c, const char *data, size_t len) {
 }
 
 static void h2_on_drain(irh_conn *c) {
-  if (nghttp2_session_want_write(c->h2->session)) irh_conn_want_flush(c);
+  if (nghttp2_session_want_write(h2_of(c)->session)) irh_conn_want_flush(c);
 }
 
 /* Whether the stream's response has body to send (queued, a file body,
@@ -1027,7 +1031,7 @@ static void end_late_discards(irh_h2 *h) {
 }
 
 static void h2_on_timeout(irh_conn *c) {
-  irh_h2 *h = c->h2;
+  irh_h2 *h = c->proto_state;
   c->close_reason = IR_CLOSE_ABORTED;
   if (h->nstreams) {
     reset_stalled_streams(h);
@@ -1049,7 +1053,7 @@ static void h2_on_timeout(irh_conn *c) {
 }
 
 static void h2_on_shutdown(irh_conn *c) {
-  irh_h2 *h = c->h2;
+  irh_h2 *h = c->proto_state;
   if (!h->goaway) {
     nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
@@ -1065,7 +1069,7 @@ static void h2_on_shutdown(irh_conn *c) {
 static void h2_on_eof(irh_conn *c) { irh_conn_close(c); /* an HTTP/2 client that closes is gone */ }
 
 static void h2_on_close(irh_conn *c, int reason) {
-  irh_h2 *h = c->h2;
+  irh_h2 *h = c->proto_state;
   if (!h) return;
   while (!irh_list_empty(&h->streams)) {
     irh_h2_stream *hs = irh_container_of(h->streams.next, irh_h2_stream, link);
@@ -1073,14 +1077,14 @@ static void h2_on_close(irh_conn *c, int reason) {
     forget_stream(h, hs, 0);
     irh_stream_finish(s, reason);
   }
-  c->h2 = NULL;
+  c->proto_state = NULL;
   if (h->in_session)
     h->dead = 1; /* freed when the nghttp2 call returns */
   else
     h2_free(h);
 }
 
-const irh_proto irh_h2_proto = {
+static const irh_proto irh_h2_proto = {
     .name = "h2",
     .on_read = h2_on_read,
     .on_drain = h2_on_drain,
@@ -1116,13 +1120,13 @@ static void *h2_mem_calloc(size_t n, size_t size, void *ud) { return irh_recycle
 static void *h2_mem_realloc(void *p, size_t size, void *ud) { return irh_recycler_realloc(p, size); }
 static nghttp2_mem h2_mem = {NULL, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
 
-static int h2_new_session(irh_conn *c) {
+static int h2_new_session(irh_conn *c, const irh_config *cfg, int connect_protocol) {
   static uv_once_t once = UV_ONCE_INIT;
   uv_once(&once, h2_callbacks_init);
-  const irh_config *cfg = c->worker->server->config;
   irh_h2 *h = calloc(1, sizeof(*h));
   if (!h) return -1;
   h->conn = c;
+  h->limits = cfg;
   h->scan_skip = NGHTTP2_CLIENT_MAGIC_LEN; /* the preface comes first */
   h->max_header_size = cfg->max_header_size;
   h->max_header_count = cfg->max_header_count;
@@ -1161,21 +1165,22 @@ static int h2_new_session(irh_conn *c) {
       {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
       {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
   };
-  size_t niv = c->worker->server->any_upgrades ? 6 : 5;
+  size_t niv = connect_protocol ? 6 : 5;
   nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, niv);
   /* The connection window covers several streams' windows. */
   uint64_t conn_window = cfg->h2_initial_window_size * 4;
   if (conn_window < H2_MIN_CONN_WINDOW) conn_window = H2_MIN_CONN_WINDOW;
   if (conn_window > 0x7fffffff) conn_window = 0x7fffffff;
   nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, (int32_t)conn_window);
-  c->h2 = h;
-  irh_conn_set_proto(c, &irh_h2_proto);
+  irh_conn_set_proto(c, &irh_h2_proto, h);
   h2_rearm_timer(h);
   irh_conn_want_flush(c);
   return 0;
 }
 
-int irh_h2_start(irh_conn *c) { return h2_new_session(c); }
+int irh_h2_start(irh_conn *c, const irh_config *limits, int connect_protocol) {
+  return h2_new_session(c, limits, connect_protocol);
+}
 
 int irh_h2_upgrade_settings_ok(const uint8_t *settings, size_t len) {
   if (len % 6 || len / 6 > NGHTTP2_DEFAULT_MAX_SETTINGS) return 0; /* nghttp2's own bounds */
@@ -1200,9 +1205,10 @@ int irh_h2_upgrade_settings_ok(const uint8_t *settings, size_t len) {
   return 1;
 }
 
-int irh_h2_start_upgrade(irh_conn *c, ir_stream_t *s, const uint8_t *settings, size_t len) {
-  if (h2_new_session(c) != 0) return -1;
-  irh_h2 *h = c->h2;
+int irh_h2_start_upgrade(irh_conn *c, const irh_config *limits, int connect_protocol,
+                         ir_stream_t *s, const uint8_t *settings, size_t len) {
+  if (h2_new_session(c, limits, connect_protocol) != 0) return -1;
+  irh_h2 *h = c->proto_state;
   irh_h2_stream *hs = irh_arena_alloc(&s->arena, sizeof(*hs));
   if (!hs) return -1;
   hs->s = s;

@@ -17,10 +17,14 @@
 
 #include <iridium/module.h>
 
+#include "config.h"
+
 struct irh_conn;
 
-/* Starts HTTP/2 on c (cleartext prior knowledge or ALPN h2). */
-int irh_h2_start(struct irh_conn *c);
+/* Starts HTTP/2 on c (cleartext prior knowledge or ALPN h2) under limits;
+ * connect_protocol: offer SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441), as
+ * some module takes upgraded streams. Its state is c->proto_state. */
+int irh_h2_start(struct irh_conn *c, const irh_config *limits, int connect_protocol);
 /* Whether a decoded HTTP2-Settings payload is one nghttp2 takes as a
  * SETTINGS frame: whole entries, not too many, values in range. Checked
  * before the 101, so a bad one gets a 400 (RFC 9113 3.2.1). */
@@ -29,7 +33,7 @@ int irh_h2_upgrade_settings_ok(const uint8_t *settings, size_t len);
  * request's stream becomes stream 1; settings/len are the decoded
  * HTTP2-Settings header. On failure (-1) upgraded is untouched and still
  * the caller's, which finishes it; on success HTTP/2 owns it. */
-int irh_h2_start_upgrade(struct irh_conn *c, ir_stream_t *upgraded, const uint8_t *settings,
-                         size_t len);
+int irh_h2_start_upgrade(struct irh_conn *c, const irh_config *limits, int connect_protocol,
+                         ir_stream_t *upgraded, const uint8_t *settings, size_t len);
 
 #endif /* IRIDIUM_CORE_H2_H */

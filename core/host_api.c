@@ -11,7 +11,7 @@
 #include "filesend.h"
 #include "log.h"
 #include "module.h"
-#include "server.h"
+#include "process.h"
 #include "services.h"
 #include "stream.h"
 #include "worker.h"

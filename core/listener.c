@@ -10,10 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "log.h"
-#include "server.h"
-#include "worker.h"
 
 /* A socket bound to l's address (with SO_REUSEPORT when reuseport), or -1
  * with errno. */
@@ -104,10 +101,10 @@ static void on_backoff_over(uv_timer_t *t) {
  * per worker) and stop accepting on l for a while. The connections wait in
  * the backlog meanwhile, rather than being accepted and closed at once. */
 static void back_off(irh_listener *l, int err) {
-  ir_worker_t *w = l->worker;
-  uint64_t now = uv_now(&w->loop);
-  if (w->last_accept_log == 0 || now - w->last_accept_log >= 1000) {
-    w->last_accept_log = now;
+  irh_listener_set *set = l->set;
+  uint64_t now = uv_now(set->loop);
+  if (set->last_accept_log == 0 || now - set->last_accept_log >= 1000) {
+    set->last_accept_log = now;
     const char *what = err == EMFILE   ? "too many open files (EMFILE)"
                        : err == ENFILE ? "too many open files in the system (ENFILE)"
                                        : strerror(err);
@@ -128,7 +125,7 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
   for (int i = 0; i < ACCEPT_BATCH; i++) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      irh_conn_accept(l, fd);
+      l->set->on_accept(l, fd);
       continue;
     }
     switch (errno) {
@@ -151,32 +148,37 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
 
 static void on_probe_closed(uv_handle_t *h) { free(h); }
 
-int irh_listeners_start(ir_worker_t *w, const int *fds) {
-  const irh_server *srv = w->server;
+int irh_listeners_start(irh_listener_set *set, uv_loop_t *loop, struct ir_worker *owner,
+                        const irh_server *srv, const int *fds) {
   const irh_config *c = srv->config;
+  set->loop = loop;
+  set->on_accept = srv->on_accept;
   /* libuv opens a reserve fd per loop (for the EMFILE trick of its own
    * accept loop, unused here) when the loop's first stream is made: make
    * one now, so that happens at start and not at the worker's first
    * client, and the worker's fd count is steady from then on. */
   uv_tcp_t *probe = malloc(sizeof(*probe));
-  if (!probe || uv_tcp_init(&w->loop, probe) != 0) {
+  if (!probe || uv_tcp_init(loop, probe) != 0) {
     free(probe);
     return -1;
   }
   uv_close((uv_handle_t *)probe, on_probe_closed);
-  w->listeners = calloc(c->nlistens, sizeof(*w->listeners));
-  if (!w->listeners) return -1;
+  set->list = calloc(c->nlistens ? c->nlistens : 1, sizeof(*set->list));
+  if (!set->list) return -1;
+  set->n = c->nlistens;
   for (size_t i = 0; i < c->nlistens; i++) {
-    irh_listener *l = &w->listeners[i];
-    l->worker = w;
+    irh_listener *l = &set->list[i];
+    l->worker = owner;
+    l->set = set;
     l->cfg = &c->listens[i];
+    l->limits = c;
     l->tls = srv->tls[i];
     l->fd = fds[i * srv->nworkers];
-    w->nlisteners++;
-    uv_timer_init(&w->loop, &l->backoff);
+    set->open++;
+    uv_timer_init(loop, &l->backoff);
     l->backoff.data = l;
     l->open_handles = 1;
-    if (uv_poll_init(&w->loop, &l->poll, l->fd) != 0) return -1;
+    if (uv_poll_init(loop, &l->poll, l->fd) != 0) return -1;
     l->poll.data = l;
     l->open_handles++;
     if (uv_poll_start(&l->poll, UV_READABLE, on_acceptable) != 0) return -1;
@@ -188,16 +190,17 @@ static void on_listener_closed(uv_handle_t *h) {
   irh_listener *l = h->data;
   if (--l->open_handles > 0) return;
   close(l->fd);
-  ir_worker_t *w = l->worker;
-  if (--w->nlisteners == 0) {
-    free(w->listeners);
-    w->listeners = NULL;
+  irh_listener_set *set = l->set;
+  if (--set->open == 0) {
+    free(set->list);
+    set->list = NULL;
+    set->n = 0;
   }
 }
 
-void irh_listeners_stop(ir_worker_t *w) {
-  for (size_t i = 0; i < w->server->config->nlistens && w->listeners; i++) {
-    irh_listener *l = &w->listeners[i];
+void irh_listeners_stop(irh_listener_set *set) {
+  for (size_t i = 0; i < set->n && set->list; i++) {
+    irh_listener *l = &set->list[i];
     if (!l->worker || uv_is_closing((uv_handle_t *)&l->backoff)) continue; /* not started */
     uv_close((uv_handle_t *)&l->backoff, on_listener_closed);
     if (l->open_handles > 1) uv_close((uv_handle_t *)&l->poll, on_listener_closed);

@@ -9,27 +9,41 @@
 #ifndef IRIDIUM_CORE_LISTENER_H
 #define IRIDIUM_CORE_LISTENER_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
+#include "process.h"
 
 struct ir_worker;
 struct irh_tls_ctx;
+struct irh_listener_set;
 
 /* One listening socket of one worker. The worker accepts itself (accept4
  * when the poll says readable) rather than through uv_listen, so that
  * running out of fds is seen, logged and answered by pausing: libuv would
  * hide EMFILE (it accepts and closes with a reserve fd) and cannot pause a
- * listener. */
+ * listener. Accepted fds go to the owner's callback (set->on_accept). */
 typedef struct irh_listener {
   uv_poll_t poll;           /* readable: connections wait in the backlog */
   uv_timer_t backoff;       /* accepting paused after EMFILE/ENFILE */
   int fd;                   /* the listening socket; owned, closed with the handles */
   int open_handles;         /* poll + backoff; the fd is closed at 0 */
-  struct ir_worker *worker; /* NULL until started */
+  struct ir_worker *worker; /* the owner's, for its connections; NULL until started */
+  struct irh_listener_set *set;
   const irh_listen_cfg *cfg;
-  struct irh_tls_ctx *tls; /* the server's; NULL for cleartext */
+  const irh_config *limits; /* the server's, handed to its connections */
+  struct irh_tls_ctx *tls;  /* the server's; NULL for cleartext */
 } irh_listener;
+
+/* A worker's listeners. */
+typedef struct irh_listener_set {
+  irh_listener *list; /* one per configured [listen], owned */
+  size_t n, open;     /* open: not yet closed after irh_listeners_stop */
+  uv_loop_t *loop;
+  irh_accept_fn on_accept;
+  uint64_t last_accept_log; /* loop time of the last accept() failure warning */
+} irh_listener_set;
 
 /* Binds and listens count sockets per listener into fds[listener * count +
  * i]. exclusive: first refuse an address another socket already listens on
@@ -38,10 +52,12 @@ typedef struct irh_listener {
  * returns -1. */
 int irh_listeners_bind(irh_config *c, unsigned count, int exclusive, int *fds);
 void irh_listeners_close_fds(int *fds, size_t n);
-/* Starts accepting on the worker's sockets: fds[i * nworkers] is the
- * socket of listener i. */
-int irh_listeners_start(struct ir_worker *w, const int *fds);
+/* Starts accepting on a worker's sockets (owner: the worker, on loop):
+ * fds[i * srv->nworkers] is the socket of listener i; accepted fds go to
+ * srv->on_accept. */
+int irh_listeners_start(irh_listener_set *set, uv_loop_t *loop, struct ir_worker *owner,
+                        const irh_server *srv, const int *fds);
 /* Stops accepting (closes the handles). */
-void irh_listeners_stop(struct ir_worker *w);
+void irh_listeners_stop(irh_listener_set *set);
 
 #endif /* IRIDIUM_CORE_LISTENER_H */

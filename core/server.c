@@ -15,6 +15,7 @@
 #include "listener.h"
 #include "log.h"
 #include "module.h"
+#include "negotiate.h"
 #include "router.h"
 #include "tls.h"
 #include "worker.h"
@@ -123,7 +124,7 @@ static int modules_take_upgrades(const irh_modules *m) {
 }
 
 int irh_server_run(irh_config *c) {
-  irh_server srv = {.config = c, .nworkers = c->workers};
+  irh_server srv = {.config = c, .nworkers = c->workers, .on_accept = irh_negotiate_accept};
   int status = 1;
   signal(SIGPIPE, SIG_IGN);
   if (irh_log_open(c) != 0) return 1;

@@ -1,4 +1,4 @@
-/* server.h — the process-wide state and its start/stop sequence.
+/* server.h — the process's start/stop sequence (its state: process.h).
  *
  * The main thread loads the config and the modules, binds every listener,
  * creates the module instances, starts one worker thread per configured
@@ -8,28 +8,8 @@
 #ifndef IRIDIUM_CORE_SERVER_H
 #define IRIDIUM_CORE_SERVER_H
 
-#include <stdatomic.h>
-#include <stdint.h>
-
 #include "config.h"
-
-struct irh_modules;
-struct irh_router;
-struct ir_worker;
-
-typedef struct irh_server {
-  irh_config *config;          /* owned */
-  struct irh_modules *modules; /* owned */
-  struct irh_router *router;   /* owned */
-  struct ir_worker **workers;  /* owned; config->workers of them */
-  unsigned nworkers;
-  int *listen_fds;                  /* [listener * nworkers + worker], bound and listening */
-  struct irh_tls_ctx **tls;         /* one per listener, NULL for cleartext; owned */
-  int any_upgrades;                 /* some route's module takes upgraded streams */
-  atomic_uint_fast64_t connections; /* open connections, all workers */
-  atomic_uint_fast64_t next_conn_id;
-  atomic_int stopping;
-} irh_server;
+#include "process.h"
 
 /* Runs the server on a loaded config until it is stopped. Returns the
  * process exit status. */

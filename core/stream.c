@@ -16,12 +16,20 @@
 #include "conn.h"
 #include "log.h"
 #include "module.h"
+#include "process.h"
 #include "router.h"
-#include "server.h"
 #include "worker.h"
 
+/* The worker's settle pass reached the stream: its protocol settles it. */
+static void run_settle(irh_deferred *d) {
+  ir_stream_t *s = irh_container_of(d, ir_stream_t, settle);
+  s->ops->settle(s);
+}
+
 ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) {
-  ir_stream_t *s = irh_slab_alloc_dirty(&c->worker->stream_slab);
+  irh_slab *slab = &c->worker->stream_slab;
+  if (!slab->obj_size) irh_slab_init(slab, sizeof(ir_stream_t), 64); /* the worker's first */
+  ir_stream_t *s = irh_slab_alloc_dirty(slab);
   if (!s) return NULL;
   memset(s, 0, offsetof(ir_stream_t, arena_inline)); /* the arena's buffer needs no clearing */
   s->conn = c;
@@ -33,7 +41,7 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->status = 200;
   s->start_ns = irh_access_log_enabled() ? uv_hrtime() : 0; /* only the access log reads it */
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
-  irh_list_init(&s->settle_link);
+  irh_deferred_init(&s->settle, run_settle);
   return s;
 }
 
@@ -120,7 +128,7 @@ void irh_stream_body_end(ir_stream_t *s) {
 }
 
 void irh_stream_writable(ir_stream_t *s) {
-  if (s->flags & IRH_STREAM_FILE_PENDING) return; /* the host's file body goes on by itself */
+  if (s->flags & IRH_STREAM_FILE_PENDING) return;       /* the host's file body goes on by itself */
   if (stream_step(s, IRH_EV_WRITABLE) != IR_OK) return; /* none owed */
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_writable || (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET))) return;
@@ -148,7 +156,7 @@ static void stream_access_log(ir_stream_t *s, int reason) {
 
 void irh_stream_finish(ir_stream_t *s, int reason) {
   if (stream_step(s, IRH_EV_FINISH) != IR_OK) return; /* finished already */
-  if (irh_list_linked(&s->settle_link)) irh_list_remove(&s->settle_link);
+  irh_deferred_cancel(&s->settle);
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
   if (s->method.len) stream_access_log(s, reason);
@@ -162,9 +170,8 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
 }
 
 void irh_stream_schedule_settle(ir_stream_t *s) {
-  if (irh_list_linked(&s->settle_link) || (s->flags & IRH_STREAM_FINISHED)) return;
-  irh_list_push(&s->worker->finish_queue, &s->settle_link);
-  irh_worker_schedule_flush(s->worker, NULL);
+  if (s->flags & IRH_STREAM_FINISHED) return;
+  irh_worker_defer_settle(s->worker, &s->settle);
 }
 
 int irh_stream_respond_status(ir_stream_t *s, int status) {

@@ -20,10 +20,11 @@
 #include <iridium/iridium.h>
 
 #include "arena.h"
-#include "bufq.h" /* irh_bufq_release_fn, for file bodies */
+#include "bufq.h"       /* irh_bufq_release_fn, for file bodies */
 #include "http_rules.h" /* the callers of the rules moved out of here */
 #include "list.h"
 #include "stream_state.h" /* the IRH_STREAM_* flags and their rules */
+#include "worker.h"
 
 struct irh_conn;
 struct ir_instance;
@@ -85,7 +86,7 @@ struct ir_stream {
   void *data;                   /* module-owned */
   void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
   irh_stream_file *file;        /* the file body being sent (filesend.c), or NULL */
-  irh_link settle_link;         /* in worker->finish_queue */
+  irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
   unsigned flags;
 
   /* request: all memory in the arena */

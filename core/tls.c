@@ -19,15 +19,13 @@
 #include <string.h>
 
 #include "conn.h"
-#include "h2.h"
-#include "listener.h"
 #include "log.h"
 #include "recycler.h"
-#include "server.h"
 #include "worker.h"
 
 #define TLS_IN_MAX (256u * 1024u) /* ciphertext held while the protocol waits */
-#define TLS_RECORD_MAX IRH_TLS_STAGE_SIZE /* plaintext per record (TLS's maximum) */
+#define TLS_RECORD_MAX IRH_WORKER_STAGE_SIZE /* plaintext per record (TLS's maximum) */
+_Static_assert(IRH_WORKER_STAGE_SIZE == 16384, "the worker's stage holds one full TLS record");
 
 /* One [certificate], for choosing by SNI. */
 typedef struct irh_tls_cert {
@@ -43,12 +41,13 @@ struct irh_tls_ctx {
   gnutls_datum_t ticket_key; /* owned (gnutls_free) */
   gnutls_datum_t alpn[IRH_MAX_ALPN];
   unsigned nalpn;
-  unsigned protocols; /* IRH_PROTO_* of the listener */
   uint64_t handshake_timeout_ms;
 };
 
 struct irh_tls_conn {
   gnutls_session_t session;
+  const irh_tls_ctx *ctx;
+  irh_tls_handshake_fn on_handshake; /* the owner's: picks the protocol by ALPN */
   char *in; /* ciphertext not yet pulled by GnuTLS; owned */
   size_t in_len, in_off, in_cap;
   unsigned handshake_done : 1;
@@ -97,7 +96,7 @@ static int load_certificates(irh_config *c, irh_tls_ctx *t) {
  * otherwise pick the key type, and with it the certificate). */
 static int choose_certificate(gnutls_session_t session) {
   const irh_conn *c = gnutls_session_get_ptr(session);
-  const irh_tls_ctx *t = c->listener->tls;
+  const irh_tls_ctx *t = c->tls->ctx;
   char name[256];
   size_t len = sizeof name;
   unsigned type;
@@ -114,7 +113,6 @@ static int choose_certificate(gnutls_session_t session) {
 irh_tls_ctx *irh_tls_ctx_new(irh_config *c, const irh_listen_cfg *l) {
   irh_tls_ctx *t = calloc(1, sizeof(*t));
   if (!t) return NULL;
-  t->protocols = l->protocols;
   t->handshake_timeout_ms = c->header_timeout_ms;
   if (gnutls_certificate_allocate_credentials(&t->creds) < 0) goto fail;
   if (load_certificates(c, t) != 0) goto fail;
@@ -186,10 +184,14 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n) 
 
 /* ---- a connection ---- */
 
-int irh_tls_conn_start(irh_conn *c, irh_tls_ctx *t) {
+static const irh_conn_crypto tls_crypto;
+
+int irh_tls_conn_start(irh_conn *c, irh_tls_ctx *t, irh_tls_handshake_fn on_handshake) {
   irh_tls_conn *s = calloc(1, sizeof(*s));
   if (!s) return -1;
-  c->tls = s;
+  s->ctx = t;
+  s->on_handshake = on_handshake;
+  irh_conn_set_crypto(c, &tls_crypto, s);
   if (gnutls_init(&s->session, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) return -1;
   gnutls_priority_set(s->session, t->priority);
   gnutls_credentials_set(s->session, GNUTLS_CRD_CERTIFICATE, t->creds);
@@ -231,19 +233,20 @@ static int append_ciphertext(irh_tls_conn *s, const char *data, size_t len) {
   return 0;
 }
 
-/* The handshake is done: ALPN picks the protocol. */
-static int pick_protocol(irh_conn *c) {
-  const irh_tls_ctx *t = c->listener->tls;
+/* The handshake is done: the owner picks the protocol by the ALPN result
+ * (empty when the client offered none). */
+static int report_alpn(irh_conn *c) {
   gnutls_datum_t proto;
-  int h2 = gnutls_alpn_get_selected_protocol(c->tls->session, &proto) == 0 && proto.size == 2 &&
-           memcmp(proto.data, "h2", 2) == 0;
-  if (!h2 && !(t->protocols & IRH_PROTO_HTTP1)) h2 = 1; /* h2-only listener */
-  irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS handshake done: %s, %s",
+  const char *alpn = "";
+  size_t alpn_len = 0;
+  if (gnutls_alpn_get_selected_protocol(c->tls->session, &proto) == 0) {
+    alpn = (const char *)proto.data;
+    alpn_len = proto.size;
+  }
+  irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS handshake done: %s, ALPN %.*s",
           gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls->session)),
-          h2 ? "h2" : "http/1.1");
-  if (h2) return irh_h2_start(c);
-  irh_h1_init(c);
-  return 0;
+          alpn_len ? (int)alpn_len : 4, alpn_len ? alpn : "none");
+  return c->tls->on_handshake(c, alpn, alpn_len);
 }
 
 static int do_handshake(irh_conn *c) {
@@ -261,7 +264,7 @@ static int do_handshake(irh_conn *c) {
   }
   s->handshake_done = 1;
   irh_conn_set_timeout(c, 0);
-  if (pick_protocol(c) != 0) {
+  if (report_alpn(c) != 0) {
     irh_conn_close(c);
     return -1;
   }
@@ -320,7 +323,7 @@ static void release_empty_in(irh_tls_conn *s) {
   }
 }
 
-void irh_tls_on_read(irh_conn *c, const char *data, size_t len) {
+static void tls_on_read(irh_conn *c, const char *data, size_t len) {
   irh_tls_conn *s = c->tls;
   if (append_ciphertext(s, data, len) != 0) {
     irh_conn_close(c);
@@ -333,7 +336,7 @@ void irh_tls_on_read(irh_conn *c, const char *data, size_t len) {
   release_empty_in(s);
 }
 
-void irh_tls_want_read(irh_conn *c) {
+static void tls_want_read(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s->handshake_done || c->closing) return;
   if (s->in_len > s->in_off || gnutls_record_check_pending(s->session) > 0) decrypt_records(c);
@@ -351,7 +354,7 @@ static int seal_record(irh_conn *c, const char *from, size_t len) {
   return -1;
 }
 
-int irh_tls_seal_bytes(irh_conn *c, const char *data, size_t len) {
+static int tls_seal_bytes(irh_conn *c, const char *data, size_t len) {
   if (!c->tls->handshake_done || c->tls->bye_sent) return -1;
   while (len) {
     size_t n = len < TLS_RECORD_MAX ? len : TLS_RECORD_MAX;
@@ -362,7 +365,7 @@ int irh_tls_seal_bytes(irh_conn *c, const char *data, size_t len) {
   return 0;
 }
 
-void irh_tls_seal(irh_conn *c) {
+static void tls_seal(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s->handshake_done || s->bye_sent) return;
   char *stage = c->worker->tls_stage;
@@ -389,7 +392,7 @@ void irh_tls_seal(irh_conn *c) {
   }
 }
 
-void irh_tls_conn_free(irh_conn *c) {
+static void tls_release(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s) return;
   if (s->session) gnutls_deinit(s->session);
@@ -397,3 +400,11 @@ void irh_tls_conn_free(irh_conn *c) {
   free(s);
   c->tls = NULL;
 }
+
+static const irh_conn_crypto tls_crypto = {
+    .on_read = tls_on_read,
+    .want_read = tls_want_read,
+    .seal = tls_seal,
+    .seal_bytes = tls_seal_bytes,
+    .release = tls_release,
+};

@@ -7,7 +7,8 @@
  * by all workers so that resumption works whichever worker a client lands
  * on. A connection's session reads ciphertext from a buffer the socket
  * fills and writes ciphertext into the connection's wire queue; no call
- * ever blocks. After the handshake, ALPN picks HTTP/2 or HTTP/1.1.
+ * ever blocks. After the handshake, the session reports the ALPN result to
+ * its owner's hook (negotiate.c), which starts a protocol: tls.c knows none.
  */
 #ifndef IRIDIUM_CORE_TLS_H
 #define IRIDIUM_CORE_TLS_H
@@ -17,8 +18,6 @@
 #include "config.h"
 
 struct irh_conn;
-/* Plaintext bytes per record: the worker's buffer for gathering them. */
-#define IRH_TLS_STAGE_SIZE 16384
 
 typedef struct irh_tls_ctx irh_tls_ctx;
 typedef struct irh_tls_conn irh_tls_conn;
@@ -28,19 +27,17 @@ typedef struct irh_tls_conn irh_tls_conn;
 irh_tls_ctx *irh_tls_ctx_new(irh_config *c, const irh_listen_cfg *l);
 void irh_tls_ctx_free(irh_tls_ctx *t);
 
-/* Starts a server session on a freshly accepted connection. */
-int irh_tls_conn_start(struct irh_conn *c, irh_tls_ctx *t);
-/* Ciphertext arrived (borrowed): handshake, then decrypt for the protocol. */
-void irh_tls_on_read(struct irh_conn *c, const char *data, size_t len);
-/* The protocol reads again: decrypt what was held back meanwhile. */
-void irh_tls_want_read(struct irh_conn *c);
-/* Encrypts the queued plaintext (c->out) into c->wire, up to the first
- * file range; on a connection closing when flushed, ends with a
- * close_notify alert once nothing is left. */
-void irh_tls_seal(struct irh_conn *c);
-/* Encrypts len bytes (borrowed) into c->wire: a file range the connection
- * read. 0, or -1 when TLS failed (which closed the connection). */
-int irh_tls_seal_bytes(struct irh_conn *c, const char *data, size_t len);
-void irh_tls_conn_free(struct irh_conn *c);
+/* Called once the handshake is done with the protocol ALPN selected (not
+ * NUL-terminated; len 0 when the client offered none): starts a protocol
+ * on c, or returns -1 to close it. */
+typedef int (*irh_tls_handshake_fn)(struct irh_conn *c, const char *alpn, size_t len);
+
+/* Starts a server session on a freshly accepted connection and puts it
+ * between the socket and the protocol (irh_conn_crypto: ciphertext in,
+ * handshake, then decryption for the protocol; sealing c->out into c->wire
+ * up to its first file range, and the bytes the connection read for a
+ * range; a close_notify on a connection closing when flushed, once
+ * nothing is left). */
+int irh_tls_conn_start(struct irh_conn *c, irh_tls_ctx *t, irh_tls_handshake_fn on_handshake);
 
 #endif /* IRIDIUM_CORE_TLS_H */

@@ -20,14 +20,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "conn.h"
 #include "listener.h"
 #include "log.h"
 #include "module.h"
+#include "process.h"
 #include "recycler.h"
-#include "server.h"
-#include "stream.h"
-#include "tls.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
 
@@ -60,23 +57,22 @@ typedef struct irh_work {
 
 static void on_more_work(uv_idle_t *h);
 
+static void run_queue(irh_link *queue) {
+  while (!irh_list_empty(queue)) {
+    irh_deferred *d = irh_container_of(queue->next, irh_deferred, link);
+    irh_list_remove(&d->link);
+    d->run(d);
+  }
+}
+
 static void end_of_turn(ir_worker_t *w) {
   /* A flush may hand a drained connection back to its protocol, which may
    * call modules, which may end streams and queue output again. */
   int round = 0;
   while (round++ < END_OF_TURN_ROUNDS &&
          !(irh_list_empty(&w->finish_queue) && irh_list_empty(&w->flush_queue))) {
-    while (!irh_list_empty(&w->finish_queue)) {
-      irh_link *l = w->finish_queue.next;
-      irh_list_remove(l);
-      ir_stream_t *s = irh_container_of(l, ir_stream_t, settle_link);
-      s->ops->settle(s);
-    }
-    while (!irh_list_empty(&w->flush_queue)) {
-      irh_link *l = w->flush_queue.next;
-      irh_list_remove(l);
-      irh_conn_flush(irh_container_of(l, irh_conn, flush_link));
-    }
+    run_queue(&w->finish_queue);
+    run_queue(&w->flush_queue);
   }
   int more = !(irh_list_empty(&w->finish_queue) && irh_list_empty(&w->flush_queue));
   if (more != uv_is_active((uv_handle_t *)&w->more_work) &&
@@ -93,10 +89,15 @@ static void on_more_work(uv_idle_t *h) { end_of_turn(h->data); }
 static void on_before_poll(uv_prepare_t *h) { end_of_turn(h->data); }
 static void on_after_poll(uv_check_t *h) { end_of_turn(h->data); }
 
-void irh_worker_schedule_flush(ir_worker_t *w, irh_link *conn_flush_link) {
-  if (conn_flush_link && !irh_list_linked(conn_flush_link))
-    irh_list_push(&w->flush_queue, conn_flush_link);
+void irh_worker_defer_settle(ir_worker_t *w, irh_deferred *d) {
+  if (!irh_list_linked(&d->link)) irh_list_push(&w->finish_queue, &d->link);
 }
+
+void irh_worker_defer_flush(ir_worker_t *w, irh_deferred *d) {
+  if (!irh_list_linked(&d->link)) irh_list_push(&w->flush_queue, &d->link);
+}
+
+void irh_worker_hold(ir_worker_t *w, irh_drainable *d) { irh_list_push(&w->conns, &d->link); }
 
 const char *irh_worker_date(ir_worker_t *w, size_t *len) {
   time_t now = time(NULL);
@@ -189,9 +190,8 @@ void irh_worker_conn_closed(ir_worker_t *w) {
 
 static void close_all_conns(ir_worker_t *w, int reason) {
   while (!irh_list_empty(&w->conns)) {
-    irh_conn *c = irh_container_of(w->conns.next, irh_conn, link);
-    c->close_reason = reason;
-    irh_conn_close(c); /* unlinks c */
+    irh_drainable *d = irh_container_of(w->conns.next, irh_drainable, link);
+    d->ops->close(d, reason); /* unlinks d */
   }
 }
 
@@ -205,16 +205,13 @@ static void on_shutdown_timeout(uv_timer_t *t) {
 static void begin_drain(ir_worker_t *w) {
   if (w->draining) return;
   w->draining = 1;
-  irh_listeners_stop(w);
+  irh_listeners_stop(&w->listeners);
   /* Idle connections close now, busy ones after their current response. */
   irh_link *l = w->conns.next;
   while (l != &w->conns) {
     irh_link *next = l->next; /* on_shutdown may close (and unlink) it */
-    irh_conn *c = irh_container_of(l, irh_conn, link);
-    if (c->proto)
-      c->proto->on_shutdown(c);
-    else
-      irh_conn_close(c); /* still in its TLS handshake */
+    irh_drainable *d = irh_container_of(l, irh_drainable, link);
+    d->ops->shutdown(d);
     l = next;
   }
   if (w->conns_alive == 0) {
@@ -239,7 +236,8 @@ static void worker_main(void *arg) {
   ir_worker_t *w = arg;
   const irh_server *srv = w->server;
   const int *fds = srv->listen_fds + w->index; /* listener i: fds[i * nworkers] */
-  if (irh_modules_worker_init(srv->modules, w) != 0 || irh_listeners_start(w, fds) != 0) {
+  if (irh_modules_worker_init(srv->modules, w) != 0 ||
+      irh_listeners_start(&w->listeners, &w->loop, w, srv, fds) != 0) {
     irh_log_error("worker %u could not start; stopping the server", w->index);
     w->exit_status = 1;
     raise(SIGTERM);
@@ -255,7 +253,7 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   w->server = srv;
   w->read_buf_size = READ_BUF_SIZE;
   w->read_buf = malloc(READ_BUF_SIZE);
-  w->tls_stage = malloc(IRH_TLS_STAGE_SIZE);
+  w->tls_stage = malloc(IRH_WORKER_STAGE_SIZE);
   w->module_data = calloc(srv->modules->nmodules ? srv->modules->nmodules : 1, sizeof(void *));
   if (!w->read_buf || !w->tls_stage || !w->module_data || uv_loop_init(&w->loop) != 0) {
     free(w->read_buf);
@@ -277,8 +275,6 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   uv_check_start(&w->after_poll, on_after_poll);
   uv_unref((uv_handle_t *)&w->before_poll);
   uv_unref((uv_handle_t *)&w->after_poll);
-  irh_slab_init(&w->conn_slab, sizeof(irh_conn), 64);
-  irh_slab_init(&w->stream_slab, sizeof(struct ir_stream), 64);
   irh_list_init(&w->conns);
   irh_list_init(&w->flush_queue);
   irh_list_init(&w->finish_queue);
@@ -295,6 +291,7 @@ void irh_worker_join_and_free(ir_worker_t *w) {
   irh_access_buf_free(&w->access);
   irh_slab_destroy(&w->conn_slab);
   irh_slab_destroy(&w->stream_slab);
+  irh_slab_destroy(&w->proto_slab);
   free(w->read_buf);
   free(w->tls_stage);
   free(w->module_data);

@@ -15,11 +15,45 @@
 #include <iridium/module.h>
 
 #include "list.h"
+#include "listener.h"
 #include "log.h"
 #include "slab.h"
 
 struct irh_server;
 typedef struct irh_task irh_task;
+
+/* Plaintext bytes per TLS record: the worker's buffer for gathering them. */
+#define IRH_WORKER_STAGE_SIZE 16384
+
+/* Work a layer above queues for the end of this loop turn (a connection's
+ * flush, a stream's settle): embedded in its owner; the worker unlinks it
+ * and calls run(d). So the worker runs them without knowing their types. */
+typedef struct irh_deferred {
+  irh_link link; /* in one of the worker's queues while pending */
+  void (*run)(struct irh_deferred *d);
+} irh_deferred;
+
+static inline void irh_deferred_init(irh_deferred *d, void (*run)(irh_deferred *d)) {
+  irh_list_init(&d->link);
+  d->run = run;
+}
+static inline int irh_deferred_pending(const irh_deferred *d) { return irh_list_linked(&d->link); }
+static inline void irh_deferred_cancel(irh_deferred *d) {
+  if (irh_list_linked(&d->link)) irh_list_remove(&d->link);
+}
+
+/* Something the worker holds open and drains on shutdown (a connection):
+ * shutdown asks it to finish what it is doing and close; close(reason)
+ * closes it now (and unlinks it). */
+typedef struct irh_drainable irh_drainable;
+typedef struct irh_drain_ops {
+  void (*shutdown)(irh_drainable *d);
+  void (*close)(irh_drainable *d, int reason);
+} irh_drain_ops;
+struct irh_drainable {
+  irh_link link; /* in worker->conns */
+  const irh_drain_ops *ops;
+};
 
 struct ir_worker {
   unsigned index;
@@ -37,20 +71,20 @@ struct ir_worker {
   uv_idle_t more_work;      /* active while a pass left work queued */
   uv_timer_t shutdown_timer;
 
-  struct irh_listener *listeners; /* one per configured [listen], owned */
-  size_t nlisteners;
+  irh_listener_set listeners;
 
   irh_slab conn_slab;
   irh_slab stream_slab;
-  irh_link conns;        /* every open connection */
-  irh_link flush_queue;  /* connections with bytes to write */
-  irh_link finish_queue; /* streams whose end was asked for by a module */
+  irh_slab proto_slab;   /* HTTP/1.1's per-connection state; sized by its first user */
+  irh_link conns;        /* every open connection (irh_drainable) */
+  irh_link flush_queue;  /* irh_deferred: connections with bytes to write */
+  irh_link finish_queue; /* irh_deferred: streams whose end was asked for by a module */
   irh_link timers;       /* ir_timer_t handles modules started */
 
   uint8_t *read_buf; /* shared by the worker's connections; owned */
   size_t read_buf_size;
   int read_buf_busy;
-  char *tls_stage; /* IRH_TLS_STAGE_SIZE bytes: plaintext gathered into a record; owned */
+  char *tls_stage; /* IRH_WORKER_STAGE_SIZE bytes: plaintext gathered into a record; owned */
 
   char date[32]; /* "Sat, 21 Nov 2026 11:29:13 GMT": the value; each protocol frames it */
   size_t date_len;
@@ -60,7 +94,6 @@ struct ir_worker {
   void **module_data;       /* one slot per loaded module (ir_worker_set_data), owned */
   uint64_t conns_alive;     /* accepted and not yet freed */
   uint64_t last_reject_log; /* loop time of the last max_connections warning */
-  uint64_t last_accept_log; /* loop time of the last accept() failure warning */
   int draining;
   atomic_int closed; /* handles closed: no new timers, work or posts */
   int exit_status;
@@ -75,8 +108,15 @@ void irh_worker_request_stop(struct ir_worker *w);
 /* Joins the thread and frees it. Main thread. */
 void irh_worker_join_and_free(struct ir_worker *w);
 
-/* Queues a connection's output to be written this loop turn. */
-void irh_worker_schedule_flush(struct ir_worker *w, irh_link *conn_flush_link);
+/* Queues d for this loop turn's end: settle passes (streams) run before
+ * flush passes (connections' output), repeated while they queue more.
+ * Queuing a pending d again does nothing. */
+void irh_worker_defer_settle(struct ir_worker *w, irh_deferred *d);
+void irh_worker_defer_flush(struct ir_worker *w, irh_deferred *d);
+/* Holds d (a connection) open: linked into the worker's list until its
+ * close unlinks it (irh_worker_forget). */
+void irh_worker_hold(struct ir_worker *w, irh_drainable *d);
+static inline void irh_worker_forget(irh_drainable *d) { irh_list_remove(&d->link); }
 /* The Date field's value for this second, as an IMF-fixdate (RFC 9110
  * 5.6.7): "Sat, 21 Nov 2026 11:29:13 GMT", 29 bytes, no NUL counted in
  * *len. Formatted once per second; valid until the next call on this worker

@@ -6,7 +6,7 @@
  * Stream and frame limits are small so that short inputs reach them.
  *
  * The listener speaks "http/1.1, h2c" (the default), so the preface also
- * goes through conn.c's sniffing. IRIDIUM_FUZZ_PROTOCOLS in the environment
+ * goes through negotiate.c's sniffing. IRIDIUM_FUZZ_PROTOCOLS in the environment
  * sets another list: the ctest test fuzz_h2_h2c_only replays
  * regressions/fuzz_h2_h2c_only with "h2c", a listener that starts HTTP/2 at
  * once.

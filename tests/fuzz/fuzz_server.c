@@ -26,8 +26,9 @@
 #include "listener.h"
 #include "log.h"
 #include "module.h"
+#include "negotiate.h"
+#include "process.h"
 #include "router.h"
-#include "server.h"
 #include "worker.h"
 
 #define PUMP_MAX_TURNS 64   /* per send: turns while the server has unread bytes */
@@ -80,7 +81,8 @@ void fz_server_init(const char *server_keys, const char *protocols) {
   int port = free_port();
   irh_config *c = load_config(server_keys, protocols, port);
   /* The steps of irh_server_run(), with the worker kept on this thread. */
-  srv = (irh_server){.config = c, .nworkers = 1, .listen_fds = &listen_fd};
+  srv = (irh_server){
+      .config = c, .nworkers = 1, .listen_fds = &listen_fd, .on_accept = irh_negotiate_accept};
   static struct irh_tls_ctx *no_tls[1]; /* one cleartext listener */
   srv.tls = no_tls;
   if (irh_log_open(c) != 0) fail("log");
@@ -93,7 +95,8 @@ void fz_server_init(const char *server_keys, const char *protocols) {
   if (!(worker = irh_worker_new(&srv, 0))) fail("worker");
   workers[0] = worker;
   srv.workers = workers;
-  if (irh_modules_worker_init(srv.modules, worker) != 0 || irh_listeners_start(worker, &listen_fd))
+  if (irh_modules_worker_init(srv.modules, worker) != 0 ||
+      irh_listeners_start(&worker->listeners, &worker->loop, worker, &srv, &listen_fd))
     fail("worker start");
   server_addr = (struct sockaddr_in){.sin_family = AF_INET,
                                      .sin_port = htons((uint16_t)port),
@@ -115,7 +118,7 @@ static void turn(int fd) {
 /* Whether the server's side of the connection holds bytes it will read. */
 static int server_has_unread(void) {
   if (irh_list_empty(&worker->conns)) return 0;
-  irh_conn *c = irh_container_of(worker->conns.next, irh_conn, link);
+  irh_conn *c = irh_container_of(worker->conns.next, irh_conn, member.link);
   uv_os_fd_t sfd;
   int n = 0;
   if (!c->reading || uv_fileno((uv_handle_t *)&c->tcp, &sfd) != 0) return 0;
@@ -143,7 +146,7 @@ static void send_all(int fd, const uint8_t *p, size_t len) {
 /* What a worker's shutdown_timeout does to a connection that is left. */
 static void close_leftovers(void) {
   while (!irh_list_empty(&worker->conns)) {
-    irh_conn *c = irh_container_of(worker->conns.next, irh_conn, link);
+    irh_conn *c = irh_container_of(worker->conns.next, irh_conn, member.link);
     c->close_reason = IR_CLOSE_SHUTDOWN;
     irh_conn_close(c); /* unlinks c */
   }
@@ -209,7 +212,7 @@ struct irh_conn *fz_accept(int *client_fd) {
   if (worker->conns_alive == alive) fail("the listener did not accept");
   accepted_alive = alive;
   *client_fd = fd;
-  return irh_container_of(worker->conns.prev, irh_conn, link); /* the newest */
+  return irh_container_of(worker->conns.prev, irh_conn, member.link); /* the newest */
 }
 
 void fz_turn(void) { turn(-1); }

@@ -601,7 +601,14 @@ class H2(unittest.TestCase):
         c.pump(lambda: st.ended or st.reset is not None, 5.0)
         self.assertTrue(st.ended, c.describe(sid))
         self.assertEqual(bytes(st.data), b"01234")
-        cc.expect(done=1)
+        # The tunnel's far end is gone, so the client's further bytes have
+        # nowhere to go: the server asks it to stop at once (RFC 9113 §8.1,
+        # RST_STREAM NO_ERROR after a complete response) instead of reading
+        # on for h2_discard_timeout, and the module hears on_close(DONE) now.
+        c.pump(lambda: st.reset is not None, H.scaled(1.0))
+        self.assertEqual(st.reset, 0, "RST_STREAM NO_ERROR after the tunnel ended; "
+                         + c.describe(sid))
+        cc.expect(done=1, timeout=1.0)
 
     def test_backpressure_slow_reader(self):
         """The client stops reading for 1.5 s with 2 MiB in flight (its

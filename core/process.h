@@ -1,0 +1,39 @@
+/* process.h — the state the whole process shares (irh_server): the config,
+ * the modules, the router, the workers and the counters every worker
+ * updates. Data only, so that every layer may read it without depending on
+ * the start-up sequence (server.c), which sits on top of all of them.
+ */
+#ifndef IRIDIUM_CORE_PROCESS_H
+#define IRIDIUM_CORE_PROCESS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct irh_modules;
+struct irh_router;
+struct irh_listener;
+struct ir_worker;
+
+/* What a listener does with an accepted fd (owned from then on): set by the
+ * process's owner (server.c: irh_negotiate_accept), so that neither the
+ * worker nor the listener knows connections or protocols. */
+typedef void (*irh_accept_fn)(struct irh_listener *l, int fd);
+
+typedef struct irh_server {
+  irh_config *config;          /* owned */
+  struct irh_modules *modules; /* owned */
+  struct irh_router *router;   /* owned */
+  struct ir_worker **workers;  /* owned; config->workers of them */
+  unsigned nworkers;
+  int *listen_fds;                  /* [listener * nworkers + worker], bound and listening */
+  struct irh_tls_ctx **tls;         /* one per listener, NULL for cleartext; owned */
+  irh_accept_fn on_accept;          /* every listener's accepted connections */
+  int any_upgrades;                 /* some route's module takes upgraded streams */
+  atomic_uint_fast64_t connections; /* open connections, all workers */
+  atomic_uint_fast64_t next_conn_id;
+  atomic_int stopping;
+} irh_server;
+
+#endif /* IRIDIUM_CORE_PROCESS_H */
