@@ -439,37 +439,73 @@ static int start_file_read(irh_conn *c) {
   return 0;
 }
 
-/* Seals what a read brought: the memory before each range from `out`,
- * then the range's bytes, which leave `out` (its last piece releases the
- * file). 0, or -1 when the connection must close. */
+/* Records gathered in the worker's stage: IRH_WORKER_STAGE_SIZE bytes make one. */
+typedef struct stage {
+  char *buf;
+  size_t len;
+} stage;
+
+static int stage_add(irh_conn *c, stage *st, const char *p, size_t n) {
+  while (n) {
+    size_t take = IRH_WORKER_STAGE_SIZE - st->len < n ? IRH_WORKER_STAGE_SIZE - st->len : n;
+    memcpy(st->buf + st->len, p, take);
+    st->len += take;
+    p += take;
+    n -= take;
+    if (st->len == IRH_WORKER_STAGE_SIZE) {
+      if (c->crypto->seal_bytes(c, st->buf, st->len) != 0) return -1;
+      st->len = 0;
+    }
+  }
+  return 0;
+}
+
+/* The memory at the front of `out`, up to a file range, into the stage. */
+static int stage_memory(irh_conn *c, stage *st) {
+  size_t n;
+  while ((n = irh_bufq_read(&c->out, st->buf + st->len, IRH_WORKER_STAGE_SIZE - st->len)) > 0) {
+    st->len += n;
+    if (st->len < IRH_WORKER_STAGE_SIZE) break; /* a file range or the end */
+    if (c->crypto->seal_bytes(c, st->buf, st->len) != 0) return -1;
+    st->len = 0;
+  }
+  return 0;
+}
+
+/* Seals what a read brought: the memory before each range (HTTP/2 frame
+ * headers) and the range's bytes as one stream of full records, as if
+ * they had been memory all along; each range then leaves `out` (its last
+ * piece releases the file). 0, or -1 when the connection must close. */
 static int seal_read(irh_conn *c, const irh_conn_read *rd) {
   if (rd->got != (ssize_t)rd->len) {
     log_short_file(c, &rd->ranges[0]);
     return -1;
   }
+  stage st = {c->worker->tls_stage, 0};
   const char *p = rd->buf;
-  char *stage = c->worker->tls_stage;
   for (unsigned i = 0; i < rd->nranges; i++) {
     const irh_bufq_file_range *r = &rd->ranges[i];
-    /* The memory before the range (an HTTP/2 frame header) shares a
-     * record with the range's first bytes. */
-    size_t staged, took = 0;
-    while ((staged = irh_bufq_read(&c->out, stage, IRH_WORKER_STAGE_SIZE)) == IRH_WORKER_STAGE_SIZE)
-      if (c->crypto->seal_bytes(c, stage, staged) != 0) return -1;
+    if (stage_memory(c, &st) != 0) return -1;
     irh_bufq_file_range front;
     if (!irh_bufq_front_file(&c->out, &front) || front.fd != r->fd || front.offset != r->offset ||
         front.len < r->len)
       return -1; /* nothing but this takes file ranges out of `out` */
-    if (staged) {
-      took = IRH_WORKER_STAGE_SIZE - staged < r->len ? IRH_WORKER_STAGE_SIZE - staged : r->len;
-      memcpy(stage + staged, p, took);
-      if (c->crypto->seal_bytes(c, stage, staged + took) != 0) return -1;
+    size_t left = r->len;
+    const char *q = p;
+    if (st.len) { /* top the record up */
+      size_t take = IRH_WORKER_STAGE_SIZE - st.len < left ? IRH_WORKER_STAGE_SIZE - st.len : left;
+      if (stage_add(c, &st, q, take) != 0) return -1;
+      q += take;
+      left -= take;
     }
-    if (c->crypto->seal_bytes(c, p + took, r->len - took) != 0) return -1;
+    size_t whole = left - left % IRH_WORKER_STAGE_SIZE; /* full records straight from the buffer */
+    if (whole && c->crypto->seal_bytes(c, q, whole) != 0) return -1;
+    if (stage_add(c, &st, q + whole, left - whole) != 0) return -1;
     irh_bufq_consume(&c->out, r->len);
     p += r->len;
   }
-  return 0;
+  if (st.len && stage_memory(c, &st) != 0) return -1; /* what follows shares the last record */
+  return st.len ? c->crypto->seal_bytes(c, st.buf, st.len) : 0;
 }
 
 /* Seals the plaintext queue: memory as it comes, file ranges once a
