@@ -383,22 +383,54 @@ static void write_wire(irh_conn *c) {
 
 /* ---- TLS: file ranges read off the loop ---- */
 
+/* preadv until iov (n pieces) is full; whether it was (the file may end
+ * first). Changes iov. */
+static int preadv_all(int fd, struct iovec *iov, int n, off_t off) {
+  while (n > 0) {
+    ssize_t got = preadv(fd, iov, n, off);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return 0;
+    off += got;
+    while (n > 0 && (size_t)got >= iov->iov_len) {
+      got -= (ssize_t)iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (char *)iov->iov_base + got;
+      iov->iov_len -= (size_t)got;
+    }
+  }
+  return 1;
+}
+
+/* Reads every range into its place in rd->buf. Ranges that go on where
+ * an earlier one of the same file ended (a file's HTTP/2 DATA payloads,
+ * between other streams' frames) are read with one preadv. */
 static void read_file_work(void *d) {
   irh_conn_read *rd = d;
-  size_t at = 0;
+  size_t at[FILE_READ_RANGES];
+  unsigned char taken[FILE_READ_RANGES] = {0};
+  for (unsigned i = 0, pos = 0; i < rd->nranges; pos += rd->ranges[i++].len) at[i] = pos;
+  rd->got = (ssize_t)rd->len;
   for (unsigned i = 0; i < rd->nranges; i++) {
+    if (taken[i]) continue;
     const irh_bufq_file_range *r = &rd->ranges[i];
-    size_t got = 0;
-    while (got < r->len) {
-      ssize_t n = pread(r->fd, rd->buf + at + got, r->len - got, (off_t)(r->offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += (size_t)n;
+    struct iovec iov[FILE_READ_RANGES];
+    int n = 0;
+    uint64_t end = r->offset;
+    for (unsigned j = i; j < rd->nranges; j++) {
+      const irh_bufq_file_range *q = &rd->ranges[j];
+      if (taken[j] || q->fd != r->fd || q->offset != end) continue;
+      iov[n++] = (struct iovec){rd->buf + at[j], q->len};
+      end += q->len;
+      taken[j] = 1;
     }
-    at += got;
-    if (got < r->len) break; /* shorter than its range */
+    if (!preadv_all(r->fd, iov, n, (off_t)r->offset)) {
+      rd->got = -1; /* shorter than its ranges */
+      return;
+    }
   }
-  rd->got = (ssize_t)at;
 }
 
 static void read_file_done(void *d, int status) {
