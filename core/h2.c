@@ -1057,11 +1057,37 @@ static void h2_callbacks_init(void) {
 }
 
 /* nghttp2 allocates and frees the same few sizes for every stream: it
- * shares the worker's recycler with the output queues. */
-static void *h2_mem_malloc(size_t size, void *ud) { return irh_recycler_alloc(size); }
-static void h2_mem_free(void *p, void *ud) { irh_recycler_free(p); }
-static void *h2_mem_calloc(size_t n, size_t size, void *ud) { return irh_recycler_calloc(n, size); }
-static void *h2_mem_realloc(void *p, size_t size, void *ud) { return irh_recycler_realloc(p, size); }
+ * shares the worker's recycler with the output queues. Its big buffers
+ * live as long as the session and are mostly unused: the 16 KiB frame
+ * buffer holds one frame at a time (DATA payloads never enter it, they go
+ * out through send_data), and an idle connection has written only its
+ * SETTINGS there. Those get sparse pieces (pages of their own), so a
+ * waiting connection pays for the page it wrote, not for 16 KiB. */
+#define H2_SPARSE_MIN 8192
+static void *h2_mem_malloc(size_t size, void *ud) {
+  (void)ud;
+  return size >= H2_SPARSE_MIN ? irh_recycler_alloc_sparse(size) : irh_recycler_alloc(size);
+}
+static void h2_mem_free(void *p, void *ud) {
+  (void)ud;
+  irh_recycler_free(p);
+}
+static void *h2_mem_calloc(size_t n, size_t size, void *ud) {
+  (void)ud;
+  if (size && n > SIZE_MAX / size) return NULL;
+  return n * size >= H2_SPARSE_MIN ? irh_recycler_alloc_sparse(n * size)
+                                   : irh_recycler_calloc(n, size);
+}
+static void *h2_mem_realloc(void *p, size_t size, void *ud) {
+  if (!p) return h2_mem_malloc(size, ud);
+  size_t have = irh_recycler_usable(p);
+  if (size < H2_SPARSE_MIN || size <= have) return irh_recycler_realloc(p, size);
+  void *q = irh_recycler_alloc_sparse(size);
+  if (!q) return NULL;
+  memcpy(q, p, have);
+  irh_recycler_free(p);
+  return q;
+}
 static nghttp2_mem h2_mem = {NULL, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
 
 static int h2_new_session(irh_conn *c) {

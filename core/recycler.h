@@ -6,8 +6,12 @@
  * few chunks per size and nothing above 1 KiB, so under load most of these
  * went through malloc's slower paths. The recycler keeps freed pieces on a
  * per-thread list per size class (16 bytes apart up to 256, then four
- * classes per power of two up to 64 KiB) and hands them out again; larger
- * pieces go straight to malloc.
+ * classes per power of two up to 64 KiB, counted in usable bytes) and hands
+ * them out again; larger pieces go straight to malloc.
+ *
+ * Sparse pieces are for big buffers a connection holds but mostly leaves
+ * unused (nghttp2's 16 KiB frame buffer): pages of their own, which cost
+ * memory only once written, given back to the kernel when freed.
  *
  * Bounds: each thread keeps at most IRH_RECYCLER_MAX_BYTES of freed memory;
  * past that, free() gets it. A piece may be freed on another thread than
@@ -22,8 +26,8 @@
 #include <stddef.h>
 
 #define IRH_RECYCLER_MAX_BYTES (4u << 20)
-/* Bytes in front of each piece: a caller that wants to fill a class
- * exactly asks for (class size - IRH_RECYCLER_HEAD). */
+/* Bytes in front of each piece: malloc gets a class's usable size plus
+ * these. */
 #define IRH_RECYCLER_HEAD 16
 
 /* 16-byte aligned memory of at least size bytes, or NULL. */
@@ -32,7 +36,14 @@ void *irh_recycler_alloc(size_t size);
 void *irh_recycler_calloc(size_t n, size_t size);
 /* realloc's contract, for memory from this allocator. */
 void *irh_recycler_realloc(void *p, size_t size);
-/* Gives p back (NULL is fine). */
+/* Zeroed memory of at least size bytes on pages of its own: only the pages
+ * written (and the first, which holds the head) count in RSS. One mmap and
+ * one munmap each, so for buffers that live as long as a connection, not
+ * per request. NULL on failure. Freed with irh_recycler_free. */
+void *irh_recycler_alloc_sparse(size_t size);
+/* Bytes usable at p (at least what was asked for). */
+size_t irh_recycler_usable(const void *p);
+/* Gives p back, whichever way it was allocated (NULL is fine). */
 void irh_recycler_free(void *p);
 /* Bytes of freed memory this thread keeps. */
 size_t irh_recycler_kept(void);
