@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Idle connections cost little memory: 3,000 idle HTTP/2 TLS connections
-(handshake, preface and SETTINGS done, one request served, then silence)
-and 3,000 idle HTTP/1.1 keep-alive connections (one request served), each
-measured as growth of the server's RSS per connection.
+(handshake, preface and SETTINGS both ways, then silence) and 3,000 idle
+HTTP/1.1 keep-alive connections (one request served), each measured as
+growth of the server's RSS per connection.
 
 Buffers belong to work, not to connections: a connection that waits holds
-no read buffer or ciphertext buffer. The bounds asserted are the best this
-host achieves with GnuTLS and nghttp2 sessions (see IDLE_*_MAX_KIB); the
-figures are printed for the report.
+no read buffer, ciphertext buffer or HTTP/1.1 head buffer, and nghttp2's
+frame buffer costs only the page it wrote. The bounds asserted are what
+this host achieves with GnuTLS and nghttp2 sessions plus a small margin
+(see IDLE_*_MAX_KIB); the figures are printed for the report.
 """
 
 import os
@@ -23,13 +24,20 @@ import harness as H  # noqa: E402
 import h2client as C  # noqa: E402
 
 N = int(os.environ.get("IRIDIUM_IDLE_CONNS", "3000"))
-# Per idle connection, KiB of RSS. HTTP/1.1 meets the issue's 4 KiB. HTTP/2
-# over TLS measured 55.4 KiB before and 42.5 KiB once the ciphertext buffer
-# went back to the recycler; the rest is the GnuTLS session and the nghttp2
-# session (its framebuf and HPACK state), so the bound asserted is what is
-# achieved today, not the issue's 8 KiB target.
-IDLE_H1_MAX_KIB = float(os.environ.get("IRIDIUM_IDLE_H1_MAX_KIB", "4"))
-IDLE_H2_TLS_MAX_KIB = float(os.environ.get("IRIDIUM_IDLE_H2_TLS_MAX_KIB", "48"))
+# Per idle connection, KiB of RSS. HTTP/1.1 measured 2.6 KiB while the
+# head buffer and field table stayed between requests, 1.3-1.4 KiB since.
+# HTTP/2 over TLS measured 55.4 KiB at first, 42.5 KiB once the ciphertext
+# buffer went back to the recycler and 25.4 KiB with nghttp2's frame buffer
+# on sparse pages and size classes by usable bytes. What is left, measured
+# with heaptrack on 300 connections (bytes per connection): the GnuTLS
+# session about 10,700 (7,300 of them its session struct), the nghttp2
+# session about 13,300 (session struct 2,928, stream map 4,096, two HPACK
+# rings 1,024 each, one written page of the frame buffer), the connection
+# slot about 1,500 and our HTTP/2 state about 420. The issue's 8 KiB
+# cannot be had without changing GnuTLS and nghttp2, so the bound asserted
+# is what is achieved, with a margin.
+IDLE_H1_MAX_KIB = float(os.environ.get("IRIDIUM_IDLE_H1_MAX_KIB", "1.8"))
+IDLE_H2_TLS_MAX_KIB = float(os.environ.get("IRIDIUM_IDLE_H2_TLS_MAX_KIB", "28"))
 
 
 def settle_rss(srv):

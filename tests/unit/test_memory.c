@@ -5,9 +5,14 @@
  * the sanitizer build); the recycler hands out aligned pieces that keep
  * their bytes through realloc, reuses a freed piece of the same size class
  * (except under ASan, where it passes straight to malloc) and keeps no more
- * than its bound of freed memory. */
+ * than its bound of freed memory; its classes count usable bytes (a 4 KiB
+ * request costs 4 KiB plus the head, not the next class); sparse pieces
+ * are zeroed pages of their own that only cost memory once written. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "check.h"
@@ -108,11 +113,66 @@ static void test_recycler_reuse_and_bound(void) {
   CHECK(irh_recycler_kept() == 0);
 }
 
+static void test_recycler_classes_by_usable_bytes(void) {
+#ifndef __SANITIZE_ADDRESS__
+  /* Powers of two fill their class: nghttp2's 4 KiB map and 1 KiB rings. */
+  size_t sizes[] = {16, 256, 1024, 4096, 16384, 65536};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    void *p = irh_recycler_alloc(sizes[i]);
+    CHECK(p != NULL);
+    CHECK(irh_recycler_usable(p) == sizes[i]);
+    irh_recycler_free(p);
+  }
+  void *p = irh_recycler_alloc(4097); /* the next class: 5 KiB */
+  CHECK(p && irh_recycler_usable(p) == 5120);
+  irh_recycler_free(p);
+  irh_recycler_release();
+#endif
+}
+
+/* Pages of the calling process that are in memory, of the n at p. */
+static size_t resident_pages(void *p, size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = (uintptr_t)p & ~(uintptr_t)(page - 1);
+  size_t npages = ((uintptr_t)p + n - start + page - 1) / page;
+  unsigned char vec[64];
+  CHECK(npages <= sizeof vec);
+  CHECK(mincore((void *)start, npages * page, vec) == 0);
+  size_t in = 0;
+  for (size_t i = 0; i < npages; i++) in += vec[i] & 1;
+  return in;
+}
+
+static void test_recycler_sparse_pieces(void) {
+  unsigned char *p = irh_recycler_alloc_sparse(16394); /* nghttp2's frame buffer */
+  CHECK(p != NULL);
+  CHECK(((uintptr_t)p & 15) == 0);
+  CHECK(irh_recycler_usable(p) >= 16394);
+#ifndef __SANITIZE_ADDRESS__
+  /* Only the pages written are in memory: the first (the head) ... */
+  CHECK(resident_pages(p, 16394) == 1);
+  p[12000] = 2; /* ... and now one more */
+  CHECK(resident_pages(p, 16394) == 2);
+#else
+  p[12000] = 2;
+#endif
+  CHECK(all_zero(p, 64) && all_zero(p + 16000, 394));
+  p[0] = 1;
+  unsigned char *q = irh_recycler_realloc(p, 30000); /* keeps the bytes */
+  CHECK(q && q[0] == 1 && q[12000] == 2);
+  irh_recycler_free(q);
+  irh_recycler_free(irh_recycler_alloc_sparse(1));
+  CHECK(irh_recycler_alloc_sparse(SIZE_MAX) == NULL);
+  irh_recycler_release();
+}
+
 int main(void) {
   test_slab_reuses_freed_objects();
   test_arena_alignment_and_large();
   test_recycler_pieces();
   test_recycler_reuse_and_bound();
+  test_recycler_classes_by_usable_bytes();
+  test_recycler_sparse_pieces();
   puts("test_memory: all passed");
   return 0;
 }
