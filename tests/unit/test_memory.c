@@ -130,6 +130,7 @@ static void test_recycler_classes_by_usable_bytes(void) {
 #endif
 }
 
+#ifndef __SANITIZE_ADDRESS__
 /* Pages of the calling process that are in memory, of the n at p. */
 static size_t resident_pages(void *p, size_t n) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -142,6 +143,7 @@ static size_t resident_pages(void *p, size_t n) {
   for (size_t i = 0; i < npages; i++) in += vec[i] & 1;
   return in;
 }
+#endif
 
 static void test_recycler_sparse_pieces(void) {
   unsigned char *p = irh_recycler_alloc_sparse(16394); /* nghttp2's frame buffer */
