@@ -29,6 +29,11 @@ void *irh_recycler_realloc(void *p, size_t size) {
   return size > PTRDIFF_MAX ? NULL : realloc(p, size ? size : 1);
 }
 void *irh_recycler_alloc_sparse(size_t size) { return irh_recycler_calloc(1, size); }
+void *irh_recycler_pages(size_t size) { return irh_recycler_calloc(1, size); }
+void irh_recycler_pages_free(void *p, size_t size) {
+  (void)size;
+  free(p);
+}
 size_t irh_recycler_usable(const void *p) { return malloc_usable_size((void *)p); }
 void irh_recycler_free(void *p) { free(p); }
 size_t irh_recycler_kept(void) { return 0; }
@@ -124,6 +129,19 @@ void *irh_recycler_alloc_sparse(size_t size) {
   h->cls = SPARSE;
   h->large = mapped;
   return h + 1;
+}
+
+void *irh_recycler_pages(size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (size == 0 || size > SIZE_MAX - page) return NULL;
+  void *p = mmap(NULL, (size + page - 1) & ~(page - 1), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+void irh_recycler_pages_free(void *p, size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (p) munmap(p, (size + page - 1) & ~(page - 1));
 }
 
 size_t irh_recycler_usable(const void *p) { return usable((const piece_head *)p - 1); }

@@ -41,6 +41,12 @@ void *irh_recycler_realloc(void *p, size_t size);
  * one munmap each, so for buffers that live as long as a connection, not
  * per request. NULL on failure. Freed with irh_recycler_free. */
 void *irh_recycler_alloc_sparse(size_t size);
+/* Zeroed, page-aligned memory of at least size bytes on pages of its own
+ * and with no head, so that nothing is written to it here: untouched, it
+ * costs no RSS at all. The caller keeps size for irh_recycler_pages_free.
+ * NULL on failure. (Under ASan: calloc and free.) */
+void *irh_recycler_pages(size_t size);
+void irh_recycler_pages_free(void *p, size_t size);
 /* Bytes usable at p (at least what was asked for). */
 size_t irh_recycler_usable(const void *p);
 /* Gives p back, whichever way it was allocated (NULL is fine). */
