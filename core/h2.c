@@ -989,7 +989,11 @@ static void h2_on_timeout(irh_conn *c) {
     end_late_discards(h);
   } else if (h->timer_phase == H2_TIMER_TICK &&
              h2_now(h) - h->idle_since < h2_config(h)->keepalive_timeout_ms) {
-    /* idle since less than keepalive_timeout: h2_arm waits the rest */
+    /* idle since less than keepalive_timeout: h2_arm waits the rest. The
+     * stream map is all zeros again: its pages go back (once per idle
+     * spell, at the first tick without streams). */
+    for (int i = 0; i < H2_PAGE_BLOCKS; i++)
+      if (h->pages[i].p) irh_recycler_pages_trim(h->pages[i].p, h->pages[i].size);
   } else if (h->ping_outstanding) {
     irh_log(IR_LOG_INFO, c->id, -1, NULL, "idle connection did not answer PING: closing");
     nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);

@@ -34,6 +34,10 @@ void irh_recycler_pages_free(void *p, size_t size) {
   (void)size;
   free(p);
 }
+void irh_recycler_pages_trim(void *p, size_t size) {
+  (void)p;
+  (void)size;
+}
 size_t irh_recycler_usable(const void *p) { return malloc_usable_size((void *)p); }
 void irh_recycler_free(void *p) { free(p); }
 size_t irh_recycler_kept(void) { return 0; }
@@ -142,6 +146,28 @@ void *irh_recycler_pages(size_t size) {
 void irh_recycler_pages_free(void *p, size_t size) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (p) munmap(p, (size + page - 1) & ~(page - 1));
+}
+
+static int page_is_zero(const unsigned char *p, size_t page) {
+  const uint64_t *w = (const uint64_t *)p;
+  for (size_t i = 0; i < page / sizeof *w; i++)
+    if (w[i]) return 0;
+  return 1;
+}
+
+void irh_recycler_pages_trim(void *p, size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *b = p;
+  size_t mapped = (size + page - 1) & ~(page - 1);
+  size_t run = 0; /* zero pages just before off, not yet given back */
+  for (size_t off = 0; off <= mapped; off += page) {
+    if (off < mapped && page_is_zero(b + off, page)) {
+      run += page;
+      continue;
+    }
+    if (run) madvise(b + off - run, run, MADV_DONTNEED);
+    run = 0;
+  }
 }
 
 size_t irh_recycler_usable(const void *p) { return usable((const piece_head *)p - 1); }

@@ -47,6 +47,11 @@ void *irh_recycler_alloc_sparse(size_t size);
  * NULL on failure. (Under ASan: calloc and free.) */
 void *irh_recycler_pages(size_t size);
 void irh_recycler_pages_free(void *p, size_t size);
+/* Gives the kernel back the pages of an irh_recycler_pages block that hold
+ * only zeros: reading them again gives the same zeros, and they cost no
+ * RSS until written. Reads every page: for a connection that went idle,
+ * not per request. */
+void irh_recycler_pages_trim(void *p, size_t size);
 /* Bytes usable at p (at least what was asked for). */
 size_t irh_recycler_usable(const void *p);
 /* Gives p back, whichever way it was allocated (NULL is fine). */

@@ -168,6 +168,38 @@ static void test_recycler_sparse_pieces(void) {
   irh_recycler_release();
 }
 
+static void test_recycler_page_blocks(void) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *p = irh_recycler_pages(4096); /* nghttp2's stream map */
+  CHECK(p != NULL);
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(((uintptr_t)p & (page - 1)) == 0); /* no head: nothing written here */
+  CHECK(resident_pages(p, 4096) == 0);
+#endif
+  CHECK(all_zero(p, 4096));
+  irh_recycler_pages_free(p, 4096);
+
+  size_t size = 4 * page + 10; /* five pages */
+  p = irh_recycler_pages(size);
+  CHECK(p != NULL);
+  p[0] = 1;
+  p[page + 5] = 2;
+  p[3 * page] = 3;
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(resident_pages(p, size) == 3);
+#endif
+  p[page + 5] = 0; /* back to zeros: trimmed */
+  p[3 * page] = 0;
+  irh_recycler_pages_trim(p, size);
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(resident_pages(p, size) == 1);
+#endif
+  CHECK(p[0] == 1 && all_zero(p + 1, size - 1)); /* the same bytes as before */
+  p[2 * page] = 4; /* still writable */
+  CHECK(p[2 * page] == 4);
+  irh_recycler_pages_free(p, size);
+}
+
 int main(void) {
   test_slab_reuses_freed_objects();
   test_arena_alignment_and_large();
@@ -175,6 +207,7 @@ int main(void) {
   test_recycler_reuse_and_bound();
   test_recycler_classes_by_usable_bytes();
   test_recycler_sparse_pieces();
+  test_recycler_page_blocks();
   puts("test_memory: all passed");
   return 0;
 }
