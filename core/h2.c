@@ -60,7 +60,7 @@
 #define H2_TICK_MS 1000 /* stalled-stream scan while streams are open */
 #define H2_MIN_CONN_WINDOW (1u << 20)
 #define H2_CLOSED_KEPT 32 /* closed streams remembered per connection */
-#define H2_PAGE_BLOCKS 4  /* nghttp2's big buffers a session keeps on pages of their own */
+#define H2_PAGE_BLOCKS 4  /* big buffers nghttp2 makes with a session, on pages of their own */
 /* Response fields live in the stream's arena (or are static) until the
  * stream closes, after they were sent: nghttp2 need not copy them. */
 #define NV_NO_COPY (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
@@ -129,6 +129,7 @@ typedef struct irh_h2 {
   unsigned goaway : 1;
   unsigned calmed : 1; /* ended for abuse */
   unsigned ping_outstanding : 1;
+  unsigned making_session : 1; /* inside nghttp2_session_server_new3 (h2_mem_alloc) */
   /* nghttp2's allocations of a page or more (h2_mem_*): page-aligned, with
    * no head in front, so that a page nghttp2 never wrote costs nothing. */
   struct {
@@ -1068,19 +1069,20 @@ static void h2_callbacks_init(void) {
 }
 
 /* nghttp2 allocates and frees the same few sizes for every stream: it
- * shares the worker's recycler with the output queues. Its big buffers
- * live as long as the session and are mostly unused: the 16 KiB frame
- * buffer holds one frame at a time (DATA payloads never enter it, they go
- * out through send_data) and an idle connection has written only its
- * SETTINGS there; the 4 KiB stream map is written only once a stream
- * opens. Those get pages of their own with nothing else on them (the
- * session's `pages`; beyond those, sparse recycler pieces), so a waiting
- * connection pays for the pages nghttp2 wrote, not for 20 KiB. */
+ * shares the worker's recycler with the output queues. The big buffers it
+ * makes with the session live as long as the session and are mostly
+ * unused: the 16 KiB frame buffer holds one frame at a time (DATA payloads
+ * never enter it, they go out through send_data) and an idle connection
+ * has written only its SETTINGS there; the 4 KiB stream map is written
+ * only while streams are open. Those get page blocks of their own (the
+ * session's `pages`), so a waiting connection pays for the pages nghttp2
+ * wrote, not for 20 KiB, and the map's page goes back once it is all zeros
+ * again (h2_on_timeout). Later big allocations (a long header value) use
+ * the recycler: no system call per request. */
 #define H2_PAGES_MIN 4096
-#define H2_SPARSE_MIN 8192
 
 static void *h2_mem_alloc(size_t size, irh_h2 *h, int zeroed) {
-  if (size >= H2_PAGES_MIN) {
+  if (size >= H2_PAGES_MIN && h->making_session) {
     for (int i = 0; i < H2_PAGE_BLOCKS; i++) {
       if (h->pages[i].p) continue;
       void *p = irh_recycler_pages(size);
@@ -1088,7 +1090,6 @@ static void *h2_mem_alloc(size_t size, irh_h2 *h, int zeroed) {
       return p;
     }
   }
-  if (size >= H2_SPARSE_MIN) return irh_recycler_alloc_sparse(size);
   return zeroed ? irh_recycler_calloc(1, size) : irh_recycler_alloc(size);
 }
 
@@ -1124,7 +1125,7 @@ static void *h2_mem_realloc(void *p, size_t size, void *ud) {
   int i = h2_page_block(h, p);
   size_t have = i >= 0 ? h->pages[i].size : irh_recycler_usable(p);
   if (size <= have) return p;
-  if (i < 0 && size < H2_PAGES_MIN) return irh_recycler_realloc(p, size);
+  if (i < 0) return irh_recycler_realloc(p, size);
   void *q = h2_mem_alloc(size, h, 0);
   if (!q) return NULL;
   memcpy(q, p, have);
@@ -1162,7 +1163,9 @@ static int h2_new_session(irh_conn *c) {
    * answers ENHANCE_YOUR_CALM and logs why. */
   nghttp2_option_set_stream_reset_rate_limit(opt, cfg->h2_reset_burst * 2, cfg->h2_reset_rate * 2);
   nghttp2_mem mem = {h, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
+  h->making_session = 1;
   int rv = nghttp2_session_server_new3(&h->session, h2_callbacks, h, opt, &mem);
+  h->making_session = 0;
   nghttp2_option_del(opt);
   if (rv != 0) {
     free(h);

@@ -28,7 +28,6 @@ void *irh_recycler_calloc(size_t n, size_t size) {
 void *irh_recycler_realloc(void *p, size_t size) {
   return size > PTRDIFF_MAX ? NULL : realloc(p, size ? size : 1);
 }
-void *irh_recycler_alloc_sparse(size_t size) { return irh_recycler_calloc(1, size); }
 void *irh_recycler_pages(size_t size) { return irh_recycler_calloc(1, size); }
 void irh_recycler_pages_free(void *p, size_t size) {
   (void)size;
@@ -48,14 +47,13 @@ void irh_recycler_release(void) {}
 #define SMALL_STEP 16
 #define SMALL_MAX 256 /* classes 0..15: 16, 32, ... 256 */
 #define NCLASSES 48   /* then four per doubling: 320 ... 65536 */
-#define LARGE UINT32_MAX        /* straight from malloc */
-#define SPARSE (UINT32_MAX - 1) /* pages of its own (mmap) */
+#define LARGE UINT32_MAX
 
 /* In front of every piece; keeps the piece 16-byte aligned. */
 typedef struct piece_head {
   uint32_t cls;  /* size class, or LARGE */
   uint32_t pad;
-  size_t large; /* usable bytes of a LARGE piece; mapped bytes of a SPARSE one */
+  size_t large; /* usable bytes of a LARGE piece */
 } piece_head;
 
 typedef struct free_piece {
@@ -92,9 +90,7 @@ static size_t class_size(unsigned c) {
 }
 
 static size_t usable(const piece_head *h) {
-  if (h->cls == LARGE) return h->large;
-  if (h->cls == SPARSE) return h->large - sizeof(piece_head);
-  return class_size(h->cls);
+  return h->cls == LARGE ? h->large : class_size(h->cls);
 }
 
 void *irh_recycler_alloc(size_t size) {
@@ -122,19 +118,9 @@ void *irh_recycler_alloc(size_t size) {
   return h + 1;
 }
 
-/* Fresh pages from the kernel are zero and cost no memory until written;
- * munmap gives them back whole, so they never join a free list. */
-void *irh_recycler_alloc_sparse(size_t size) {
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  if (size > SIZE_MAX - sizeof(piece_head) - page) return NULL;
-  size_t mapped = (sizeof(piece_head) + size + page - 1) & ~(page - 1);
-  piece_head *h = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (h == MAP_FAILED) return NULL;
-  h->cls = SPARSE;
-  h->large = mapped;
-  return h + 1;
-}
-
+/* Page blocks: fresh pages from the kernel are zero and cost no memory
+ * until written; munmap gives them back whole, so they never join a free
+ * list. */
 void *irh_recycler_pages(size_t size) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (size == 0 || size > SIZE_MAX - page) return NULL;
@@ -184,10 +170,6 @@ void irh_recycler_free(void *p) {
   piece_head *h = (piece_head *)p - 1;
   if (h->cls == LARGE) {
     free(h);
-    return;
-  }
-  if (h->cls == SPARSE) {
-    munmap(h, h->large);
     return;
   }
   recycler *r = &tl_recycler;

@@ -9,9 +9,11 @@
  * classes per power of two up to 64 KiB, counted in usable bytes) and hands
  * them out again; larger pieces go straight to malloc.
  *
- * Sparse pieces are for big buffers a connection holds but mostly leaves
- * unused (nghttp2's 16 KiB frame buffer): pages of their own, which cost
- * memory only once written, given back to the kernel when freed.
+ * Page blocks are for big buffers a connection holds but mostly leaves
+ * unused (nghttp2's frame buffer and stream map): pages of their own with
+ * no head, which cost memory only once written, given back to the kernel
+ * when freed, and whose pages that went back to zeros can be given back
+ * before that (irh_recycler_pages_trim).
  *
  * Bounds: each thread keeps at most IRH_RECYCLER_MAX_BYTES of freed memory;
  * past that, free() gets it. A piece may be freed on another thread than
@@ -36,11 +38,6 @@ void *irh_recycler_alloc(size_t size);
 void *irh_recycler_calloc(size_t n, size_t size);
 /* realloc's contract, for memory from this allocator. */
 void *irh_recycler_realloc(void *p, size_t size);
-/* Zeroed memory of at least size bytes on pages of its own: only the pages
- * written (and the first, which holds the head) count in RSS. One mmap and
- * one munmap each, so for buffers that live as long as a connection, not
- * per request. NULL on failure. Freed with irh_recycler_free. */
-void *irh_recycler_alloc_sparse(size_t size);
 /* Zeroed, page-aligned memory of at least size bytes on pages of its own
  * and with no head, so that nothing is written to it here: untouched, it
  * costs no RSS at all. The caller keeps size for irh_recycler_pages_free.

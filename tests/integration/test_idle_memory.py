@@ -32,8 +32,8 @@ N = int(os.environ.get("IRIDIUM_IDLE_CONNS", "3000"))
 # head buffer and field table stayed between requests, 1.3-1.4 KiB since.
 # HTTP/2 over TLS measured 55.4 KiB at first, 42.5 KiB once the ciphertext
 # buffer went back to the recycler, 25.4 KiB with nghttp2's frame buffer on
-# sparse pages and size classes by usable bytes, 21.4 KiB with its stream
-# map on a page of its own too. After one request it was 41.9 KiB, 26.7 KiB
+# pages of its own and size classes by usable bytes, 21.4 KiB with its
+# stream map on a page of its own too. After one request it was 41.9 KiB, 26.7 KiB
 # until the map's zeroed page went back at the first idle tick, 22.8 since.
 # What is left (bytes per connection; heaptrack on 300 connections and
 # nghttp2's own allocation sizes): the GnuTLS session about 10,700 (7,300

@@ -6,8 +6,9 @@
  * their bytes through realloc, reuses a freed piece of the same size class
  * (except under ASan, where it passes straight to malloc) and keeps no more
  * than its bound of freed memory; its classes count usable bytes (a 4 KiB
- * request costs 4 KiB plus the head, not the next class); sparse pieces
- * are zeroed pages of their own that only cost memory once written. */
+ * request costs 4 KiB plus the head, not the next class); page blocks are
+ * zeroed pages of their own that only cost memory once written, and trimming
+ * gives back the pages that went back to zeros without changing a byte. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,29 +146,6 @@ static size_t resident_pages(void *p, size_t n) {
 }
 #endif
 
-static void test_recycler_sparse_pieces(void) {
-  unsigned char *p = irh_recycler_alloc_sparse(16394); /* nghttp2's frame buffer */
-  CHECK(p != NULL);
-  CHECK(((uintptr_t)p & 15) == 0);
-  CHECK(irh_recycler_usable(p) >= 16394);
-#ifndef __SANITIZE_ADDRESS__
-  /* Only the pages written are in memory: the first (the head) ... */
-  CHECK(resident_pages(p, 16394) == 1);
-  p[12000] = 2; /* ... and now one more */
-  CHECK(resident_pages(p, 16394) == 2);
-#else
-  p[12000] = 2;
-#endif
-  CHECK(all_zero(p, 64) && all_zero(p + 16000, 394));
-  p[0] = 1;
-  unsigned char *q = irh_recycler_realloc(p, 30000); /* keeps the bytes */
-  CHECK(q && q[0] == 1 && q[12000] == 2);
-  irh_recycler_free(q);
-  irh_recycler_free(irh_recycler_alloc_sparse(1));
-  CHECK(irh_recycler_alloc_sparse(SIZE_MAX) == NULL);
-  irh_recycler_release();
-}
-
 static void test_recycler_page_blocks(void) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   unsigned char *p = irh_recycler_pages(4096); /* nghttp2's stream map */
@@ -197,6 +175,9 @@ static void test_recycler_page_blocks(void) {
   CHECK(p[0] == 1 && all_zero(p + 1, size - 1)); /* the same bytes as before */
   p[2 * page] = 4; /* still writable */
   CHECK(p[2 * page] == 4);
+  unsigned char *q = irh_recycler_realloc(irh_recycler_alloc(100), 70000); /* LARGE */
+  CHECK(q && irh_recycler_usable(q) == 70000);
+  irh_recycler_free(q);
   irh_recycler_pages_free(p, size);
 }
 
@@ -206,7 +187,6 @@ int main(void) {
   test_recycler_pieces();
   test_recycler_reuse_and_bound();
   test_recycler_classes_by_usable_bytes();
-  test_recycler_sparse_pieces();
   test_recycler_page_blocks();
   puts("test_memory: all passed");
   return 0;
