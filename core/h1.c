@@ -749,6 +749,7 @@ static void h1_exchange_done(irh_conn *c) {
   h->stream = NULL;
   int keep = h->keep_alive && !c->worker->draining && !(c->eof && !h->pending_len);
   irh_stream_finish(s, IR_CLOSE_DONE);
+  head_release(h); /* what trailers used */
   if (!keep) {
     irh_conn_close_when_flushed(c);
     return;

@@ -51,7 +51,7 @@ void irh_recycler_pages_free(void *p, size_t size);
 void irh_recycler_pages_trim(void *p, size_t size);
 /* Bytes usable at p (at least what was asked for). */
 size_t irh_recycler_usable(const void *p);
-/* Gives p back, whichever way it was allocated (NULL is fine). */
+/* Gives back p from irh_recycler_alloc, _calloc or _realloc (NULL is fine). */
 void irh_recycler_free(void *p);
 /* Bytes of freed memory this thread keeps. */
 size_t irh_recycler_kept(void);
