@@ -25,6 +25,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "recycler.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -156,7 +157,7 @@ static int head_append(irh_conn *c, const char *at, size_t len) {
   if (h->head_len + len > h->head_cap) {
     size_t cap = h->head_cap ? h->head_cap : 1024;
     while (cap < h->head_len + len) cap *= 2;
-    char *grown = realloc(h->head_buf, cap);
+    char *grown = irh_recycler_realloc(h->head_buf, cap);
     if (!grown) return -1;
     h->head_buf = grown;
     h->head_cap = cap;
@@ -164,6 +165,18 @@ static int head_append(irh_conn *c, const char *at, size_t len) {
   memcpy(h->head_buf + h->head_len, at, len);
   h->head_len += len;
   return 0;
+}
+
+/* The head's bytes are in the stream's arena now (or the request is
+ * over): an idle keep-alive connection holds no head buffers. They come
+ * from the recycler, so the next request gets them back without malloc. */
+static void head_release(irh_h1 *h) {
+  irh_recycler_free(h->head_buf);
+  irh_recycler_free(h->fields);
+  h->head_buf = NULL;
+  h->fields = NULL;
+  h->head_len = h->head_cap = h->nfields = h->fields_cap = 0;
+  h->target_len = 0;
 }
 
 static int on_message_begin(llhttp_t *p) {
@@ -197,7 +210,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
     if (h->nfields >= conn_config(c)->max_header_count) return h1_fail_in_parser(p, 431);
     if (h->nfields == h->fields_cap) {
       size_t cap = h->fields_cap ? h->fields_cap * 2 : 16;
-      irh_h1_field *grown = realloc(h->fields, cap * sizeof(*grown));
+      irh_h1_field *grown = irh_recycler_realloc(h->fields, cap * sizeof(*grown));
       if (!grown) return h1_fail_in_parser(p, 500);
       h->fields = grown;
       h->fields_cap = cap;
@@ -503,6 +516,7 @@ static int on_headers_complete(llhttp_t *p) {
     return h1_fail_in_parser(p, 500);
   }
   h->stream = s;
+  head_release(h); /* trailers, if any, start a new one */
   int expect_continue = 0;
   int status = check_request(c, s, &expect_continue);
   if (status) return h1_fail_in_parser(p, status);
@@ -647,11 +661,9 @@ static void h1_hold(irh_conn *c, const char *data, size_t len) {
 static void h1_release(irh_conn *c) {
   irh_h1 *h = h1_of(c);
   free(h->pending);
-  free(h->head_buf);
-  free(h->fields);
-  h->pending = h->head_buf = NULL;
-  h->fields = NULL;
-  h->pending_len = h->head_len = h->head_cap = h->nfields = h->fields_cap = 0;
+  h->pending = NULL;
+  h->pending_len = 0;
+  head_release(h);
 }
 
 /* After "101 Switching Protocols" to h2c: the request becomes stream 1 of
@@ -778,6 +790,7 @@ static void h1_exchange_done(irh_conn *c) {
   h->stream = NULL;
   int keep = h->keep_alive && !c->worker->draining && !(c->eof && !h->pending_len);
   irh_stream_finish(s, IR_CLOSE_DONE);
+  head_release(h); /* what trailers used */
   if (!keep) {
     irh_conn_close_when_flushed(c);
     return;

@@ -59,6 +59,7 @@
 #define H2_TICK_MS 1000 /* stalled-stream scan while streams are open */
 #define H2_MIN_CONN_WINDOW (1u << 20)
 #define H2_CLOSED_KEPT 32 /* closed streams remembered per connection */
+#define H2_PAGE_BLOCKS 4  /* big buffers nghttp2 makes with a session, on pages of their own */
 /* Response fields live in the stream's arena (or are static) until the
  * stream closes, after they were sent: nghttp2 need not copy them. */
 #define NV_NO_COPY (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
@@ -131,6 +132,13 @@ typedef struct irh_h2 {
   unsigned goaway : 1;
   unsigned calmed : 1; /* ended for abuse */
   unsigned ping_outstanding : 1;
+  unsigned making_session : 1; /* inside nghttp2_session_server_new3 (h2_mem_alloc) */
+  /* nghttp2's allocations of a page or more (h2_mem_*): page-aligned, with
+   * no head in front, so that a page nghttp2 never wrote costs nothing. */
+  struct {
+    void *p;
+    size_t size;
+  } pages[H2_PAGE_BLOCKS];
 } irh_h2;
 
 extern const irh_stream_ops irh_h2_stream_ops;
@@ -1038,7 +1046,11 @@ static void h2_on_timeout(irh_conn *c) {
     end_late_discards(h);
   } else if (h->timer_phase == H2_TIMER_TICK &&
              h2_now(h) - h->idle_since < h2_config(h)->keepalive_timeout_ms) {
-    /* idle since less than keepalive_timeout: h2_arm waits the rest */
+    /* idle since less than keepalive_timeout: h2_arm waits the rest. The
+     * stream map is all zeros again: its pages go back (once per idle
+     * spell, at the first tick without streams). */
+    for (int i = 0; i < H2_PAGE_BLOCKS; i++)
+      if (h->pages[i].p) irh_recycler_pages_trim(h->pages[i].p, h->pages[i].size);
   } else if (h->ping_outstanding) {
     irh_log(IR_LOG_INFO, c->id, -1, NULL, "idle connection did not answer PING: closing");
     nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);
@@ -1113,12 +1125,69 @@ static void h2_callbacks_init(void) {
 }
 
 /* nghttp2 allocates and frees the same few sizes for every stream: it
- * shares the worker's recycler with the output queues. */
-static void *h2_mem_malloc(size_t size, void *ud) { return irh_recycler_alloc(size); }
-static void h2_mem_free(void *p, void *ud) { irh_recycler_free(p); }
-static void *h2_mem_calloc(size_t n, size_t size, void *ud) { return irh_recycler_calloc(n, size); }
-static void *h2_mem_realloc(void *p, size_t size, void *ud) { return irh_recycler_realloc(p, size); }
-static nghttp2_mem h2_mem = {NULL, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
+ * shares the worker's recycler with the output queues. The big buffers it
+ * makes with the session live as long as the session and are mostly
+ * unused: the 16 KiB frame buffer holds one frame at a time (DATA payloads
+ * never enter it, they go out through send_data) and an idle connection
+ * has written only its SETTINGS there; the 4 KiB stream map is written
+ * only while streams are open. Those get page blocks of their own (the
+ * session's `pages`), so a waiting connection pays for the pages nghttp2
+ * wrote, not for 20 KiB, and the map's page goes back once it is all zeros
+ * again (h2_on_timeout). Later big allocations (a long header value) use
+ * the recycler: no system call per request. */
+#define H2_PAGES_MIN 4096
+
+static void *h2_mem_alloc(size_t size, irh_h2 *h, int zeroed) {
+  if (size >= H2_PAGES_MIN && h->making_session) {
+    for (int i = 0; i < H2_PAGE_BLOCKS; i++) {
+      if (h->pages[i].p) continue;
+      void *p = irh_recycler_pages(size);
+      if (p) h->pages[i].p = p, h->pages[i].size = size;
+      return p;
+    }
+  }
+  return zeroed ? irh_recycler_calloc(1, size) : irh_recycler_alloc(size);
+}
+
+/* The page block at p, or -1 for a recycler piece. */
+static int h2_page_block(const irh_h2 *h, const void *p) {
+  for (int i = 0; i < H2_PAGE_BLOCKS; i++)
+    if (h->pages[i].p == p) return i;
+  return -1;
+}
+
+static void *h2_mem_malloc(size_t size, void *ud) { return h2_mem_alloc(size, ud, 0); }
+
+static void h2_mem_free(void *p, void *ud) {
+  irh_h2 *h = ud;
+  if (!p) return;
+  int i = h2_page_block(h, p);
+  if (i < 0) {
+    irh_recycler_free(p);
+    return;
+  }
+  irh_recycler_pages_free(p, h->pages[i].size);
+  h->pages[i].p = NULL;
+}
+
+static void *h2_mem_calloc(size_t n, size_t size, void *ud) {
+  if (size && n > SIZE_MAX / size) return NULL;
+  return h2_mem_alloc(n * size, ud, 1);
+}
+
+static void *h2_mem_realloc(void *p, size_t size, void *ud) {
+  irh_h2 *h = ud;
+  if (!p) return h2_mem_alloc(size, h, 0);
+  int i = h2_page_block(h, p);
+  size_t have = i >= 0 ? h->pages[i].size : irh_recycler_usable(p);
+  if (size <= have) return p;
+  if (i < 0) return irh_recycler_realloc(p, size);
+  void *q = h2_mem_alloc(size, h, 0);
+  if (!q) return NULL;
+  memcpy(q, p, have);
+  h2_mem_free(p, h);
+  return q;
+}
 
 static int h2_new_session(irh_conn *c, const irh_config *cfg, int connect_protocol) {
   static uv_once_t once = UV_ONCE_INIT;
@@ -1149,7 +1218,10 @@ static int h2_new_session(irh_conn *c, const irh_config *cfg, int connect_protoc
   /* nghttp2's own reset limiter only as a backstop at twice ours: ours
    * answers ENHANCE_YOUR_CALM and logs why. */
   nghttp2_option_set_stream_reset_rate_limit(opt, cfg->h2_reset_burst * 2, cfg->h2_reset_rate * 2);
-  int rv = nghttp2_session_server_new3(&h->session, h2_callbacks, h, opt, &h2_mem);
+  nghttp2_mem mem = {h, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
+  h->making_session = 1;
+  int rv = nghttp2_session_server_new3(&h->session, h2_callbacks, h, opt, &mem);
+  h->making_session = 0;
   nghttp2_option_del(opt);
   if (rv != 0) {
     free(h);

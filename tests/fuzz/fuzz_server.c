@@ -33,12 +33,14 @@
 
 #define PUMP_MAX_TURNS 64   /* per send: turns while the server has unread bytes */
 #define CLOSE_MAX_TURNS 256 /* after the reset: turns until the server lets go */
+#define SETTLE_TURNS 32     /* fz_exchange_2: turns for the answer and a close to go out */
 
 static irh_server srv;
 static ir_worker_t *worker;
 static ir_worker_t *workers[1];
 static int listen_fd = -1;
 static struct sockaddr_in server_addr;
+static fz_reply *capture; /* fz_exchange_2's reply, or NULL: what is read is dropped */
 
 static void fail(const char *what) {
   fprintf(stderr, "fuzz_server: %s\n", what);
@@ -103,10 +105,25 @@ void fz_server_init(const char *server_keys, const char *protocols) {
                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 }
 
-/* Reads and drops what the server sent, so its writes never stall. */
+/* Keeps n more bytes of the server's in the capture. */
+static void keep(const char *p, size_t n) {
+  char *grown = realloc(capture->bytes, capture->len + n + 1);
+  if (!grown) fail("out of memory");
+  memcpy(grown + capture->len, p, n);
+  capture->bytes = grown;
+  capture->len += n;
+  grown[capture->len] = 0;
+}
+
+/* Reads what the server sent, so its writes never stall: dropped, or kept
+ * for fz_exchange_2 (with the server's EOF). */
 static void drain_client(int fd) {
   static char sink[64 * 1024];
-  for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {
+  for (int i = 0; i < 64; i++) {
+    ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n == 0 && capture) capture->closed = 1;
+    if (n <= 0) return;
+    if (capture) keep(sink, (size_t)n);
   }
 }
 
@@ -176,7 +193,7 @@ static int client_socket(void) {
   return -1;
 }
 
-void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size) {
+static void exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size) {
   uint64_t alive = worker->conns_alive;
   int fd = client_socket();
   for (int i = 0; i < PUMP_MAX_TURNS && worker->conns_alive == alive; i++) turn(fd);
@@ -191,8 +208,11 @@ void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, 
     data += piece;
     size -= piece;
   }
+  for (int i = 0; capture && i < SETTLE_TURNS && !capture->closed; i++) turn(fd);
+  int closed_first = capture && capture->closed;
   shutdown(fd, SHUT_WR); /* the client's EOF: on_eof */
   pump(fd);
+  if (capture) capture->closed = closed_first; /* not the EOF that answers ours */
   struct linger reset = {.l_onoff = 1, .l_linger = 0}; /* no TIME_WAIT per input */
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   close(fd);
@@ -218,3 +238,15 @@ struct irh_conn *fz_accept(int *client_fd) {
 void fz_turn(void) { turn(-1); }
 
 int fz_conn_alive(void) { return worker->conns_alive > accepted_alive; }
+void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size) {
+  exchange(prefix, prefix_len, data, size);
+}
+
+void fz_exchange_2(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size,
+                   fz_reply *reply) {
+  *reply = (fz_reply){0};
+  capture = reply;
+  exchange(prefix, prefix_len, data, size);
+  if (!reply->bytes) keep("", 0); /* always a string, even when nothing came */
+  capture = NULL;
+}

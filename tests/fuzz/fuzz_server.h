@@ -8,7 +8,9 @@
  * connection that the real listener accepts, sends the input in pieces and
  * turns the loop after each one, then closes the connection and waits until
  * the server freed it: conn.c, h1.c, h2.c and stream.c run as in the server.
- * fz_accept() and fz_turn() give a test the bare connection instead.
+ * fz_exchange_2() does the same and keeps what the server sent, for tests
+ * that check the answers (tests/unit/test_h1_parser.c). fz_accept() and
+ * fz_turn() give a test the bare connection instead.
  */
 #ifndef IRIDIUM_FUZZ_SERVER_H
 #define IRIDIUM_FUZZ_SERVER_H
@@ -41,5 +43,18 @@ void fz_turn(void);
 /* Whether the connection most recently accepted is still open (not yet
  * freed by the worker). */
 int fz_conn_alive(void);
+/* What the server sent on one connection. */
+typedef struct fz_reply {
+  char *bytes; /* all of it, NUL-terminated; malloc'd, the caller frees */
+  size_t len;
+  int closed; /* the server ended its side before the client's EOF */
+} fz_reply;
+
+/* fz_exchange that keeps the server's bytes in *reply. After the last
+ * piece the loop turns until the server has written everything and, if it
+ * closes, half-closed the connection; only then does the client send its
+ * EOF, so reply->closed tells a kept connection from a closed one. */
+void fz_exchange_2(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size,
+                   fz_reply *reply);
 
 #endif /* IRIDIUM_FUZZ_SERVER_H */

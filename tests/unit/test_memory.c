@@ -5,9 +5,15 @@
  * the sanitizer build); the recycler hands out aligned pieces that keep
  * their bytes through realloc, reuses a freed piece of the same size class
  * (except under ASan, where it passes straight to malloc) and keeps no more
- * than its bound of freed memory. */
+ * than its bound of freed memory; its classes count usable bytes (a 4 KiB
+ * request costs 4 KiB plus the head, not the next class); page blocks are
+ * zeroed pages of their own that only cost memory once written, and trimming
+ * gives back the pages that went back to zeros without changing a byte. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "check.h"
@@ -108,11 +114,80 @@ static void test_recycler_reuse_and_bound(void) {
   CHECK(irh_recycler_kept() == 0);
 }
 
+static void test_recycler_classes_by_usable_bytes(void) {
+#ifndef __SANITIZE_ADDRESS__
+  /* Powers of two fill their class: nghttp2's 4 KiB map and 1 KiB rings. */
+  size_t sizes[] = {16, 256, 1024, 4096, 16384, 65536};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    void *p = irh_recycler_alloc(sizes[i]);
+    CHECK(p != NULL);
+    CHECK(irh_recycler_usable(p) == sizes[i]);
+    irh_recycler_free(p);
+  }
+  void *p = irh_recycler_alloc(4097); /* the next class: 5 KiB */
+  CHECK(p && irh_recycler_usable(p) == 5120);
+  irh_recycler_free(p);
+  irh_recycler_release();
+#endif
+}
+
+#ifndef __SANITIZE_ADDRESS__
+/* Pages of the calling process that are in memory, of the n at p. */
+static size_t resident_pages(void *p, size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = (uintptr_t)p & ~(uintptr_t)(page - 1);
+  size_t npages = ((uintptr_t)p + n - start + page - 1) / page;
+  unsigned char vec[64];
+  CHECK(npages <= sizeof vec);
+  CHECK(mincore((void *)start, npages * page, vec) == 0);
+  size_t in = 0;
+  for (size_t i = 0; i < npages; i++) in += vec[i] & 1;
+  return in;
+}
+#endif
+
+static void test_recycler_page_blocks(void) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *p = irh_recycler_pages(4096); /* nghttp2's stream map */
+  CHECK(p != NULL);
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(((uintptr_t)p & (page - 1)) == 0); /* no head: nothing written here */
+  CHECK(resident_pages(p, 4096) == 0);
+#endif
+  CHECK(all_zero(p, 4096));
+  irh_recycler_pages_free(p, 4096);
+
+  size_t size = 4 * page + 10; /* five pages */
+  p = irh_recycler_pages(size);
+  CHECK(p != NULL);
+  p[0] = 1;
+  p[page + 5] = 2;
+  p[3 * page] = 3;
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(resident_pages(p, size) == 3);
+#endif
+  p[page + 5] = 0; /* back to zeros: trimmed */
+  p[3 * page] = 0;
+  irh_recycler_pages_trim(p, size);
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(resident_pages(p, size) == 1);
+#endif
+  CHECK(p[0] == 1 && all_zero(p + 1, size - 1)); /* the same bytes as before */
+  p[2 * page] = 4; /* still writable */
+  CHECK(p[2 * page] == 4);
+  unsigned char *q = irh_recycler_realloc(irh_recycler_alloc(100), 70000); /* LARGE */
+  CHECK(q && irh_recycler_usable(q) == 70000);
+  irh_recycler_free(q);
+  irh_recycler_pages_free(p, size);
+}
+
 int main(void) {
   test_slab_reuses_freed_objects();
   test_arena_alignment_and_large();
   test_recycler_pieces();
   test_recycler_reuse_and_bound();
+  test_recycler_classes_by_usable_bytes();
+  test_recycler_page_blocks();
   puts("test_memory: all passed");
   return 0;
 }
