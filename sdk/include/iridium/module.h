@@ -59,7 +59,7 @@ typedef enum ir_close_reason {
  * workers start or after they stopped; everything else runs on the worker
  * that owns the object passed in. */
 typedef struct ir_module_desc {
-  uint32_t struct_size; /* sizeof(ir_module_desc) of the module's SDK */
+  uint32_t struct_size; /* sizeof(ir_module_desc) in the SDK of abi_minor */
   uint16_t abi_major;   /* IR_ABI_MAJOR the module was built with */
   uint16_t abi_minor;   /* the minor it was built for: IR_ABI_TARGET_MINOR */
   const char *name;     /* short name, e.g. "hello" */
