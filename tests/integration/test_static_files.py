@@ -17,7 +17,8 @@ Also: a file changed, replaced, deleted or created is seen after
 open_file_cache_ttl; a client that leaves in the middle of 1 GiB leaves no
 descriptor open; a file that shrinks while it is sent ends that response
 early (connection closed, or the stream reset) without a hang; h2load
-traffic on a 100 KiB file all succeeds.
+traffic on a 100 KiB file all succeeds; over TLS, 16 interleaved 100 KiB
+responses cost few read calls (file payloads joined into one preadv each).
 
 [route /] instances share one root: the main one (autoindex, index list,
 cache_control, mime_types), and by Host: plain.test with every key at its
@@ -877,6 +878,40 @@ class Load(Case):
             m = re.search(r"traffic: .*?, ([\d.]+)\S* \((\d+)\) data", text)
             if m:
                 self.assertEqual(int(m.group(2)), 2000 * 100 * 1024, "%s: data bytes" % proto)
+
+
+def read_calls(pid):
+    """Read system calls of the whole process so far (all its threads):
+    read, readv, pread64 and preadv, on files, sockets and event fds."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("syscr:"):
+                return int(line.split()[1])
+    raise AssertionError("/proc/%d/io has no syscr" % pid)
+
+
+class TlsFileReads(Case):
+    """HTTP/2 over TLS reads file bodies on the thread pool, and interleaved
+    streams put one 16 KiB DATA payload of each file after the other in the
+    output: a read must take a large enough share of the queue (up to
+    1 MiB) that each file's payloads join into one preadv, rather than one
+    preadv per payload (7.5 read calls per 100 KiB response at -m 16 with
+    256 KiB reads; 2.2 with 1 MiB reads)."""
+
+    def test_read_calls_per_response(self):
+        url = "https://127.0.0.1:%d/f100k.bin" % SRV.tls_port
+        n = 160
+        before = read_calls(SRV.pid)
+        p = H.run_cmd(["h2load", "-n", str(n), "-c", "1", "-m", "16", url],
+                      timeout=H.scaled(120))
+        after = read_calls(SRV.pid)
+        text = (p.stdout + p.stderr).decode("latin-1")
+        st = H.parse_h2load(text)
+        self.assertIsNotNone(st, "no h2load summary:\n" + text[-2000:])
+        self.assertEqual(st.get("2xx"), n, "%r\n%s" % (st, text[-1500:]))
+        per = (after - before) / n
+        self.assertLess(per, 4.0, "%.2f read calls per 100 KiB response over HTTP/2 "
+                        "with TLS" % per)
 
 
 if __name__ == "__main__":
