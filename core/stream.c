@@ -40,6 +40,7 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->content_length = -1;
   s->resp_content_length = -1;
   s->status = 200;
+  s->host_reason = IRH_REASON_PROTOCOL;
   s->start_ns = irh_access_log_enabled() ? uv_hrtime() : 0; /* only the access log reads it */
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_deferred_init(&s->settle, run_settle);
@@ -63,10 +64,13 @@ static const char *stream_module_name(const ir_stream_t *s) {
   return s->instance ? s->instance->module->name : NULL;
 }
 
-/* A module callback failed: answer 500 if nothing was sent, else abort. */
+/* A module callback failed: answer 500 if nothing was sent, else abort.
+ * Either way on_close says IR_CLOSE_ERROR (module.h), even when the 500
+ * went out completely. */
 static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
   irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s), "%s failed: %s", callback,
           irh_host_api()->strerror(rc));
+  s->host_reason = IR_CLOSE_ERROR;
   if (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET)) return;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
     s->nresp = 0;
@@ -161,6 +165,7 @@ static void stream_access_log(ir_stream_t *s, int reason) {
 void irh_stream_finish(ir_stream_t *s, int reason) {
   if (stream_step(s, IRH_EV_FINISH) != IR_OK) return; /* finished already */
   irh_deferred_cancel(&s->settle);
+  if (s->host_reason != IRH_REASON_PROTOCOL) reason = s->host_reason;
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
   if (s->method.len) stream_access_log(s, reason);

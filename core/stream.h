@@ -29,6 +29,7 @@ struct irh_conn;
 struct ir_instance;
 
 #define IRH_STREAM_INLINE_ARENA 1536
+#define IRH_REASON_PROTOCOL (-1) /* host_reason unset: the protocol's reason stands */
 
 typedef struct irh_header {
   ir_str name; /* lower-case for requests */
@@ -72,6 +73,8 @@ struct ir_stream {
   struct irh_file_seg *file;    /* a file body being sent (filesend.c), in the arena */
   irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
   unsigned flags;
+  int host_reason; /* the ir_close_reason on_close gets whatever the protocol says (a
+                      handler error: IR_CLOSE_ERROR), or IRH_REASON_PROTOCOL */
 
   /* request: all memory in the arena */
   ir_str method, target, path, query, authority, scheme, protocol;

@@ -55,6 +55,7 @@ static int g_duplicate_rc = 1; /* the same name + version again */
 static int g_module_data_tag;  /* module_set_data points here */
 
 static atomic_long g_requests, g_closes, g_aborted, g_done_closes, g_orphans, g_misaligned;
+static atomic_long g_error_closes, g_timeout_closes;
 static atomic_long g_writable, g_ticks, g_body_chunks;
 static atomic_int g_workers_init, g_workers_exit;
 
@@ -365,11 +366,12 @@ static int route_workers(ir_stream_t *s, fstream *st) {
 
 static int route_stats(ir_stream_t *s, fstream *st) {
   return answer(s, 200,
-                "requests=%ld closes=%ld aborted=%ld done=%ld orphans=%ld misaligned=%ld "
-                "writable=%ld\n",
+                "requests=%ld closes=%ld aborted=%ld done=%ld errors=%ld timeouts=%ld "
+                "orphans=%ld misaligned=%ld writable=%ld\n",
                 atomic_load(&g_requests), atomic_load(&g_closes), atomic_load(&g_aborted),
-                atomic_load(&g_done_closes), atomic_load(&g_orphans), atomic_load(&g_misaligned),
-                atomic_load(&g_writable));
+                atomic_load(&g_done_closes), atomic_load(&g_error_closes),
+                atomic_load(&g_timeout_closes), atomic_load(&g_orphans),
+                atomic_load(&g_misaligned), atomic_load(&g_writable));
 }
 
 static int route_hang(ir_stream_t *s, fstream *st) { return IR_OK; }
@@ -679,6 +681,8 @@ static void f_on_close(ir_stream_t *s, int reason) {
   atomic_fetch_add(&g_closes, 1);
   if (reason == IR_CLOSE_ABORTED) atomic_fetch_add(&g_aborted, 1);
   if (reason == IR_CLOSE_DONE) atomic_fetch_add(&g_done_closes, 1);
+  if (reason == IR_CLOSE_ERROR) atomic_fetch_add(&g_error_closes, 1);
+  if (reason == IR_CLOSE_TIMEOUT) atomic_fetch_add(&g_timeout_closes, 1);
   if (!st) {
     atomic_fetch_add(&g_orphans, 1);
     return;

@@ -396,6 +396,18 @@ class Services(unittest.TestCase):
                                  r"on_request failed: I/O error$"),
                         "no error log line for the failed handler" + self.srv.diagnostics())
 
+    def test_handler_error_closes_with_ir_close_error(self):
+        """module.h: on_close's reason is IR_CLOSE_ERROR for a handler error,
+        also when the host's 500 went out completely."""
+        base = stats(self, self.srv)
+        self.assertEqual(get(self.srv, "/f/fail").status, 500)
+        got = H.wait_for(lambda: stats(self, self.srv)["errors"] >= base["errors"] + 1,
+                         H.scaled(3))
+        after = stats(self, self.srv)
+        self.assertTrue(got, "no on_close(IR_CLOSE_ERROR) after on_request failed: %r -> %r"
+                        % (base, after))
+        self.assertEqual(after["errors"], base["errors"] + 1, "%r -> %r" % (base, after))
+
     def test_module_log_line_has_context(self):
         get_ok(self, self.srv, "/f/work?n=77")
         self.assertTrue(wait_log(self.srv, LOG_CTX + r"work submitted: n=77$"),
@@ -566,7 +578,8 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(st["closes"], st["requests"] - 1,
                          "%s: on_close count vs on_request count (the stats request is "
                          "open): %r" % (msg, st))
-        self.assertEqual(st["done"] + st["aborted"], st["closes"], "%s: %r" % (msg, st))
+        self.assertEqual(st["done"] + st["aborted"] + st["errors"], st["closes"],
+                         "%s: %r" % (msg, st))
         self.assertEqual(st["orphans"], 0, "on_close without on_request's state: %r" % st)
         self.assertEqual(st["misaligned"], 0, "ir_stream_alloc broke its contract: %r" % st)
 
@@ -579,6 +592,7 @@ class Lifecycle(unittest.TestCase):
             st = stats(self, srv)
             self.assertEqual(st["requests"], len(targets) + 1, st)
             self.assertEqual(st["aborted"], 0, st)
+            self.assertEqual(st["errors"], 1, "/f/fail closes with IR_CLOSE_ERROR: %r" % st)
             self.check_counts(st, "after %d requests" % len(targets))
 
             for _ in range(2):

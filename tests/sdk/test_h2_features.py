@@ -234,6 +234,17 @@ class Streams(unittest.TestCase):
             again = c.fetch("GET", "/f/service")
             self.assertEqual(again.status, 200, again)
 
+    def test_fail_closes_with_ir_close_error(self):
+        """module.h: a handler error is on_close(IR_CLOSE_ERROR) over HTTP/2
+        too, although the 500 ended the stream cleanly."""
+        with C.LibClient(self.srv.port) as c:
+            base = self.stats(c)
+            self.assertEqual(c.fetch("GET", "/f/fail").status, 500)
+            ok = H.wait_for(lambda: self.stats(c)["errors"] >= base["errors"] + 1, H.scaled(3),
+                            0.1)
+            self.assertTrue(ok, "no on_close(IR_CLOSE_ERROR) for /f/fail: %r -> %r"
+                            % (base, self.stats(c)))
+
     def test_module_reset_after_head_is_rst_stream(self):
         """/f/reset: head (content-length 10), 5 bytes, then ir_stream_reset.
         The client sees RST_STREAM INTERNAL_ERROR and never a complete
