@@ -197,6 +197,20 @@ int irh_config_error(irh_config *c, int line, const char *fmt, ...) {
   return -1;
 }
 
+void irh_config_warn(const irh_config *c, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  flockfile(stderr);
+  if (line > 0)
+    fprintf(stderr, "%s:%d: warning: ", c->path, line);
+  else
+    fprintf(stderr, "%s: warning: ", c->path);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  funlockfile(stderr);
+  va_end(ap);
+}
+
 static void report_oom(irh_config *c) { irh_config_error(c, 0, "out of memory"); }
 
 /* "[route /hello]" or "[server]" into buf, for messages. */

@@ -159,6 +159,11 @@ irh_config *irh_config_read(const char *path);
 int irh_config_error(irh_config *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Prints "PATH:LINE: warning: message" to stderr; not counted as an error
+ * (the file still passes). */
+void irh_config_warn(const irh_config *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Checks a section's keys against a key table (stride by struct_size, ended
  * by name == NULL): unknown keys (with the nearest known name as a hint),
  * values that do not parse as their type, missing required keys. Keys listed

@@ -51,6 +51,18 @@ static int copy_keys(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod) 
   return 0;
 }
 
+/* [module NAME] loaded a .so that calls itself something else (a path
+ * that points at the wrong file, or a copy renamed on purpose): allowed,
+ * since routes name the section, but said at the path's line. */
+static void warn_if_renamed(const irh_config *c, const irh_module_cfg *mc, const ir_module_t *mod) {
+  const char *own = mod->desc.name;
+  if (own && strcmp(own, mc->name) == 0) return;
+  const irh_kv *path = irh_section_find(mc->section, "path");
+  irh_config_warn(c, path ? path->line : mc->section->line,
+                  "[module %s] %s calls itself '%s'; routes use the section's name '%s'",
+                  mc->name, mod->path, own ? own : "(no name)", mc->name);
+}
+
 /* dlopen + entry + ABI check. On refusal the module is closed again and
  * nothing but its entry function has run. */
 static int load_module(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod) {
@@ -84,6 +96,7 @@ static int load_module(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod
   size_t copy = d->struct_size < sizeof(mod->desc) ? d->struct_size : sizeof(mod->desc);
   memcpy(&mod->desc, d, copy);
   mod->handle = h;
+  warn_if_renamed(c, mc, mod);
   return copy_keys(c, mc, mod);
 }
 
