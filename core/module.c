@@ -169,19 +169,16 @@ int irh_modules_start(irh_modules *m, irh_config *c) {
   return 0;
 }
 
-int irh_modules_worker_init(irh_modules *m, ir_worker_t *w) {
-  for (size_t i = 0; i < m->nmodules; i++) {
-    ir_module_t *mod = &m->modules[i];
-    if (mod->desc.worker_init && mod->desc.worker_init(mod, w) != 0) {
-      irh_log(IR_LOG_ERROR, 0, -1, mod->name, "worker_init failed");
-      return -1;
-    }
+int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready) {
+  for (*ready = 0; *ready < m->nmodules; ++*ready) {
+    ir_module_t *mod = &m->modules[*ready];
+    if (mod->desc.worker_init && mod->desc.worker_init(mod, w) != 0) return -1;
   }
   return 0;
 }
 
-void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w) {
-  for (size_t i = m->nmodules; i-- > 0;)
+void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t ready) {
+  for (size_t i = ready < m->nmodules ? ready : m->nmodules; i-- > 0;)
     if (m->modules[i].desc.worker_exit) m->modules[i].desc.worker_exit(&m->modules[i], w);
 }
 

@@ -14,7 +14,6 @@
  */
 #include "worker.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "config.h"
 #include "module.h"
 #include "process.h"
 #include "recycler.h"
@@ -163,7 +163,7 @@ static void on_module_timer_closed(uv_handle_t *h) { free(h->data); }
  * handles so that uv_run returns. */
 static void finish_drain(ir_worker_t *w) {
   if (w->closed) return;
-  irh_modules_worker_exit(w->server->modules, w);
+  irh_modules_worker_exit(w->server->modules, w, w->modules_ready);
   uv_mutex_lock(&w->post_lock);
   w->accepting_posts = 0;
   uv_mutex_unlock(&w->post_lock);
@@ -228,22 +228,58 @@ static void on_wakeup(uv_async_t *a) {
   if (atomic_load(&w->server->stopping)) begin_drain(w);
 }
 
-void irh_worker_request_stop(ir_worker_t *w) { uv_async_send(&w->wakeup); }
+void irh_worker_request_stop(ir_worker_t *w) {
+  uv_mutex_lock(&w->post_lock); /* as for posts: the handle cannot close meanwhile */
+  if (w->accepting_posts) uv_async_send(&w->wakeup);
+  uv_mutex_unlock(&w->post_lock);
+}
 
 /* ---- the thread ---- */
 
+/* A module's worker_init failed: one line for the whole server (the first
+ * worker to fail says it), at the module's section, like a failing init. */
+static void report_init_failure(ir_worker_t *w) {
+  irh_server *srv = w->server;
+  if (atomic_exchange(&srv->start_failed, 1)) return;
+  size_t i = w->modules_ready; /* the one that failed */
+  irh_config_error(srv->config, srv->config->modules[i].section->line,
+                   "[module %s] worker_init failed on worker %u%s", srv->modules->modules[i].name,
+                   w->index, w->trial ? "" : "; stopping the server");
+}
+
+static void worker_free(ir_worker_t *w);
+
 static void worker_main(void *arg) {
   ir_worker_t *w = arg;
-  const irh_server *srv = w->server;
-  const int *fds = srv->listen_fds + w->index; /* listener i: fds[i * nworkers] */
-  if (irh_modules_worker_init(srv->modules, w) != 0 ||
-      irh_listeners_start(&w->listeners, &w->loop, w, srv, fds) != 0) {
-    irh_log_error("worker %u could not start; stopping the server", w->index);
-    w->exit_status = 1;
-    raise(SIGTERM);
+  irh_server *srv = w->server;
+  int ok = irh_modules_worker_init(srv->modules, w, &w->modules_ready) == 0;
+  if (!ok) {
+    report_init_failure(w);
+  } else if (!w->trial &&
+             irh_listeners_start(&w->listeners, &w->loop, w, srv, srv->listen_fds + w->index)) {
+    irh_log_error("worker %u cannot listen; stopping the server", w->index);
+    ok = 0;
   }
+  if (!ok) w->exit_status = 1;
+  /* A failed worker (and a trial one) drains at once: worker_exit for the
+   * modules that did start, its handles closed, before the main thread
+   * hears of it (server.c's poll then stops the others). */
+  if (!ok || w->trial) begin_drain(w);
+  atomic_store(&w->started, ok ? 1 : -1);
   uv_run(&w->loop, UV_RUN_DEFAULT);
   irh_recycler_release();
+}
+
+int irh_worker_trial(irh_server *srv) {
+  ir_worker_t *w = irh_worker_new(srv, 0);
+  if (!w) return -1;
+  w->trial = 1;
+  if (irh_worker_start(w) == 0)
+    uv_thread_join(&w->thread);
+  else
+    worker_main(w); /* no thread to be had: the hooks run here instead */
+  worker_free(w);
+  return atomic_load(&srv->start_failed) ? -1 : 0;
 }
 
 ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
@@ -284,8 +320,8 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
 
 int irh_worker_start(ir_worker_t *w) { return uv_thread_create(&w->thread, worker_main, w); }
 
-void irh_worker_join_and_free(ir_worker_t *w) {
-  uv_thread_join(&w->thread);
+/* Frees a worker whose loop ended. */
+static void worker_free(ir_worker_t *w) {
   uv_loop_close(&w->loop);
   uv_mutex_destroy(&w->post_lock);
   irh_access_buf_free(&w->access);
@@ -296,6 +332,11 @@ void irh_worker_join_and_free(ir_worker_t *w) {
   free(w->tls_stage);
   free(w->module_data);
   free(w);
+}
+
+void irh_worker_join_and_free(ir_worker_t *w) {
+  uv_thread_join(&w->thread);
+  worker_free(w);
 }
 
 /* ---- SDK timers and work ---- */

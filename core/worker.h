@@ -97,14 +97,24 @@ struct ir_worker {
   int draining;
   atomic_int closed; /* handles closed: no new timers, work or posts */
   int exit_status;
+  size_t modules_ready; /* modules whose worker_init succeeded here: worker_exit is owed them */
+  int trial;            /* iridium -t: the module hooks only, no listeners (irh_worker_trial) */
+  atomic_int started;   /* 1 once it serves, -1 when it could not start; 0 before */
 };
 
 /* Creates the worker (not started). NULL on failure. Main thread. */
 struct ir_worker *irh_worker_new(struct irh_server *srv, unsigned index);
 /* Starts its thread. Main thread. */
 int irh_worker_start(struct ir_worker *w);
-/* Asks it to stop accepting and drain. Main thread (any thread is safe). */
+/* Asks it to stop accepting and drain; nothing once its handles closed.
+ * Main thread (any thread is safe). */
 void irh_worker_request_stop(struct ir_worker *w);
+/* For `iridium -t`: every module's worker_init on a throwaway worker (its
+ * own thread and loop, no listeners), then worker_exit for those that
+ * succeeded and the same drain as at shutdown. A failure is reported once
+ * per server (as at start-up). Returns 0 when every worker_init succeeded.
+ * Main thread. */
+int irh_worker_trial(struct irh_server *srv);
 /* Joins the thread and frees it. Main thread. */
 void irh_worker_join_and_free(struct ir_worker *w);
 

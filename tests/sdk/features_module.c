@@ -25,6 +25,8 @@
  *                       pieces ("A" * 3000, "b" * 100, "C" * 5000 + "\n")
  *                       from a buffer freed in on_close, in that order
  *   /body (POST)        FNV-1a and length of the request body
+ * Key fail_worker_init = N makes worker_init fail on worker N; fini's log
+ * line counts worker_exit calls for a worker whose worker_init failed.
  * Answers are "key=value" text, easy to parse in Python.
  */
 #define _GNU_SOURCE
@@ -61,7 +63,10 @@ static atomic_int g_workers_init, g_workers_exit;
 
 /* Each slot is touched only by its worker's thread. */
 static ir_timer_t *g_worker_timers[MAX_WORKERS];
+static int g_worker_ok[MAX_WORKERS]; /* worker_init succeeded there */
 static uint64_t g_tick_ms = 10;
+static int64_t g_fail_worker_init = -1; /* worker_init fails on this worker (key) */
+static atomic_int g_exit_without_init;  /* worker_exit where worker_init failed */
 
 /* Poster threads, joined in fini so that none outlives the module's code. */
 typedef struct poster {
@@ -343,14 +348,21 @@ static void on_tick(ir_timer_t *t, void *data) { atomic_fetch_add(&g_ticks, 1); 
 static int f_worker_init(ir_module_t *m, ir_worker_t *w) {
   unsigned i = ir_worker_index(w);
   if (i >= MAX_WORKERS) return IR_EINVAL;
+  if ((int64_t)i == g_fail_worker_init) {
+    ir_log(m, NULL, IR_LOG_INFO, "worker_init fails on worker %u (fail_worker_init)", i);
+    return IR_EIO;
+  }
   g_worker_timers[i] = ir_timer_start(w, g_tick_ms, g_tick_ms, on_tick, NULL);
   if (!g_worker_timers[i]) return IR_ENOMEM;
+  g_worker_ok[i] = 1;
   atomic_fetch_add(&g_workers_init, 1);
   return IR_OK;
 }
 
 static void f_worker_exit(ir_module_t *m, ir_worker_t *w) {
   unsigned i = ir_worker_index(w);
+  if (i >= MAX_WORKERS || !g_worker_ok[i]) atomic_fetch_add(&g_exit_without_init, 1);
+  if (i < MAX_WORKERS) g_worker_ok[i] = 0;
   if (i < MAX_WORKERS && g_worker_timers[i]) ir_timer_stop(g_worker_timers[i]);
   if (i < MAX_WORKERS) g_worker_timers[i] = NULL;
   atomic_fetch_add(&g_workers_exit, 1);
@@ -701,6 +713,7 @@ static const ir_config_key f_keys[] = {
     IR_KEY(IR_KEY_SIZE, "write_size", "64k", 0, "echoed by /info"),
     IR_KEY(IR_KEY_DURATION, "tick", "10ms", 0, "period of the per-worker timer"),
     IR_KEY(IR_KEY_STRING, "optional", NULL, 0, "never set: /info reports IR_ENOTFOUND"),
+    IR_KEY(IR_KEY_INT, "fail_worker_init", "-1", 0, "worker_init fails on this worker index"),
     IR_KEY_END,
 };
 
@@ -716,9 +729,11 @@ static int f_init(ir_module_t *m) {
 static void f_fini(ir_module_t *m) {
   join_posters();
   ir_log(m, NULL, IR_LOG_INFO,
-         "fini: requests=%ld closes=%ld workers_init=%d workers_exit=%d body_chunks=%ld",
+         "fini: requests=%ld closes=%ld workers_init=%d workers_exit=%d body_chunks=%ld "
+         "exit_without_init=%d",
          atomic_load(&g_requests), atomic_load(&g_closes), atomic_load(&g_workers_init),
-         atomic_load(&g_workers_exit), atomic_load(&g_body_chunks));
+         atomic_load(&g_workers_exit), atomic_load(&g_body_chunks),
+         atomic_load(&g_exit_without_init));
 }
 
 static int f_instance_create(ir_instance_t *inst, void **data) {
@@ -732,6 +747,7 @@ static int f_instance_create(ir_instance_t *inst, void **data) {
   ir_instance_get_int(inst, "write_size", &r->write_size);
   int64_t tick = 0;
   if (ir_instance_get_int(inst, "tick", &tick) == IR_OK && tick > 0) g_tick_ms = (uint64_t)tick;
+  ir_instance_get_int(inst, "fail_worker_init", &g_fail_worker_init);
   int64_t dummy;
   ir_str unused;
   r->get_str_on_int_rc = ir_instance_get_int(inst, "label", &dummy);

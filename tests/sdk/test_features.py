@@ -645,6 +645,67 @@ class Lifecycle(unittest.TestCase):
         self.hang_then_abort(lambda s: s.close())
 
 
+# --------------------------------------------------------------------------
+# worker_init: -t runs it, a failure at start-up is one line, worker_exit only
+# follows a worker_init that succeeded.
+
+
+class WorkerInit(unittest.TestCase):
+    def ini(self, fail_on, workers=2):
+        """A features server's INI (not started); fail_on: worker index whose
+        worker_init fails, or None."""
+        srv = features_server(workers=workers, error_log="stderr")
+        if fail_on is not None:
+            srv.routes[0][1]["fail_worker_init"] = str(fail_on)
+        srv.port = H.free_port()
+        ini = srv.write_ini()
+        self.addCleanup(srv.cleanup)
+        line = next(i + 1 for i, l in enumerate(ini.lines) if l == "[module features]")
+        return srv, line
+
+    def fini(self, text):
+        m = re.search(r"module=features: fini: (.*)$", text, re.M)
+        self.assertTrue(m, "no fini line:\n" + text)
+        return ints(m.group(1))
+
+    def test_check_runs_worker_init(self):
+        srv, _ = self.ini(None)
+        p = H.run_iridium(["-t", "-c", srv.ini_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((self.fini(p.stderr)["workers_init"], self.fini(p.stderr)["workers_exit"]),
+                         (1, 1), "iridium -t ran worker_init/worker_exit on one worker:\n"
+                         + p.stderr)
+
+    def test_check_fails_on_failing_worker_init(self):
+        srv, line = self.ini(0)
+        p = H.run_iridium(["-t", "-c", srv.ini_path])
+        self.assertEqual(p.returncode, 1, "a failing worker_init passed -t:\n" + p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:%d: \[module features\] worker_init failed"
+                         % (re.escape(srv.ini_path), line))
+        self.assertNotIn("configuration is valid", p.stderr)
+        f = self.fini(p.stderr)
+        self.assertEqual((f["workers_exit"], f["exit_without_init"]), (0, 0),
+                         "worker_exit after a failed worker_init:\n" + p.stderr)
+
+    def test_start_with_failing_worker_init_is_one_line(self):
+        srv, line = self.ini(1)
+        p = H.run_iridium(["-c", srv.ini_path], timeout=20)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        errors = [l for l in p.stderr.splitlines() if "[error]" in l or ": warning:" in l
+                  or re.match(r"^%s:\d+: " % re.escape(srv.ini_path), l)]
+        self.assertEqual(len(errors), 1, "want one error line:\n" + p.stderr)
+        self.assertRegex(errors[0], r"^%s:%d: \[module features\] worker_init failed on worker"
+                         r" 1; stopping the server$" % (re.escape(srv.ini_path), line))
+        self.assertNotIn("signal 15", p.stderr)
+        self.assertNotIn("started:", p.stderr, "logged 'started' although a worker failed")
+        f = self.fini(p.stderr)
+        self.assertEqual(f["exit_without_init"], 0, "worker_exit for the worker whose "
+                         "worker_init failed:\n" + p.stderr)
+        self.assertEqual(f["workers_init"], f["workers_exit"], p.stderr)
+        self.assertNotIn("AddressSanitizer", p.stderr)
+        self.assertNotIn("LeakSanitizer", p.stderr)
+
+
 if __name__ == "__main__":
     check_environment()
     unittest.main(verbosity=2)
