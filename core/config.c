@@ -46,6 +46,7 @@
 
 #define MAX_WORKERS 256
 #define MAX_BACKLOG 65535
+#define MAX_THREAD_POOL 1024 /* libuv's own bound (MAX_THREADPOOL_SIZE) */
 #define MAX_INT31 INT64_C(2147483647) /* 2^31-1: HTTP/2 windows and stream counts */
 
 /* GnuTLS's NORMAL ciphers, AES-128-GCM first (as Mozilla's recommended
@@ -90,6 +91,8 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_DURATION, "write_timeout", "60s", NULL),
     KEY(IR_KEY_DURATION, "shutdown_timeout", "10s", NULL),
     KEY(IR_KEY_SIZE, "max_queued_output", "1m", "bytes queued for one client before writers wait"),
+    KEY(IR_KEY_INT, "thread_pool", "4",
+        "threads of the pool that ir_work_submit and file reads share (1 to 1024)"),
     KEY(IR_KEY_INT, "h2_max_concurrent_streams", "128", NULL),
     KEY(IR_KEY_SIZE, "h2_initial_window_size", "256k", NULL),
     KEY(IR_KEY_SIZE, "h2_max_frame_size", "16k", NULL),
@@ -133,6 +136,7 @@ static const server_number server_numbers[] = {
     NUMBER("write_timeout", write_timeout_ms, 1, INT64_MAX),
     NUMBER("shutdown_timeout", shutdown_timeout_ms, 1, INT64_MAX),
     NUMBER("max_queued_output", max_queued_output, 1, INT64_MAX),
+    NUMBER("thread_pool", thread_pool, 1, MAX_THREAD_POOL),
     NUMBER("h2_max_concurrent_streams", h2_max_concurrent_streams, 1, MAX_INT31),
     NUMBER("h2_initial_window_size", h2_initial_window_size, 1, MAX_INT31),
     NUMBER("h2_max_frame_size", h2_max_frame_size, 16384, 16777215),

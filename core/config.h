@@ -110,6 +110,7 @@ typedef struct irh_config {
   uint64_t write_timeout_ms;
   uint64_t shutdown_timeout_ms;
   uint64_t max_queued_output; /* bytes queued for one client before writers wait */
+  uint64_t thread_pool;       /* libuv's thread pool (UV_THREADPOOL_SIZE), 1..1024 */
 
   /* [server] HTTP/2 settings and limits */
   uint64_t h2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */

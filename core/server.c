@@ -8,6 +8,7 @@
 #include "server.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
@@ -124,8 +125,21 @@ static void log_started(const irh_server *srv) {
   const irh_config *c = srv->config;
   for (size_t i = 0; i < c->nlistens; i++)
     irh_log_info("listening on %s", c->listens[i].section->arg);
-  irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes",
-               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules, c->nroutes);
+  irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes, "
+               "thread pool of %llu",
+               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules, c->nroutes,
+               (unsigned long long)c->thread_pool);
+}
+
+/* libuv reads UV_THREADPOOL_SIZE once, when the first work is queued on
+ * any loop (a module's ir_work_submit, a file read): so before modules
+ * start. The INI's value wins over the environment's. */
+static int set_thread_pool(const irh_config *c) {
+  char n[24];
+  snprintf(n, sizeof n, "%llu", (unsigned long long)c->thread_pool);
+  if (setenv("UV_THREADPOOL_SIZE", n, 1) == 0) return 0;
+  irh_log_error("cannot set UV_THREADPOOL_SIZE: out of memory");
+  return -1;
 }
 
 static void free_tls_contexts(const irh_config *c, struct irh_tls_ctx **tls) {
@@ -156,7 +170,7 @@ int irh_server_run(irh_config *c) {
   irh_server srv = {.config = c, .nworkers = c->workers, .on_accept = irh_negotiate_accept};
   int status = 1;
   signal(SIGPIPE, SIG_IGN);
-  if (irh_log_open(c) != 0) return 1;
+  if (irh_log_open(c) != 0 || set_thread_pool(c) != 0) return 1;
   srv.modules = irh_modules_load(c);
   if (!srv.modules) goto out;
   srv.any_upgrades = modules_take_upgrades(srv.modules);
@@ -194,6 +208,7 @@ out:
 }
 
 int irh_server_check(irh_config *c) {
+  if (set_thread_pool(c) != 0) return 1;
   irh_modules *m = irh_modules_load(c);
   if (!m) return 1;
   struct irh_tls_ctx **tls = make_tls_contexts(c);

@@ -198,6 +198,15 @@ class ConfigCheck(unittest.TestCase):
     def test_bad_value_count(self):
         self.bad_value("max_connections", "many")
 
+    def test_thread_pool_range(self):
+        for bad in ("0", "2000", "-1"):
+            c = Conf(self.tmp).server(thread_pool=bad).listen().module().route(module="hello")
+            p = self.check(c, 1)
+            self.assert_error_at(p, c, c.at["thread_pool"], "bad value", "1 to 1024")
+        for good in ("1", "1024"):
+            self.check(Conf(self.tmp).server(thread_pool=good).listen().module()
+                       .route(module="hello"), 0)
+
     def test_bad_listen_port(self):
         c = Conf(self.tmp).server().listen(addr="127.0.0.1:99999").module().route(module="hello")
         p = self.check(c, 1)

@@ -646,6 +646,44 @@ class Lifecycle(unittest.TestCase):
 
 
 # --------------------------------------------------------------------------
+# [server] thread_pool: the size of the pool ir_work_submit runs on.
+
+
+class ThreadPool(unittest.TestCase):
+    def jobs_at_once(self, srv, n, sleep_ms):
+        """n /f/work jobs that each sleep sleep_ms, sent at once; returns
+        (their pool threads, seconds until the last answered)."""
+        bodies = [None] * n
+
+        def one(i):
+            bodies[i] = get(srv, "/f/work?n=5&sleep=%d" % sleep_ms).body.decode()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(H.scaled(20))
+        el = time.monotonic() - t0
+        for b in bodies:
+            self.assertEqual(fields(b or "").get("status"), "0", bodies)
+        return {fields(b)["work_tid"] for b in bodies}, el
+
+    def test_thread_pool_of_one_serializes_jobs(self):
+        with features_server(thread_pool=1) as srv:
+            tids, el = self.jobs_at_once(srv, 3, 300)
+            self.assertEqual(len(tids), 1, "thread_pool = 1 ran jobs on %d threads" % len(tids))
+            self.assertGreaterEqual(el, 0.85, "3 jobs of 300 ms on one thread took %.2fs" % el)
+            self.assertTrue(wait_log(srv, r"started: .*thread pool of 1$"), srv.diagnostics())
+
+    def test_thread_pool_of_three_runs_them_side_by_side(self):
+        with features_server(thread_pool=3) as srv:
+            tids, _el = self.jobs_at_once(srv, 3, 300)
+            self.assertEqual(len(tids), 3, "thread_pool = 3: 3 sleeping jobs on %d threads"
+                             % len(tids))
+            self.assertTrue(wait_log(srv, r"started: .*thread pool of 3$"), srv.diagnostics())
+
+
+# --------------------------------------------------------------------------
 # worker_init: -t runs it, a failure at start-up is one line, worker_exit only
 # follows a worker_init that succeeded.
 
