@@ -100,7 +100,7 @@ static int load_module(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod
   return copy_keys(c, mc, mod);
 }
 
-static const char *const route_own_keys[] = {"module", "host", NULL};
+static const char *const route_own_keys[] = {"module", "host", "handler_timeout", NULL};
 
 static int make_instance(irh_config *c, irh_modules *m, const irh_route_cfg *r,
                          ir_instance_t *inst) {

@@ -27,6 +27,8 @@ static void run_settle(irh_deferred *d) {
   s->ops->settle(s);
 }
 
+static void on_handler_timeout(irh_deadline *d);
+
 ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) {
   irh_slab *slab = &c->worker->stream_slab;
   if (!slab->obj_size) irh_slab_init(slab, sizeof(ir_stream_t), 64); /* the worker's first */
@@ -44,6 +46,7 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->start_ns = irh_access_log_enabled() ? uv_hrtime() : 0; /* only the access log reads it */
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_deferred_init(&s->settle, run_settle);
+  irh_deadline_init(&s->head_due, on_handler_timeout);
   return s;
 }
 
@@ -83,6 +86,40 @@ static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
   }
 }
 
+/* ---- handler_timeout ---- */
+
+static uint64_t handler_timeout_ms(const ir_stream_t *s) {
+  uint64_t route = s->instance->route->handler_timeout_ms;
+  return route ? route : s->worker->server->config->handler_timeout_ms;
+}
+
+/* The module has the whole request (on_request, and the body's end) and
+ * owes its response head: handler_timeout runs from here. Not for an
+ * upgrade, whose module keeps the stream as long as it likes, nor while the
+ * request still comes in (body_timeout and max_body_size bound that). */
+static void await_head(ir_stream_t *s) {
+  if (!(s->flags & IRH_STREAM_DISPATCHED) || !(s->flags & IRH_STREAM_REQ_ENDED) ||
+      (s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET | IRH_STREAM_FINISHED)) ||
+      s->upgrade.len || irh_deadline_pending(&s->head_due))
+    return;
+  irh_worker_deadline(s->worker, &s->head_due, handler_timeout_ms(s));
+}
+
+/* No head within handler_timeout: 504, and on_close says IR_CLOSE_TIMEOUT. */
+static void on_handler_timeout(irh_deadline *d) {
+  ir_stream_t *s = irh_container_of(d, ir_stream_t, head_due);
+  if (s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
+  irh_log(IR_LOG_WARN, s->conn->id, s->id, stream_module_name(s),
+          "no response head within handler_timeout (%llu ms): 504",
+          (unsigned long long)handler_timeout_ms(s));
+  s->host_reason = IR_CLOSE_TIMEOUT;
+  s->nresp = 0; /* what the module set for its own answer does not go with the 504 */
+  s->ntrailers = 0;
+  s->resp_content_length = -1;
+  s->flags &= ~IRH_STREAM_HAS_CL;
+  irh_stream_respond_status(s, 504);
+}
+
 void irh_stream_dispatch(ir_stream_t *s) {
   const irh_router *router = s->worker->server->router;
   s->instance =
@@ -104,6 +141,7 @@ void irh_stream_dispatch(ir_stream_t *s) {
   if (stream_step(s, IRH_EV_DISPATCH) != IR_OK) return;
   int rc = d->on_request(s, s->instance->data);
   if (rc < 0) handler_failed(s, "on_request", rc);
+  await_head(s); /* a request that ended before it was dispatched (h2c's stream 1) */
 }
 
 static int module_wants_body(const ir_stream_t *s) {
@@ -126,10 +164,11 @@ void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
 void irh_stream_body_end(ir_stream_t *s) {
   if (stream_step(s, IRH_EV_REQUEST_COMPLETE) != IR_OK) return; /* once */
   const ir_module_desc *d = stream_desc(s);
-  if (!d || !d->on_body_end || !(s->flags & IRH_STREAM_DISPATCHED)) return;
+  if (!d || !(s->flags & IRH_STREAM_DISPATCHED)) return;
   if (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
-  int rc = d->on_body_end(s);
+  int rc = d->on_body_end ? d->on_body_end(s) : IR_OK;
   if (rc < 0) handler_failed(s, "on_body_end", rc);
+  await_head(s);
 }
 
 void irh_stream_writable(ir_stream_t *s) {
@@ -165,6 +204,7 @@ static void stream_access_log(ir_stream_t *s, int reason) {
 void irh_stream_finish(ir_stream_t *s, int reason) {
   if (stream_step(s, IRH_EV_FINISH) != IR_OK) return; /* finished already */
   irh_deferred_cancel(&s->settle);
+  irh_deadline_cancel(&s->head_due);
   if (s->host_reason != IRH_REASON_PROTOCOL) reason = s->host_reason;
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
@@ -311,6 +351,7 @@ int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
   if (rc != IR_OK) return rc;
   rc = s->ops->send_head(s, end);
   if (rc != IR_OK) return rc;
+  irh_deadline_cancel(&s->head_due); /* a head went: handler_timeout is done with */
   if (end) {
     stream_step(s, IRH_EV_RESPONSE_END); /* allowed: the head just went */
     irh_stream_schedule_settle(s);

@@ -72,6 +72,7 @@ struct ir_stream {
   void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
   struct irh_file_seg *file;    /* a file body being sent (filesend.c), in the arena */
   irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
+  irh_deadline head_due;        /* handler_timeout: the module owes its response head */
   unsigned flags;
   int host_reason; /* the ir_close_reason on_close gets whatever the protocol says (a
                       handler error: IR_CLOSE_ERROR), or IRH_REASON_PROTOCOL */

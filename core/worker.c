@@ -56,6 +56,7 @@ typedef struct irh_work {
 #define END_OF_TURN_ROUNDS 16
 
 static void on_more_work(uv_idle_t *h);
+static void on_deadline_timer(uv_timer_t *t);
 
 static void run_queue(irh_link *queue) {
   while (!irh_list_empty(queue)) {
@@ -109,6 +110,67 @@ const char *irh_worker_date(ir_worker_t *w, size_t *len) {
   }
   *len = w->date_len;
   return w->date;
+}
+
+/* ---- deadlines ---- */
+
+static irh_deadline *lane_head(const irh_deadline_lane *lane) {
+  return irh_list_empty(&lane->pending) ? NULL
+                                        : irh_container_of(lane->pending.next, irh_deadline, link);
+}
+
+/* Arms the timer for the earliest deadline of any lane, or stops it. */
+static void arm_deadlines(ir_worker_t *w) {
+  uint64_t first = UINT64_MAX;
+  for (size_t i = 0; i < w->nlanes; i++) {
+    const irh_deadline *d = lane_head(w->lanes[i]);
+    if (d && d->due < first) first = d->due;
+  }
+  if (first == UINT64_MAX) {
+    uv_timer_stop(&w->deadline_timer);
+    return;
+  }
+  uint64_t now = uv_now(&w->loop);
+  uv_timer_start(&w->deadline_timer, on_deadline_timer, first > now ? first - now : 0, 0);
+}
+
+static void on_deadline_timer(uv_timer_t *t) {
+  ir_worker_t *w = t->data;
+  uint64_t now = uv_now(&w->loop);
+  for (size_t i = 0; i < w->nlanes; i++) {
+    irh_deadline *d;
+    /* fire may add or cancel deadlines: the head is looked up afresh */
+    while ((d = lane_head(w->lanes[i])) && d->due <= now) {
+      irh_list_remove(&d->link);
+      d->fire(d);
+    }
+  }
+  if (!w->closed) arm_deadlines(w);
+}
+
+static irh_deadline_lane *lane_for(ir_worker_t *w, uint64_t timeout_ms) {
+  for (size_t i = 0; i < w->nlanes; i++)
+    if (w->lanes[i]->timeout_ms == timeout_ms) return w->lanes[i];
+  irh_deadline_lane **grown = realloc(w->lanes, (w->nlanes + 1) * sizeof(*grown));
+  if (!grown) return NULL;
+  w->lanes = grown;
+  irh_deadline_lane *lane = malloc(sizeof(*lane)); /* its own block: list heads never move */
+  if (!lane) return NULL;
+  lane->timeout_ms = timeout_ms;
+  irh_list_init(&lane->pending);
+  w->lanes[w->nlanes++] = lane;
+  return lane;
+}
+
+int irh_worker_deadline(ir_worker_t *w, irh_deadline *d, uint64_t timeout_ms) {
+  irh_deadline_lane *lane = w->closed ? NULL : lane_for(w, timeout_ms);
+  if (!lane) return -1;
+  d->due = uv_now(&w->loop) + timeout_ms;
+  int first = !uv_is_active((uv_handle_t *)&w->deadline_timer) ||
+              d->due < uv_now(&w->loop) + uv_timer_get_due_in(&w->deadline_timer);
+  irh_list_push(&lane->pending, &d->link);
+  if (first) arm_deadlines(w);
+  return 0;
 }
 
 /* ---- posted tasks ---- */
@@ -181,6 +243,7 @@ static void finish_drain(ir_worker_t *w) {
   close_handle((uv_handle_t *)&w->after_poll);
   close_handle((uv_handle_t *)&w->more_work);
   close_handle((uv_handle_t *)&w->shutdown_timer);
+  close_handle((uv_handle_t *)&w->deadline_timer);
 }
 
 void irh_worker_conn_closed(ir_worker_t *w) {
@@ -306,7 +369,9 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   uv_idle_init(&w->loop, &w->more_work);
   w->more_work.data = w;
   uv_timer_init(&w->loop, &w->shutdown_timer);
+  uv_timer_init(&w->loop, &w->deadline_timer);
   w->wakeup.data = w->before_poll.data = w->after_poll.data = w->shutdown_timer.data = w;
+  w->deadline_timer.data = w;
   uv_prepare_start(&w->before_poll, on_before_poll);
   uv_check_start(&w->after_poll, on_after_poll);
   uv_unref((uv_handle_t *)&w->before_poll);
@@ -331,6 +396,8 @@ static void worker_free(ir_worker_t *w) {
   free(w->read_buf);
   free(w->tls_stage);
   free(w->module_data);
+  for (size_t i = 0; i < w->nlanes; i++) free(w->lanes[i]);
+  free(w->lanes);
   free(w);
 }
 

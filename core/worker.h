@@ -42,6 +42,31 @@ static inline void irh_deferred_cancel(irh_deferred *d) {
   if (irh_list_linked(&d->link)) irh_list_remove(&d->link);
 }
 
+/* A deadline a layer above sets (a stream waiting for its response head):
+ * embedded in its owner; the worker calls fire(d) on its loop once d is
+ * due, unless it was cancelled first. Deadlines with the same timeout share
+ * a lane, which is then in due order, so one timer serves them all and
+ * adding or cancelling one costs no search. */
+typedef struct irh_deadline {
+  irh_link link; /* in one of the worker's lanes while pending */
+  uint64_t due;  /* loop time (ms) */
+  void (*fire)(struct irh_deadline *d);
+} irh_deadline;
+
+static inline void irh_deadline_init(irh_deadline *d, void (*fire)(irh_deadline *d)) {
+  irh_list_init(&d->link);
+  d->fire = fire;
+}
+static inline int irh_deadline_pending(const irh_deadline *d) { return irh_list_linked(&d->link); }
+static inline void irh_deadline_cancel(irh_deadline *d) {
+  if (irh_list_linked(&d->link)) irh_list_remove(&d->link);
+}
+
+typedef struct irh_deadline_lane {
+  uint64_t timeout_ms;
+  irh_link pending; /* irh_deadline, due order */
+} irh_deadline_lane;
+
 /* Something the worker holds open and drains on shutdown (a connection):
  * shutdown asks it to finish what it is doing and close; close(reason)
  * closes it now (and unlinks it). */
@@ -70,6 +95,9 @@ struct ir_worker {
   uv_check_t after_poll;    /* the same, after I/O callbacks */
   uv_idle_t more_work;      /* active while a pass left work queued */
   uv_timer_t shutdown_timer;
+  uv_timer_t deadline_timer;  /* the earliest pending irh_deadline */
+  irh_deadline_lane **lanes;  /* one per timeout in use, owned (each lane too) */
+  size_t nlanes;
 
   irh_listener_set listeners;
 
@@ -123,6 +151,9 @@ void irh_worker_join_and_free(struct ir_worker *w);
  * Queuing a pending d again does nothing. */
 void irh_worker_defer_settle(struct ir_worker *w, irh_deferred *d);
 void irh_worker_defer_flush(struct ir_worker *w, irh_deferred *d);
+/* Arms d (not pending) to fire timeout_ms from now. -1 when the worker is
+ * stopping or out of memory: then d never fires. Worker's thread. */
+int irh_worker_deadline(struct ir_worker *w, irh_deadline *d, uint64_t timeout_ms);
 /* Holds d (a connection) open: linked into the worker's list until its
  * close unlinks it (irh_worker_forget). */
 void irh_worker_hold(struct ir_worker *w, irh_drainable *d);

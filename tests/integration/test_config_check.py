@@ -198,6 +198,16 @@ class ConfigCheck(unittest.TestCase):
     def test_bad_value_count(self):
         self.bad_value("max_connections", "many")
 
+    def test_handler_timeout_server_and_route(self):
+        self.check(Conf(self.tmp).server(handler_timeout="30s").listen().module()
+                   .route(module="hello", handler_timeout="500ms"), 0)
+        for bad in ("soon", "0", "-1s"):
+            c = Conf(self.tmp).server().listen().module().route(module="hello",
+                                                                 handler_timeout=bad)
+            p = self.check(c, 1)
+            self.assert_error_at(p, c, c.at["/hello.handler_timeout"], "bad value")
+        self.bad_value("handler_timeout", "0")
+
     def test_thread_pool_range(self):
         for bad in ("0", "2000", "-1"):
             c = Conf(self.tmp).server(thread_pool=bad).listen().module().route(module="hello")

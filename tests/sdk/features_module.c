@@ -25,6 +25,7 @@
  *                       pieces ("A" * 3000, "b" * 100, "C" * 5000 + "\n")
  *                       from a buffer freed in on_close, in that order
  *   /body (POST)        FNV-1a and length of the request body
+ *   /late?ms=N          the head at once, "late\n" and the end N ms later
  * Key fail_worker_init = N makes worker_init fail on worker N; fini's log
  * line counts worker_exit calls for a worker whose worker_init failed.
  * Answers are "key=value" text, easy to parse in Python.
@@ -121,6 +122,7 @@ typedef struct fstream {
   int over_consume_rc;
   char *ref_value; /* /ref: handed to ir_resp_header_ref, freed in on_close */
   char *ref_body;  /* /refbody: handed to ir_resp_write_ref, freed in on_close */
+  ir_timer_t *late; /* /late: the timer that ends the body; stopped in on_close */
 } fstream;
 
 /* ---- small helpers ---- */
@@ -399,6 +401,23 @@ static int route_reset(ir_stream_t *s, fstream *st) {
   return IR_OK;
 }
 
+/* /late?ms=N: the head at once, the body N ms later. */
+static void late_end(ir_timer_t *t, void *data) {
+  ir_stream_t *s = data;
+  fstream *st = ir_stream_data(s);
+  ir_timer_stop(t);
+  st->late = NULL;
+  if (ir_resp_write(s, "late\n", 5) != 5 || ir_resp_end(s) != IR_OK) ir_stream_reset(s);
+}
+
+static int route_late(ir_stream_t *s, fstream *st) {
+  int rc = ir_resp_header(s, "content-type", "text/plain");
+  if (rc == IR_OK) rc = ir_resp_send_head(s, 0);
+  if (rc != IR_OK) return rc;
+  st->late = ir_timer_start(ir_stream_worker(s), query_u64(s, "ms", 100, 60000), 0, late_end, s);
+  return st->late ? IR_OK : IR_ENOMEM;
+}
+
 /* ---- /trailers, /cltrailer ---- */
 
 static int route_trailers(ir_stream_t *s, fstream *st) {
@@ -644,7 +663,7 @@ static const struct {
     {"/workers", route_workers}, {"/stats", route_stats},       {"/hang", route_hang},
     {"/reset", route_reset},     {"/trailers", route_trailers}, {"/cltrailer", route_cltrailer},
     {"/big", route_big},         {"/misuse", route_misuse},     {"/fail", route_fail},
-    {"/ref", route_ref},         {"/refbody", route_refbody},
+    {"/ref", route_ref},         {"/refbody", route_refbody},   {"/late", route_late},
 };
 
 /* Arena contract: 16-byte aligned, usable up to the size asked, any size. */
@@ -701,6 +720,8 @@ static void f_on_close(ir_stream_t *s, int reason) {
   }
   st->closed = 1;
   if (st->job) st->job->s = NULL; /* its callback must not touch s */
+  if (st->late) ir_timer_stop(st->late);
+  st->late = NULL;
   free(st->ref_value);
   free(st->ref_body);
   st->ref_value = st->ref_body = NULL;

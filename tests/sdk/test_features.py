@@ -646,6 +646,84 @@ class Lifecycle(unittest.TestCase):
 
 
 # --------------------------------------------------------------------------
+# handler_timeout: a module that owes its head past it is answered 504.
+
+
+class HandlerTimeout(unittest.TestCase):
+    def server(self, **server):
+        settings = {"workers": 2, "modules_dir": os.path.dirname(os.path.abspath(FEATURES_SO))}
+        settings.update(server)
+        base = {"module": "features", "label": "feat-test", "tick": "10ms"}
+        quick = dict(base, handler_timeout="1s")
+        return H.Server(server=settings, modules=["features"],
+                        routes=[("/f", base), ("/q", quick)])
+
+    def test_route_override_answers_504_and_closes_with_timeout(self):
+        with self.server() as srv:
+            base = stats(self, srv)
+            s = H.connect(srv.port)
+            try:
+                rd = H.HTTPReader(s, timeout=H.scaled(10))
+                t0 = time.monotonic()
+                s.sendall(H.build_request("GET", "/q/hang"))
+                r = rd.read_response()
+                el = time.monotonic() - t0
+                s.sendall(H.build_request("GET", "/q/service"))
+                after = rd.read_response()
+            finally:
+                s.close()
+            self.assertEqual(r.status, 504, r)
+            self.assertGreaterEqual(el, 0.9, "504 after %.2fs, before handler_timeout = 1s" % el)
+            self.assertLess(el, H.scaled(3), "504 after %.2fs (handler_timeout = 1s)" % el)
+            self.assertEqual(after.status, 200, "the connection after the 504: %r" % after)
+            got = H.wait_for(lambda: stats(self, srv)["timeouts"] >= base["timeouts"] + 1,
+                             H.scaled(3))
+            self.assertTrue(got, "no on_close(IR_CLOSE_TIMEOUT): %r" % stats(self, srv))
+            self.assertTrue(wait_log(srv, r"stream=\d+ module=features: no response head within "
+                                     r"handler_timeout \(1000 ms\): 504$"), srv.diagnostics())
+            # A slow handler (its thread-pool job takes 1.5 s) is cut the same way, and
+            # its late done callback finds the stream gone.
+            self.assertEqual(get(srv, "/q/work?n=5&sleep=1500").status, 504)
+            time.sleep(1.0)
+            self.assertTrue(srv.alive(), srv.diagnostics())
+
+    def test_head_sent_is_not_cut(self):
+        with self.server() as srv:
+            r = get(srv, "/q/late?ms=1800")
+            self.assertEqual((r.status, r.body), (200, b"late\n"), r)
+
+    def test_server_default_applies_to_other_routes(self):
+        with self.server(handler_timeout="2s") as srv:
+            s = H.connect(srv.port)
+            try:
+                s.sendall(H.build_request("GET", "/f/hang"))
+                t0 = time.monotonic()
+                r = H.HTTPReader(s, timeout=H.scaled(10)).read_response()
+            finally:
+                s.close()
+            el = time.monotonic() - t0
+            self.assertEqual(r.status, 504, r)
+            self.assertGreaterEqual(el, 1.9, "the route without its own handler_timeout got "
+                                    "504 after %.2fs ([server] handler_timeout = 2s)" % el)
+
+    def test_h2_504_on_that_stream_only(self):
+        import h2client as C  # noqa: E402
+        srv = C.H2Server(server={"workers": 2, "modules_dir": os.path.dirname(FEATURES_SO)},
+                         modules=["features"],
+                         routes=[("/q", {"module": "features", "handler_timeout": "1s"})],
+                         module_paths={"features": os.path.abspath(FEATURES_SO)})
+        with srv:
+            with C.LibClient(srv.port) as c:
+                hang = c.request("GET", "/q/hang")
+                ok = c.request("GET", "/q/late?ms=1500")
+                hang, ok = c.wait([hang, ok], timeout=H.scaled(10))
+                self.assertEqual(hang.status, 504, hang)
+                self.assertTrue(hang.ended, hang)
+                self.assertEqual((ok.status, bytes(ok.data)), (200, b"late\n"), ok)
+                self.assertIsNone(c.terminated, c.terminated)
+
+
+# --------------------------------------------------------------------------
 # [server] thread_pool: the size of the pool ir_work_submit runs on.
 
 
