@@ -951,10 +951,19 @@ static void h1_settle(ir_stream_t *s) {
     return;
   }
   if ((s->flags & IRH_STREAM_RESP_ENDED) && irh_filesend_active(s)) return; /* file still going */
+  if ((s->flags & IRH_STREAM_RESP_ENDED) && !(s->flags & IRH_STREAM_REQ_ENDED) &&
+      irh_stream_drops_body(s)) {
+    /* Answered by a module that reads no body (or by the host): like
+     * nginx, the rest is read and dropped (up to max_body_size, within
+     * body_timeout) and the connection goes on; on_message_complete ends
+     * the exchange. */
+    h1_resume(c);
+    return;
+  }
   if (s->flags & IRH_STREAM_RESP_ENDED) {
     if (!(s->flags & IRH_STREAM_REQ_ENDED)) {
-      /* Answered before the body was read: stop here; the lingering close
-       * drains what the client still sends. */
+      /* Answered before a module read the body it takes: stop here; the
+       * lingering close drains what the client still sends. */
       h->keep_alive = 0;
     }
     h1_exchange_done(c);

@@ -150,6 +150,11 @@ static int module_wants_body(const ir_stream_t *s) {
          !(s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET | IRH_STREAM_FINISHED));
 }
 
+int irh_stream_drops_body(const ir_stream_t *s) {
+  const ir_module_desc *d = stream_desc(s);
+  return !(s->flags & IRH_STREAM_DISPATCHED) || !d->on_body;
+}
+
 void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
   s->body_received += len;
   if (!module_wants_body(s)) { /* nobody reads it: consumed at once */

@@ -172,6 +172,12 @@ int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
 
+/* Whether nobody reads the request body: no module has the stream (a host
+ * answer such as 404) or its module has no on_body. What still comes is
+ * consumed as it arrives (irh_stream_body), so a protocol may go on reading
+ * it after the response, up to max_body_size. */
+int irh_stream_drops_body(const ir_stream_t *s);
+
 /* Whether the request method is exactly m (irh_method_is). */
 int irh_stream_method_is(const ir_stream_t *s, const char *m);
 
