@@ -125,6 +125,18 @@ int irh_bufq_front_file(const irh_bufq *q, irh_bufq_file_range *out) {
   return 1;
 }
 
+unsigned irh_bufq_peek_files(const irh_bufq *q, irh_bufq_file_range *out, unsigned max,
+                             size_t budget) {
+  unsigned n = 0;
+  for (const irh_bufq_block *b = q->head; b && n < max && budget; b = b->next) {
+    if (!b->file || b->end == b->start) continue;
+    size_t len = b->end - b->start < budget ? b->end - b->start : budget;
+    out[n++] = (irh_bufq_file_range){b->file->fd, b->base + b->start, len};
+    budget -= len;
+  }
+  return n;
+}
+
 /* Frees a block; the last piece of a file range releases it. */
 static void free_block(irh_bufq_block *b) {
   irh_bufq_file *f = b->file;

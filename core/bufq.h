@@ -61,6 +61,11 @@ int irh_bufq_append_file(irh_bufq *q, int fd, uint64_t offset, size_t len,
 unsigned irh_bufq_peek(const irh_bufq *q, uv_buf_t *iov, unsigned max, size_t *bytes);
 /* Whether a file block comes before any memory byte; if so, fills *out. */
 int irh_bufq_front_file(const irh_bufq *q, irh_bufq_file_range *out);
+/* The file ranges among the first bytes of q, in order (memory between
+ * them skipped): fills up to max, stopping once they add up to budget
+ * bytes (the last one cut to fit); returns the count. */
+unsigned irh_bufq_peek_files(const irh_bufq *q, irh_bufq_file_range *out, unsigned max,
+                             size_t budget);
 /* Copies up to len memory bytes from the front into dst and drops them;
  * stops at a file block. Returns the bytes copied. */
 size_t irh_bufq_read(irh_bufq *q, void *dst, size_t len);

@@ -21,6 +21,14 @@
  * the protocol hears on_drain once the queue is written out. One timer per
  * connection carries whichever timeout the protocol's phase calls for; a
  * second one catches stalled writes.
+ *
+ * File ranges (irh_conn_write_file) wait in the queues as blocks of their
+ * own and are written here: sendfile(2) in cleartext, the memory bytes
+ * before them sent with MSG_MORE so that a head or frame header shares
+ * packets with its payload; with TLS they are read on the thread pool
+ * (several ranges per job, HTTP/2's DATA payloads) and the bytes sealed
+ * (crypto->seal_bytes). A range whose file turns out shorter closes the
+ * connection.
  * Connections come from the worker's slab and are counted against
  * max_connections across all workers.
  */
@@ -57,12 +65,16 @@ typedef struct irh_proto {
 } irh_proto;
 
 /* The encryption between the socket and the protocol (tls.c gives one):
- * ciphertext read, the protocol reading again, sealing `out` into `wire`,
- * and freeing c->tls. */
+ * ciphertext read, the protocol reading again, sealing `out` into `wire`
+ * (up to its first file range; a close_notify once nothing is left on a
+ * connection closing when flushed), sealing bytes the connection read for
+ * a file range (borrowed; 0, or -1 when it failed, which closed the
+ * connection), and freeing c->tls. */
 typedef struct irh_conn_crypto {
   void (*on_read)(struct irh_conn *c, const char *data, size_t len);
   void (*want_read)(struct irh_conn *c);
   void (*seal)(struct irh_conn *c);
+  int (*seal_bytes)(struct irh_conn *c, const char *data, size_t len);
   void (*release)(struct irh_conn *c);
 } irh_conn_crypto;
 
@@ -86,15 +98,15 @@ typedef struct irh_conn {
   void *proto_state;             /* the protocol's, opaque here */
   struct irh_tls_conn *tls;      /* owned (crypto->release); NULL without TLS */
   const irh_conn_crypto *crypto; /* set with tls */
-  struct ir_stream *file_stream; /* its file body goes out with sendfile (filesend.c) */
-  unsigned file_bodies;          /* file bodies holding an fd (filesend.c) */
 
   irh_bufq out;         /* plaintext queued by the protocol */
   irh_bufq wire;        /* bytes for the socket (sealed, with TLS) */
   size_t out_in_flight; /* bytes of `wire` in the current writev */
   size_t max_queued;    /* max_queued_output */
+  char *nudge;          /* file bytes copied for a write that waits on the socket */
+  struct irh_conn_read *reading_file; /* TLS: a thread-pool read of file ranges in `out` */
 
-  int open_handles;     /* tcp + 2 timers; the slab slot is freed at 0 */
+  int open_handles;     /* tcp + 2 timers (+ a file read in flight); the slot is freed at 0 */
   int close_reason;     /* ir_close_reason given to open streams */
   uint32_t lingered;    /* bytes dropped while lingering (LINGER_MAX_BYTES at most) */
   unsigned reading : 1; /* uv_read_start is active */
@@ -143,6 +155,16 @@ void irh_conn_commit(irh_conn *c, size_t used);
 /* Queues len bytes from the front of src, moving whole blocks rather than
  * copying them (irh_bufq_splice). -1 as for irh_conn_write. */
 int irh_conn_splice(irh_conn *c, irh_bufq *src, size_t len);
+/* Queues len bytes of the file fd from offset without reading them
+ * (irh_bufq_append_file): release(user) runs once they were written, or
+ * when the connection drops them. The file must not shrink meanwhile.
+ * -1 as for irh_conn_write: then nothing was queued and release is not
+ * called. */
+int irh_conn_write_file(irh_conn *c, int fd, uint64_t offset, size_t len,
+                        irh_bufq_release_fn release, void *user);
+/* Whether file ranges go out with sendfile(2) from the loop (cleartext),
+ * so that reading them ahead pays; with TLS they are read off the loop. */
+static inline int irh_conn_sends_files(const irh_conn *c) { return c->tls == NULL; }
 /* Bytes queued, sealed or in flight. */
 static inline size_t irh_conn_out_bytes(const irh_conn *c) { return c->out.len + c->wire.len; }
 /* Whether writers should wait (queued output over max_queued_output). */

@@ -1,22 +1,25 @@
 /* filesend.c — file bodies (ir_resp_send_file): the module hands over a
  * file range; the host sends it without stalling the loop on disk.
  *
- * Plaintext HTTP/1.1 with a known length: sendfile(2) from the connection's
- * flush, one window at a time; before each window a thread-pool job runs
- * readahead(2) so the pages are resident and sendfile does not wait on the
- * disk in the loop. Everything else (TLS, HTTP/2, chunked framing): a
- * thread-pool job preads a chunk, which goes out through the protocol's
- * normal write path (nghttp2's no-copy DATA frames; GnuTLS records).
+ * The range goes to the protocol as file blocks (ops->write_file), and the
+ * connection writes them (conn.c): sendfile(2) in cleartext, reads on the
+ * thread pool with TLS. What is left here is the SDK call, the bound on
+ * file bodies per connection (ops->file_begin / file_end, counted by the
+ * protocol) and the read-ahead:
  *
- * A stream that closes while a job is in flight leaves the job the file
- * descriptor to close; the job's completion then only cleans up.
+ * In cleartext, sendfile runs on the loop, so a window of SENDFILE_WINDOW
+ * bytes is handed over only once a thread-pool job ran readahead(2) on it
+ * and its pages are resident. At most two windows wait in the queues; the
+ * next is read ahead when one of them has been written. Meanwhile the
+ * stream is FILE_PENDING (stream.c): writes answer "again", and a resp_end
+ * waits for the last window. With TLS the connection's reads run off the
+ * loop anyway, and the whole range is handed over at once.
  *
- * Resource bounds: a connection holds at most h2_max_file_bodies file
- * bodies (each one fd and at most one read buffer); a stream whose peer
- * has no room for it (HTTP/2 window 0, ops->send_room) neither takes a new
- * file body nor reads ahead. Both answer "again" as ir_resp_send_file
- * allows, and the protocol calls irh_stream_writable when room comes
- * (irh_filesend_blocked tells it when that would do nothing).
+ * A body lives apart from the stream (malloc'd) as long as the stream, a
+ * queued window or a read-ahead job needs it: the stream detaches when it
+ * finishes, and whichever comes last frees the body and closes its fd. Its
+ * slot is given back once the file is all written, or when the stream
+ * finishes, whichever comes first.
  */
 #define _GNU_SOURCE /* readahead(2) */
 #include "filesend.h"
@@ -24,7 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -32,251 +35,122 @@
 #include "stream.h"
 #include "worker.h"
 
-#define READ_CHUNK (256u * 1024u)  /* one thread-pool read, at most */
-#define READ_MIN 16384u            /* ... and at least (one TLS record) */
-#define SENDFILE_WINDOW (1u << 20) /* bytes made resident before sendfile */
+#define SENDFILE_WINDOW (1u << 20) /* bytes made resident before they are handed over */
+#define WINDOWS_QUEUED 2           /* handed over and not yet written, at most */
 
-struct irh_file_seg {
-  int fd; /* dup of the module's, owned (or the in-flight job's) */
-  uint64_t off, left;
-  uint64_t warm_end;        /* sendfile: pages up to here were read ahead */
-  int sendfile;             /* sent by the connection with sendfile(2) */
-  struct irh_file_job *job; /* in flight, or NULL */
-  char *buf;                /* pread data not yet taken by the protocol; owned */
-  size_t buf_len, buf_off;
-  unsigned counted : 1; /* holds one of the connection's file-body slots */
-  unsigned waiting : 1; /* send_file said "again" for want of a slot or room */
-};
+typedef struct irh_file_body {
+  irh_stream_file base; /* what s->file points at */
+  ir_stream_t *s;       /* NULL once the stream finished */
+  int fd;               /* dup of the module's, owned; -1 once closed */
+  uint64_t off, left;   /* the part not handed over yet */
+  uint64_t ra_off;      /* the window being read ahead ... */
+  size_t ra_len;        /* ... (job_work reads these two) */
+  unsigned queued;      /* windows handed over and not yet released */
+  unsigned job : 1;     /* a readahead job is in flight */
+  unsigned slot : 1;    /* holds one of the connection's file-body slots */
+} irh_file_body;
 
-typedef struct irh_file_job {
-  ir_stream_t *s; /* NULL once the stream closed */
-  int fd;
-  uint64_t off;
-  size_t len;
-  char *buf; /* pread target (NULL for readahead); owned */
-  ssize_t result;
-} irh_file_job;
-
-/* Room the peer has for this stream's body; INT64_MAX without a limit. */
-static int64_t send_room(ir_stream_t *s) {
-  return s->ops->send_room ? s->ops->send_room(s) : INT64_MAX;
+/* Gives the slot back while the stream is there to tell its protocol. */
+static void give_slot(irh_file_body *b) {
+  if (!b->slot || !b->s) return;
+  b->slot = 0;
+  if (b->s->ops->file_end) b->s->ops->file_end(b->s);
 }
 
-/* Whether a new file body may start: a free slot and room to send. */
-static int may_start(ir_stream_t *s) {
-  return s->conn->file_bodies < s->conn->limits->h2_max_file_bodies && send_room(s) > 0;
+/* Closes the fd once nothing needs it and frees a detached body. */
+static void body_settle(irh_file_body *b) {
+  if (b->left || b->queued || b->job) return;
+  if (b->fd >= 0) close(b->fd);
+  b->fd = -1;
+  give_slot(b);
+  if (!b->s) free(b);
 }
 
-static void seg_close(ir_stream_t *s) {
-  irh_file_seg *f = s->file;
-  if (f->counted) { /* a slot is free: streams waiting for one may go on */
-    f->counted = 0;
-    s->conn->file_bodies--;
-    irh_conn_want_flush(s->conn);
+static void detach(irh_stream_file *f) {
+  irh_file_body *b = (irh_file_body *)f;
+  give_slot(b); /* ranges still queued in the connection hold only their fd */
+  b->s = NULL;
+  b->left = 0; /* nothing more is handed over */
+  body_settle(b);
+}
+
+static int start_readahead(irh_file_body *b);
+
+/* A window was written, or dropped (release callback of its file block):
+ * it runs inside a queue operation, so it touches no queue; the next
+ * window is read ahead and handed over from the job's return. */
+static void window_released(void *user) {
+  irh_file_body *b = user;
+  b->queued--;
+  if (b->s && b->left && b->queued < WINDOWS_QUEUED && start_readahead(b) != 0) {
+    b->left = 0;
+    irh_stream_reset(b->s); /* only marks it and queues the settle pass */
   }
-  if (f->fd >= 0) close(f->fd);
-  free(f->buf);
-  f->fd = -1;
-  f->buf = NULL;
-  f->buf_len = f->buf_off = 0;
-  f->left = 0;
+  body_settle(b);
 }
 
-/* The segment is done (or failed): the module's on_writable may follow. */
-static void seg_finish(ir_stream_t *s, int ok) {
-  seg_close(s);
-  s->conn->file_stream = s->conn->file_stream == s ? NULL : s->conn->file_stream;
-  if (!ok) {
-    irh_log(IR_LOG_ERROR, s->conn->id, s->id, NULL, "file body: the file is shorter than promised");
-    irh_stream_reset(s);
-    return;
-  }
-  irh_stream_schedule_settle(s); /* a response ended meanwhile can finish now */
-  irh_stream_writable(s);        /* WANT_WRITE was set when the segment was taken */
+/* Hands len bytes from b->off to the protocol. 0, or -1 when it refused
+ * them (the connection is closing or out of memory). */
+static int hand_over(irh_file_body *b, uint64_t len) {
+  ir_stream_t *s = b->s;
+  uint64_t off = b->off;
+  b->off += len; /* before the call: a body-less response releases at once */
+  b->left -= len;
+  b->queued++;
+  if (s->ops->write_file(s, b->fd, off, (size_t)len, window_released, b) == IR_OK) return 0;
+  b->queued--;
+  b->left = 0;
+  return -1;
 }
 
-/* ---- the thread-pool jobs ---- */
+/* ---- the read-ahead job ---- */
 
 static void job_work(void *d) {
-  irh_file_job *j = d;
-  if (j->buf) {
-    size_t got = 0;
-    while (got < j->len) {
-      ssize_t n = pread(j->fd, j->buf + got, j->len - got, (off_t)(j->off + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += (size_t)n;
-    }
-    j->result = (ssize_t)got;
-  } else {
-    j->result = readahead(j->fd, (off_t)j->off, j->len) == 0 ? (ssize_t)j->len : -1;
-  }
+  irh_file_body *b = d;
+  (void)readahead(b->fd, (off_t)b->ra_off, b->ra_len); /* failing is harmless: sendfile reads */
 }
-
-static void pump(ir_stream_t *s);
 
 static void job_done(void *d, int status) {
-  irh_file_job *j = d;
-  ir_stream_t *s = j->s;
-  if (!s) { /* the stream closed meanwhile: the job owns the fd now */
-    close(j->fd);
-    free(j->buf);
-    free(j);
+  irh_file_body *b = d;
+  ir_stream_t *s = b->s;
+  b->job = 0;
+  if (!s || !b->left) {
+    body_settle(b);
     return;
   }
-  irh_file_seg *f = s->file;
-  f->job = NULL;
-  if (j->buf) {
-    if (j->result <= 0 || status != IR_OK) {
-      free(j->buf);
-      free(j);
-      seg_finish(s, 0);
-      return;
-    }
-    f->buf = j->buf;
-    f->buf_len = (size_t)j->result;
-    f->buf_off = 0;
-    f->off += (uint64_t)j->result;
-  } else {
-    f->warm_end = j->off + j->len; /* readahead failing is harmless */
+  if (status != IR_OK || hand_over(b, b->ra_len) != 0) {
+    irh_stream_reset(s);
+  } else if (b->left == 0) {
+    irh_stream_file_done(s); /* a resp_end that waited is framed now */
+  } else if (b->queued < WINDOWS_QUEUED && start_readahead(b) != 0) {
+    b->left = 0;
+    irh_stream_reset(s);
   }
-  free(j);
-  if (f->sendfile)
-    irh_conn_want_flush(s->conn);
-  else
-    pump(s);
+  body_settle(b);
 }
 
-static int submit(ir_stream_t *s, int read_data, size_t len) {
-  irh_file_seg *f = s->file;
-  irh_file_job *j = calloc(1, sizeof(*j));
-  if (!j) return -1;
-  j->s = s;
-  j->fd = f->fd;
-  j->off = read_data ? f->off : f->warm_end;
-  j->len = len;
-  if (read_data && !(j->buf = malloc(len))) {
-    free(j);
-    return -1;
-  }
-  if (irh_work_submit(s->worker, job_work, job_done, j) != IR_OK) {
-    free(j->buf);
-    free(j);
-    return -1;
-  }
-  f->job = j;
+static int start_readahead(irh_file_body *b) {
+  if (b->job || !b->left) return 0;
+  b->ra_off = b->off;
+  b->ra_len = b->left < SENDFILE_WINDOW ? (size_t)b->left : SENDFILE_WINDOW;
+  if (irh_work_submit(b->s->worker, job_work, job_done, b) != IR_OK) return -1;
+  b->job = 1;
   return 0;
 }
 
-/* ---- thread-pool reads through the protocol's write path ---- */
+/* ---- the SDK call ---- */
 
-/* The next read: no more than the connection's queue has room for (a read
- * buffer is memory the connection holds on top of its queue, so a client
- * that stops reading holds about max_queued_output, not that plus a whole
- * chunk), but at least one TLS record's worth so the file keeps moving. */
-static size_t read_size(const ir_stream_t *s) {
-  const irh_conn *c = s->conn;
-  size_t queued = irh_conn_out_bytes(c);
-  size_t len = queued < c->max_queued ? c->max_queued - queued : 0;
-  if (len > READ_CHUNK) len = READ_CHUNK;
-  if (len < READ_MIN) len = READ_MIN;
-  return s->file->left < len ? (size_t)s->file->left : len;
+/* Whether [offset, offset + len) lies inside the file (non-regular files
+ * are not checked). */
+static int range_in_file(int fd, uint64_t offset, uint64_t len) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return 0;
+  return !S_ISREG(st.st_mode) || offset + len <= (uint64_t)st.st_size;
 }
-
-static void pump(ir_stream_t *s) {
-  irh_file_seg *f = s->file;
-  while (!f->job && !(s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED))) {
-    if (f->buf_off < f->buf_len) {
-      ssize_t n = s->ops->write(s, f->buf + f->buf_off, f->buf_len - f->buf_off);
-      if (n == IR_EAGAIN) return; /* the protocol calls irh_stream_writable later */
-      if (n < 0) {
-        seg_finish(s, 0);
-        return;
-      }
-      f->buf_off += (size_t)n;
-      f->left -= (uint64_t)n;
-      if (f->buf_off < f->buf_len) return;
-      free(f->buf);
-      f->buf = NULL;
-      f->buf_len = f->buf_off = 0;
-    }
-    if (f->left == 0) {
-      seg_finish(s, 1);
-      return;
-    }
-    /* Read no more than the peer can take soon: nothing while it has no
-     * room (the protocol calls back when it has), and a small read for a
-     * small window rather than a full chunk that would sit in memory; never
-     * more than the connection's queue has room for (read_size). */
-    int64_t room = send_room(s);
-    if (room <= 0) return;
-    size_t len = read_size(s);
-    if ((uint64_t)room < len) len = (uint64_t)room < READ_MIN ? READ_MIN : (size_t)room;
-    if (len > f->left) len = (size_t)f->left;
-    if (submit(s, 1, len) != 0) seg_finish(s, 0);
-    return;
-  }
-}
-
-/* ---- sendfile from the connection's flush ---- */
-
-int irh_filesend_flush(irh_conn *c) {
-  ir_stream_t *s = c->file_stream;
-  irh_file_seg *f = s->file;
-  uv_os_fd_t sock;
-  if (uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0) return -1;
-  while (f->left) {
-    if (f->job) return 0; /* readahead in flight */
-    if (f->off >= f->warm_end) {
-      uint64_t window = f->left < SENDFILE_WINDOW ? f->left : SENDFILE_WINDOW;
-      f->warm_end = f->off;
-      return submit(s, 0, (size_t)window) == 0 ? 0 : -1;
-    }
-    size_t chunk = (size_t)(f->warm_end - f->off);
-    if (chunk > f->left) chunk = (size_t)f->left;
-    off_t off = (off_t)f->off;
-    ssize_t n = sendfile(sock, f->fd, &off, chunk);
-    if (n > 0) {
-      f->off += (uint64_t)n;
-      f->left -= (uint64_t)n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return 1; /* the socket is full */
-    if (n == 0) {                           /* shorter than promised */
-      seg_finish(s, 0);
-      return 0;
-    }
-    return -1;
-  }
-  seg_finish(s, 1);
-  return 0;
-}
-
-/* The socket was full: send the next piece through the normal write path
- * (its completion tells when the socket drained), from pages that the
- * readahead made resident. */
-int irh_filesend_nudge(irh_conn *c) {
-  ir_stream_t *s = c->file_stream;
-  irh_file_seg *f = s->file;
-  size_t len = (size_t)(f->warm_end - f->off);
-  if (len > 16384) len = 16384;
-  if (len > f->left) len = (size_t)f->left;
-  char *p = irh_bufq_reserve(&c->wire, len);
-  if (!p) return -1;
-  ssize_t n = pread(f->fd, p, len, (off_t)f->off);
-  if (n <= 0) return -1;
-  irh_bufq_commit(&c->wire, (size_t)n);
-  f->off += (uint64_t)n;
-  f->left -= (uint64_t)n;
-  return 0;
-}
-
-/* ---- the SDK call and the stream's end ---- */
 
 int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t len) {
   if (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return IR_ECLOSED;
-  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_END_OWED)) return IR_ESTATE;
   if (fd < 0) return IR_EINVAL;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
     int rc = irh_stream_resp_send_head(s, 0);
@@ -285,69 +159,43 @@ int irh_stream_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t 
   if (len == 0 || (s->flags & IRH_STREAM_IS_HEAD)) return IR_OK;
   if ((s->flags & IRH_STREAM_HAS_CL) && s->body_sent + len > (uint64_t)s->resp_content_length)
     return IR_EINVAL;
-  if (s->file && (s->file->fd >= 0 || s->file->job)) {
-    s->flags |= IRH_STREAM_WANT_WRITE;
+  /* An earlier segment is still being handed over, or no slot is free:
+   * on_writable follows when one may go on. */
+  if ((s->flags & IRH_STREAM_FILE_PENDING) ||
+      (s->ops->file_begin && s->ops->file_begin(s) != IR_OK)) {
+    irh_stream_want_write(s);
     return IR_EAGAIN;
   }
-  if (!s->file && !(s->file = irh_arena_alloc(&s->arena, sizeof(*s->file)))) return IR_ENOMEM;
-  irh_file_seg *f = s->file;
-  f->job = NULL;
-  f->fd = -1;
-  if (!may_start(s)) { /* on_writable follows when a slot or room comes */
-    f->waiting = 1;
-    s->flags |= IRH_STREAM_WANT_WRITE;
-    return IR_EAGAIN;
+  irh_file_body *b = calloc(1, sizeof(*b));
+  int dup = b ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (dup < 0) {
+    free(b);
+    if (s->ops->file_end) s->ops->file_end(s);
+    return b ? IR_EIO : IR_ENOMEM;
   }
-  f->waiting = 0;
-  f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (f->fd < 0) return IR_EIO;
-  f->counted = 1;
-  s->conn->file_bodies++;
-  f->off = offset;
-  f->left = len;
-  f->warm_end = offset;
-  f->sendfile = s->ops->can_sendfile && s->ops->can_sendfile(s);
+  *b = (irh_file_body){.base = {detach}, .s = s, .fd = dup, .off = offset, .left = len, .slot = 1};
+  if (s->file) s->file->detach(s->file); /* the previous segment's ranges may still be queued */
+  s->file = &b->base;
   s->body_sent += len;
-  s->flags |= IRH_STREAM_WANT_WRITE; /* on_writable once the file is out */
-  if (f->sendfile) {
-    s->conn->file_stream = s;
-    irh_conn_want_flush(s->conn);
-  } else {
-    pump(s);
+  irh_stream_want_write(s); /* on_writable once the file is out */
+  if (!range_in_file(dup, offset, len)) {
+    irh_log(IR_LOG_ERROR, s->conn->id, s->id, NULL, "file body: the file is shorter than promised");
+    b->left = 0;
+    body_settle(b);
+    irh_stream_reset(s);
+    return IR_OK;
+  }
+  if (!irh_conn_sends_files(s->conn)) { /* read off the loop by the connection */
+    if (hand_over(b, len) != 0) irh_stream_reset(s);
+    body_settle(b);
+    return IR_OK;
+  }
+  irh_stream_file_begin(s); /* allowed: the head went, no file pending */
+  if (start_readahead(b) != 0) {
+    b->left = 0;
+    irh_stream_file_done(s);
+    irh_stream_reset(s);
+    body_settle(b);
   }
   return IR_OK;
-}
-
-int irh_filesend_active(const ir_stream_t *s) {
-  return s->file && (s->file->fd >= 0 || s->file->job);
-}
-
-int irh_filesend_blocked(const ir_stream_t *s) {
-  const irh_file_seg *f = s->file;
-  ir_stream_t *ms = (ir_stream_t *)s; /* the ops take a mutable stream */
-  if (!f) return 0;
-  if (f->fd < 0 && !f->job) return f->waiting && !may_start(ms);
-  return !f->sendfile && !f->job && f->buf_off >= f->buf_len && send_room(ms) <= 0;
-}
-
-int irh_filesend_waits_for_slot(const ir_stream_t *s) {
-  const irh_file_seg *f = s->file;
-  return f && f->waiting && f->fd < 0 && !f->job &&
-         s->conn->file_bodies >= s->conn->limits->h2_max_file_bodies;
-}
-
-void irh_filesend_writable(ir_stream_t *s) {
-  if (!s->file->sendfile) pump(s);
-}
-
-void irh_filesend_release(ir_stream_t *s) {
-  irh_file_seg *f = s->file;
-  if (!f) return;
-  if (s->conn->file_stream == s) s->conn->file_stream = NULL;
-  if (f->job) { /* the job closes the fd when it returns */
-    f->job->s = NULL;
-    f->fd = -1;
-    f->job = NULL;
-  }
-  seg_close(s);
 }

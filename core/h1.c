@@ -24,7 +24,6 @@
 #include <llhttp.h>
 
 #include "conn.h"
-#include "filesend.h"
 #include "log.h"
 #include "recycler.h"
 #include "stream.h"
@@ -131,10 +130,7 @@ static void h1_fail(irh_conn *c, int status, const char *why) {
   int can_answer = !s || !(s->flags & IRH_STREAM_HEAD_SENT);
   if (s) {
     h->stream = NULL;
-    if (can_answer && status) {
-      s->status = status; /* what the access log shows */
-      s->flags |= IRH_STREAM_HEAD_SENT;
-    }
+    if (can_answer && status) irh_stream_answered(s, status); /* what the access log shows */
     irh_stream_finish(s, IR_CLOSE_ERROR);
   }
   if (can_answer && status) {
@@ -532,7 +528,7 @@ static int on_headers_complete(llhttp_t *p) {
   h->head_len = 0; /* head_buf now collects trailers, if any */
   h->nfields = 0;
   h->value_field = 0; /* no value piece of the new fields yet */
-  if (p->method == HTTP_HEAD) s->flags |= IRH_STREAM_IS_HEAD;
+  if (p->method == HTTP_HEAD) irh_stream_mark_head_request(s);
   irh_conn_set_timeout(c, body_expected(c) ? cfg->body_timeout_ms : 0);
   int h2c = wants_h2c(c, s);
   if (h2c > 1) return h1_fail_in_parser(p, h2c);
@@ -602,14 +598,13 @@ static int on_message_complete(llhttp_t *p) {
   irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   irh_conn_set_timeout(c, 0);
-  if (h->h2c_upgrade) {
-    irh_stream_body_end(s); /* not dispatched yet: only marks the request complete */
-    return HPE_PAUSED;      /* h1_parse hands the connection to HTTP/2 */
-  }
+  /* An h2c upgrade: h1_parse hands the connection to HTTP/2, which
+   * dispatches the request as stream 1 and then ends its body. */
+  if (h->h2c_upgrade) return HPE_PAUSED;
   if (s->upgrade.len) return HPE_PAUSED; /* what follows belongs to the upgraded stream */
   irh_stream_body_end(s);
   if (s->flags & IRH_STREAM_RESET) return HPE_PAUSED; /* settle closes */
-  if (!(s->flags & IRH_STREAM_RESP_ENDED) || irh_filesend_active(s)) return HPE_PAUSED;
+  if (!(s->flags & IRH_STREAM_RESP_ENDED)) return HPE_PAUSED;
   /* Answered already (the common case for GET): finish here and go on with
    * the next pipelined request unless the output is piling up. */
   h1_exchange_done(c);
@@ -931,9 +926,24 @@ static int h1_can_trailer(ir_stream_t *s) {
          !irh_status_has_no_body(s->status);
 }
 
-/* sendfile needs the raw socket: no TLS, no chunk framing, no tunnel. */
-static int h1_can_sendfile(ir_stream_t *s) {
-  return !s->conn->tls && !h1_of(s->conn)->chunked_out && !(s->flags & IRH_STREAM_UPGRADED);
+/* A file range as body: a file block in the connection's queue, framed as
+ * one chunk when the response is chunked. */
+static int h1_write_file(ir_stream_t *s, int fd, uint64_t offset, size_t len,
+                         irh_bufq_release_fn release, void *user) {
+  irh_conn *c = s->conn;
+  int chunked = h1_of(c)->chunked_out;
+  if (irh_status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) {
+    release(user); /* no body goes out */
+    return IR_OK;
+  }
+  if (chunked) {
+    char line[24];
+    int ll = snprintf(line, sizeof line, "%zx\r\n", len);
+    if (irh_conn_write(c, line, (size_t)ll) != 0) return IR_ECLOSED;
+  }
+  if (irh_conn_write_file(c, fd, offset, len, release, user) != 0) return IR_ECLOSED;
+  if (chunked && irh_conn_write(c, "\r\n", 2) != 0) return IR_OK; /* closing: released */
+  return IR_OK;
 }
 
 static void h1_consume(ir_stream_t *s, size_t n) {
@@ -950,7 +960,6 @@ static void h1_settle(ir_stream_t *s) {
     irh_conn_close(c);
     return;
   }
-  if ((s->flags & IRH_STREAM_RESP_ENDED) && irh_filesend_active(s)) return; /* file still going */
   if ((s->flags & IRH_STREAM_RESP_ENDED) && !(s->flags & IRH_STREAM_REQ_ENDED) &&
       irh_stream_drops_body(s)) {
     /* Answered by a module that reads no body (or by the host): like
@@ -978,7 +987,7 @@ const irh_stream_ops irh_h1_stream_ops = {
     .consume = h1_consume,
     .settle = h1_settle,
     .can_trailer = h1_can_trailer,
-    .can_sendfile = h1_can_sendfile,
+    .write_file = h1_write_file,
 };
 
 /* ---- connection events ---- */
@@ -1025,7 +1034,7 @@ static void h1_on_eof(irh_conn *c) {
   }
   irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
-  if (s && !(s->flags & IRH_STREAM_RESP_ENDED)) {
+  if (s && !(s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_END_OWED))) {
     irh_conn_close(c);
     return;
   }

@@ -23,7 +23,8 @@
  *   slow readers: a response waiting on the client's window (or socket)
  *   must go at h2_min_send_rate after h2_min_send_rate_grace, counted in
  *   bytes: RST_STREAM CANCEL. File bodies: h2_max_file_bodies per
- *   connection, none started or read ahead without window (filesend.c).
+ *   connection (counted here, asked by filesend.c through file_begin),
+ *   none started without window.
  *   idle connections: a PING after keepalive_timeout; no answer within
  *   h2_ping_timeout: GOAWAY and close.
  *   output for a client that does not read: bounded by max_queued_output
@@ -47,7 +48,6 @@
 #include <strings.h>
 
 #include "conn.h"
-#include "filesend.h"
 #include "log.h"
 #include "rate.h"
 #include "recycler.h"
@@ -89,6 +89,8 @@ typedef struct irh_h2_stream {
   unsigned discard_done : 1; /* ... past the bound: RST_STREAM NO_ERROR sent */
   uint64_t discarded;        /* body bytes dropped while discarding */
   uint64_t discard_since;    /* loop time the response ended */
+  uint8_t file_slots;        /* file-body slots it holds (h2_file_begin) */
+  unsigned file_waiting : 1; /* a file body waits for a slot or for window */
 } irh_h2_stream;
 
 /* How a remembered stream closed, which decides the answer to a DATA or
@@ -112,6 +114,7 @@ typedef struct irh_h2 {
   int in_session;      /* inside an nghttp2 call: do not delete the session */
   int timer_phase;     /* H2_TIMER_* the connection timer is armed for */
   uint64_t idle_since; /* loop time the last stream closed */
+  unsigned file_bodies;       /* file-body slots held, at most h2_max_file_bodies */
   unsigned slots_stalled : 1; /* every file-body slot is held by a stream waiting on the reader */
   struct {
     int32_t id;
@@ -216,7 +219,7 @@ static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *f, void *u
   }
   hs->s = s;
   hs->id = f->hd.stream_id;
-  s->proto = hs;
+  irh_stream_bind(s, hs); /* allowed: new */
   s->protocol = (ir_str){"HTTP/2", 6};
   s->scheme = h->conn->tls ? (ir_str){"https", 5} : (ir_str){"http", 4};
   progress(h, hs);
@@ -321,7 +324,7 @@ static void request_ready(irh_h2 *h, irh_h2_stream *hs) {
     irh_stream_respond_status(s, 431);
     return;
   }
-  if (irh_stream_method_is(s, "HEAD")) s->flags |= IRH_STREAM_IS_HEAD;
+  if (irh_stream_method_is(s, "HEAD")) irh_stream_mark_head_request(s);
   int connect = irh_stream_method_is(s, "CONNECT");
   if (connect && !hs->protocol.len) { /* a tunnel: Iridium is not a proxy */
     irh_stream_respond_status(s, 405);
@@ -671,7 +674,7 @@ static ssize_t data_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t l
   irh_h2_stream *hs = src->ptr;
   size_t avail = queued(hs);
   size_t n = avail < length ? avail : length;
-  int more = !hs->eof || irh_filesend_active(hs->s); /* a file body may still come */
+  int more = !hs->eof; /* stream.c ends a response only after its file body */
   if (n == 0 && more) {
     hs->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
@@ -695,6 +698,15 @@ static ssize_t data_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t l
   return (ssize_t)n;
 }
 
+static int64_t h2_send_room(ir_stream_t *s);
+
+/* Whether a file body waits for what is not there yet: a free slot or the
+ * peer's window (on_writable would only hear "again"). */
+static int file_blocked(irh_h2 *h, irh_h2_stream *hs) {
+  return hs->file_waiting &&
+         (h->file_bodies >= h2_config(h)->h2_max_file_bodies || h2_send_room(hs->s) <= 0);
+}
+
 /* Streams whose queue drained get on_writable; returns how many did. */
 static int notify_writable(irh_h2 *h) {
   int n = 0;
@@ -703,7 +715,7 @@ static int notify_writable(irh_h2 *h) {
     irh_link *next = l->next;
     irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
     if ((hs->s->flags & IRH_STREAM_WANT_WRITE) && queued(hs) < H2_STREAM_LOW &&
-        !irh_filesend_blocked(hs->s)) {
+        !file_blocked(h, hs)) {
       irh_stream_writable(hs->s);
       n++;
     }
@@ -831,11 +843,6 @@ static void h2_consume(ir_stream_t *s, size_t n) {
 
 static void h2_settle(ir_stream_t *s) {
   irh_h2_stream *hs = s->proto;
-  if (hs->deferred && !irh_filesend_active(s)) { /* a file body ended: EOF can go */
-    hs->deferred = 0;
-    nghttp2_session_resume_data(h2_of(s->conn)->session, hs->id);
-    irh_conn_want_flush(s->conn);
-  }
   if (s->flags & IRH_STREAM_RESET) {
     nghttp2_submit_rst_stream(h2_of(s->conn)->session, NGHTTP2_FLAG_NONE, hs->id,
                               NGHTTP2_INTERNAL_ERROR);
@@ -855,6 +862,49 @@ static int64_t h2_send_room(ir_stream_t *s) {
   return (w < cw ? w : cw) - (int64_t)queued(hs);
 }
 
+/* A file range as body: a file block in the stream's queue, which
+ * send_data splices into DATA frames like any other body bytes (the
+ * connection sends the payload with sendfile, or reads it for TLS). */
+static int h2_write_file(ir_stream_t *s, int fd, uint64_t offset, size_t len,
+                         irh_bufq_release_fn release, void *user) {
+  irh_h2_stream *hs = s->proto;
+  if (!hs->has_provider) { /* HEAD, 204, 304: no body goes out */
+    release(user);
+    return IR_OK;
+  }
+  if (irh_bufq_append_file(&hs->body, fd, offset, len, release, user) != 0) return IR_ENOMEM;
+  if (hs->deferred) {
+    hs->deferred = 0;
+    nghttp2_session_resume_data(h2_of(s->conn)->session, hs->id);
+  }
+  irh_conn_want_flush(s->conn);
+  return IR_OK;
+}
+
+/* A file body holds an fd: at most h2_max_file_bodies per connection, and
+ * none for a stream whose peer has no window for it. */
+static int h2_file_begin(ir_stream_t *s) {
+  irh_h2 *h = h2_of(s->conn);
+  irh_h2_stream *hs = s->proto;
+  if (h->file_bodies >= h2_config(h)->h2_max_file_bodies || h2_send_room(s) <= 0) {
+    hs->file_waiting = 1; /* notify_writable tells it when it may */
+    return IR_EAGAIN;
+  }
+  hs->file_waiting = 0;
+  hs->file_slots++;
+  h->file_bodies++;
+  return IR_OK;
+}
+
+static void h2_file_end(ir_stream_t *s) {
+  irh_h2 *h = h2_of(s->conn);
+  irh_h2_stream *hs = s->proto;
+  if (!hs->file_slots) return;
+  hs->file_slots--;
+  h->file_bodies--;
+  irh_conn_want_flush(s->conn); /* a stream waiting for a slot may go on (notify_writable) */
+}
+
 const irh_stream_ops irh_h2_stream_ops = {
     .send_head = h2_send_head,
     .write = h2_write,
@@ -863,7 +913,9 @@ const irh_stream_ops irh_h2_stream_ops = {
     .consume = h2_consume,
     .settle = h2_settle,
     .can_trailer = h2_can_trailer,
-    .send_room = h2_send_room,
+    .write_file = h2_write_file,
+    .file_begin = h2_file_begin,
+    .file_end = h2_file_end,
 };
 
 /* ---- connection events ---- */
@@ -901,13 +953,13 @@ static void h2_on_drain(irh_conn *c) {
  * or a socket it does not read. */
 static int has_body_to_send(irh_h2_stream *hs) {
   ir_stream_t *s = hs->s;
-  return hs->has_provider &&
-         (queued(hs) || irh_filesend_active(s) || (s->flags & IRH_STREAM_WANT_WRITE));
+  return hs->has_provider && (queued(hs) || (s->flags & IRH_STREAM_WANT_WRITE));
 }
 
 static int waits_on_reader(irh_h2 *h, irh_h2_stream *hs) {
   if (!has_body_to_send(hs)) return 0;
-  if (irh_filesend_waits_for_slot(hs->s) && h->slots_stalled) return 1;
+  if (hs->file_waiting && h->file_bodies >= h2_config(h)->h2_max_file_bodies && h->slots_stalled)
+    return 1;
   return nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0 ||
          nghttp2_session_get_remote_window_size(h->session) <= 0 || irh_conn_out_full(h->conn);
 }
@@ -948,9 +1000,9 @@ static void note_stalled_slots(irh_h2 *h) {
   unsigned stalled = 0;
   for (irh_link *l = h->streams.next; l != &h->streams; l = l->next) {
     irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
-    if (irh_filesend_active(hs->s) && waits_on_reader(h, hs)) stalled++;
+    if (hs->file_slots && waits_on_reader(h, hs)) stalled++;
   }
-  h->slots_stalled = stalled && stalled >= h->conn->file_bodies;
+  h->slots_stalled = stalled && stalled >= h->file_bodies;
 }
 
 /* Streams waiting on the client (headers, body or window) that made no
@@ -1238,14 +1290,13 @@ int irh_h2_start_upgrade(irh_conn *c, const irh_config *limits, int connect_prot
    * still the caller's to finish (hs lives in s's arena). */
   int head = irh_stream_method_is(s, "HEAD");
   if (nghttp2_session_upgrade2(h->session, settings, len, head, hs) != 0) return -1;
-  s->proto = hs;
-  s->ops = &irh_h2_stream_ops;
-  s->id = 1;
+  irh_stream_rebind(s, &irh_h2_stream_ops, hs, 1); /* allowed: not dispatched yet */
   s->protocol = (ir_str){"HTTP/2", 6};
   progress(h, hs);
   irh_list_push(&h->streams, &hs->link);
   h->nstreams++;
   h2_rearm_timer(h);
   irh_stream_dispatch(s);
+  irh_stream_body_end(s); /* an upgrade has no body: the request is complete */
   return 0;
 }

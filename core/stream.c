@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "conn.h"
-#include "filesend.h"
 #include "log.h"
 #include "module.h"
 #include "process.h"
@@ -79,7 +78,7 @@ static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
     s->nresp = 0;
     s->ntrailers = 0;
     s->resp_content_length = -1;
-    s->flags &= ~IRH_STREAM_HAS_CL;
+    stream_step(s, IRH_EV_CLEAR_LENGTH); /* allowed: no head yet */
     irh_stream_respond_status(s, 500);
   } else {
     irh_stream_reset(s);
@@ -116,7 +115,7 @@ static void on_handler_timeout(irh_deadline *d) {
   s->nresp = 0; /* what the module set for its own answer does not go with the 504 */
   s->ntrailers = 0;
   s->resp_content_length = -1;
-  s->flags &= ~IRH_STREAM_HAS_CL;
+  stream_step(s, IRH_EV_CLEAR_LENGTH); /* allowed: no head yet */
   irh_stream_respond_status(s, 504);
 }
 
@@ -177,10 +176,7 @@ void irh_stream_body_end(ir_stream_t *s) {
 }
 
 void irh_stream_writable(ir_stream_t *s) {
-  if (irh_filesend_active(s)) { /* the host's own file body goes first */
-    irh_filesend_writable(s);
-    return;
-  }
+  if (s->flags & IRH_STREAM_FILE_PENDING) return;       /* the host's file body goes on by itself */
   if (stream_step(s, IRH_EV_WRITABLE) != IR_OK) return; /* none owed */
   const ir_module_desc *d = stream_desc(s);
   if (!d || !d->on_writable || (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET))) return;
@@ -214,7 +210,11 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
   if (s->method.len) stream_access_log(s, reason);
-  irh_filesend_release(s);
+  if (s->file) { /* the file body's queued ranges outlive the stream */
+    irh_stream_file *f = s->file;
+    s->file = NULL;
+    f->detach(f);
+  }
   irh_arena_free(&s->arena);
   irh_slab_free(&s->worker->stream_slab, s);
 }
@@ -246,6 +246,11 @@ int irh_stream_respond_status(ir_stream_t *s, int status) {
 
 static int stream_closed(const ir_stream_t *s) {
   return (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) != 0;
+}
+
+/* The module ended its response (framed, or owed after a file body). */
+static int resp_ended(const ir_stream_t *s) {
+  return (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_END_OWED)) != 0;
 }
 
 int irh_stream_resp_status(ir_stream_t *s, int status) {
@@ -334,7 +339,7 @@ static int resp_field(ir_stream_t *s, const char *n, size_t nl, const char *v, s
     int64_t cl;
     if (!irh_parse_content_length(v, vl, &cl)) return IR_EINVAL;
     s->resp_content_length = cl;
-    s->flags |= IRH_STREAM_HAS_CL;
+    stream_step(s, IRH_EV_SET_LENGTH); /* allowed: checked above */
     return IR_OK; /* the protocol writes it (or not, for 204/304) */
   }
   return add_field(s, &s->resp_headers, &s->nresp, &s->resp_cap, kept ? n : NULL, n, nl, v, vl,
@@ -368,7 +373,11 @@ int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
  * stream finishes (on_close). */
 static ssize_t resp_write(ir_stream_t *s, const void *data, size_t len, int kept) {
   if (stream_closed(s)) return IR_ECLOSED;
-  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (resp_ended(s)) return IR_ESTATE;
+  if (s->flags & IRH_STREAM_FILE_PENDING) { /* after the file body */
+    stream_step(s, IRH_EV_WANT_WRITE);
+    return IR_EAGAIN;
+  }
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
     int rc = irh_stream_resp_send_head(s, 0);
     if (rc != IR_OK) return rc;
@@ -393,7 +402,7 @@ ssize_t irh_stream_resp_write_ref(ir_stream_t *s, const void *data, size_t len) 
 
 int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char *v, size_t vl) {
   if (stream_closed(s)) return IR_ECLOSED;
-  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (resp_ended(s)) return IR_ESTATE;
   if ((s->flags & IRH_STREAM_HAS_CL) || !s->ops->can_trailer(s)) return IR_ESTATE;
   if (!irh_field_value_valid(v, vl) || irh_is_hop_by_hop(n, nl) ||
       irh_name_is(n, nl, "content-length") || irh_name_is(n, nl, "upgrade"))
@@ -403,8 +412,9 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
 
 int irh_stream_resp_end(ir_stream_t *s) {
   if (stream_closed(s)) return IR_ECLOSED;
-  if (s->flags & IRH_STREAM_RESP_ENDED) return IR_ESTATE;
+  if (resp_ended(s)) return IR_ESTATE;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) return irh_stream_resp_send_head(s, IR_HEAD_END_STREAM);
+  if (s->flags & IRH_STREAM_FILE_PENDING) return stream_step(s, IRH_EV_END_AFTER_FILE);
   int rc = s->ops->end(s);
   stream_step(s, IRH_EV_RESPONSE_END); /* allowed: checked above, head sent */
   irh_stream_schedule_settle(s);
@@ -445,6 +455,22 @@ int irh_stream_rebind(ir_stream_t *s, const irh_stream_ops *ops, void *proto, in
 int irh_stream_reset_by_peer(ir_stream_t *s) { return stream_step(s, IRH_EV_RESET_BY_PEER); }
 
 int irh_stream_want_write(ir_stream_t *s) { return stream_step(s, IRH_EV_WANT_WRITE); }
+
+int irh_stream_bind(ir_stream_t *s, void *proto) {
+  if (s->flags & (IRH_STREAM_DISPATCHED | IRH_STREAM_FINISHED)) return IR_ESTATE;
+  s->proto = proto;
+  return IR_OK;
+}
+
+int irh_stream_file_begin(ir_stream_t *s) { return stream_step(s, IRH_EV_FILE_BEGIN); }
+
+void irh_stream_file_done(ir_stream_t *s) {
+  if (stream_step(s, IRH_EV_FILE_DONE) != IR_OK || !(s->flags & IRH_STREAM_END_OWED)) return;
+  if (s->flags & IRH_STREAM_RESET) return; /* the settle pass frames the reset instead */
+  s->ops->end(s);
+  stream_step(s, IRH_EV_RESPONSE_END); /* allowed: the head went, the file is done */
+  irh_stream_schedule_settle(s);
+}
 
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value) {
   for (size_t i = 0; i < s->nheaders; i++) {

@@ -20,6 +20,7 @@
 #include <iridium/iridium.h>
 
 #include "arena.h"
+#include "bufq.h"       /* irh_bufq_release_fn, for file bodies */
 #include "http_rules.h" /* the callers of the rules moved out of here */
 #include "list.h"
 #include "stream_state.h" /* the IRH_STREAM_* flags and their rules */
@@ -53,13 +54,28 @@ typedef struct irh_stream_ops {
   void (*settle)(ir_stream_t *s);
   /* Whether trailers can still be sent on this response. */
   int (*can_trailer)(ir_stream_t *s);
-  /* Whether a file body can go straight to the socket with sendfile(2)
-   * (plaintext, unframed bytes); NULL means never. */
-  int (*can_sendfile)(ir_stream_t *s);
-  /* Body bytes the peer can take now beyond what is queued (HTTP/2's flow
-   * control windows); <= 0: none. NULL: no such limit. */
-  int64_t (*send_room)(ir_stream_t *s);
+  /* Queues len bytes of the file fd from offset as body, unread: a file
+   * block in the protocol's queue (irh_conn_write_file, or HTTP/2's stream
+   * queue), which the connection writes. IR_OK: the protocol owns the range
+   * and calls release(user) once, when it was written or dropped (at once
+   * for a response without a body). An error: nothing was queued and
+   * release is not called. Never "again": a file block holds no memory. */
+  int (*write_file)(ir_stream_t *s, int fd, uint64_t offset, size_t len,
+                    irh_bufq_release_fn release, void *user);
+  /* Whether a new file body may start now: one of the connection's
+   * file-body slots (h2_max_file_bodies) is free and the peer has room for
+   * the body. IR_OK takes the slot, which file_end gives back; IR_EAGAIN:
+   * irh_stream_writable follows once one may. NULL for both: no bound. */
+  int (*file_begin)(ir_stream_t *s);
+  void (*file_end)(ir_stream_t *s);
 } irh_stream_ops;
+
+/* What a stream holds for a file body (filesend.c): told when the stream
+ * finishes, so that it lets go of the stream (a file range may still be
+ * queued in the connection). */
+typedef struct irh_stream_file {
+  void (*detach)(struct irh_stream_file *f);
+} irh_stream_file;
 
 struct ir_stream {
   struct irh_conn *conn;
@@ -70,7 +86,7 @@ struct ir_stream {
   struct ir_instance *instance; /* the route's module instance, or NULL */
   void *data;                   /* module-owned */
   void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
-  struct irh_file_seg *file;    /* a file body being sent (filesend.c), in the arena */
+  irh_stream_file *file;        /* the file body being sent (filesend.c), or NULL */
   irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
   irh_deadline head_due;        /* handler_timeout: the module owes its response head */
   unsigned flags;
@@ -152,6 +168,16 @@ int irh_stream_reset_by_peer(ir_stream_t *s);
 /* Output for this stream was refused for now (the protocol or the file
  * body is full): on_writable is owed, delivered by irh_stream_writable. */
 int irh_stream_want_write(ir_stream_t *s);
+/* The protocol's per-stream state (HTTP/2's, in the stream's arena), set
+ * once after irh_stream_new; before dispatch. */
+int irh_stream_bind(ir_stream_t *s, void *proto);
+/* A file body starts (filesend.c): until irh_stream_file_done, body writes
+ * answer "again" and the module's resp_end waits for the file. */
+int irh_stream_file_begin(ir_stream_t *s);
+/* The file body's last piece went to the protocol: a resp_end that waited
+ * for it is framed now. Not from inside a module call or a queue's
+ * release callback (it calls the protocol's ops). */
+void irh_stream_file_done(ir_stream_t *s);
 /* A host-made response (404, 500, ...) with a short text body. */
 int irh_stream_respond_status(ir_stream_t *s, int status);
 

@@ -17,6 +17,8 @@ enum {
   WANT_WRITE = IRH_STREAM_WANT_WRITE,
   FINISHED = IRH_STREAM_FINISHED,
   PEER_RESET = IRH_STREAM_PEER_RESET,
+  FILE_PENDING = IRH_STREAM_FILE_PENDING,
+  END_OWED = IRH_STREAM_END_OWED,
 };
 
 typedef struct rule {
@@ -35,8 +37,11 @@ static const rule rules[IRH_EV_COUNT] = {
                           0},
     [IRH_EV_SEND_HEAD_UPGRADE] = {"send_head_upgrade", 0, HEAD_SENT | RESET | FINISHED,
                                   RESET | FINISHED, HEAD_SENT | IRH_STREAM_UPGRADED, 0},
-    [IRH_EV_RESPONSE_END] = {"response_end", HEAD_SENT, RESP_ENDED | RESET | FINISHED,
-                             RESET | FINISHED, RESP_ENDED, 0},
+    /* Not while a file body is handed over: END_AFTER_FILE then, and this
+     * once the file is done. */
+    [IRH_EV_RESPONSE_END] = {"response_end", HEAD_SENT,
+                             RESP_ENDED | FILE_PENDING | RESET | FINISHED, RESET | FINISHED,
+                             RESP_ENDED, END_OWED},
     /* The peer may end its request after a reset: the protocol still reads. */
     [IRH_EV_REQUEST_COMPLETE] = {"request_complete", 0, REQ_ENDED | FINISHED, FINISHED, REQ_ENDED,
                                  0},
@@ -56,6 +61,19 @@ static const rule rules[IRH_EV_COUNT] = {
                            WANT_WRITE, 0},
     [IRH_EV_WRITABLE] = {"writable", WANT_WRITE, FINISHED, FINISHED, 0, WANT_WRITE},
     [IRH_EV_FINISH] = {"finish", 0, FINISHED, FINISHED, FINISHED, 0},
+    [IRH_EV_SET_LENGTH] = {"set_length", 0, HEAD_SENT | RESET | FINISHED, RESET | FINISHED,
+                           IRH_STREAM_HAS_CL, 0},
+    [IRH_EV_CLEAR_LENGTH] = {"clear_length", 0, HEAD_SENT | FINISHED, FINISHED, 0,
+                             IRH_STREAM_HAS_CL},
+    /* One file body at a time, inside a response that is still open. */
+    [IRH_EV_FILE_BEGIN] = {"file_begin", HEAD_SENT,
+                           RESP_ENDED | END_OWED | FILE_PENDING | RESET | FINISHED,
+                           RESET | FINISHED, FILE_PENDING, 0},
+    /* Also after a reset: the file body's last job returns all the same. */
+    [IRH_EV_FILE_DONE] = {"file_done", FILE_PENDING, FINISHED, FINISHED, 0, FILE_PENDING},
+    [IRH_EV_END_AFTER_FILE] = {"end_after_file", HEAD_SENT | FILE_PENDING,
+                               RESP_ENDED | END_OWED | RESET | FINISHED, RESET | FINISHED, END_OWED,
+                               0},
 };
 
 int irh_stream_next(unsigned flags, irh_stream_event ev, unsigned *next) {

@@ -23,10 +23,12 @@ enum {
   IRH_STREAM_WANT_WRITE = 1u << 5, /* a write said "again": on_writable owed */
   IRH_STREAM_IS_HEAD = 1u << 6,    /* HEAD request: body bytes are dropped */
   IRH_STREAM_FINISHED = 1u << 7,
-  IRH_STREAM_HAS_CL = 1u << 8,      /* the module set Content-Length */
-  IRH_STREAM_UPGRADED = 1u << 9,    /* accepted with 101: a full-duplex byte stream */
-  IRH_STREAM_PEER_RESET = 1u << 10, /* the peer aborted it (RST_STREAM) */
-  IRH_STREAM_ANSWERED = 1u << 11    /* the protocol answered it (an error of its own) */
+  IRH_STREAM_HAS_CL = 1u << 8,        /* the module set Content-Length */
+  IRH_STREAM_UPGRADED = 1u << 9,      /* accepted with 101: a full-duplex byte stream */
+  IRH_STREAM_PEER_RESET = 1u << 10,   /* the peer aborted it (RST_STREAM) */
+  IRH_STREAM_ANSWERED = 1u << 11,     /* the protocol answered it (an error of its own) */
+  IRH_STREAM_FILE_PENDING = 1u << 12, /* a file body is still being handed to the protocol */
+  IRH_STREAM_END_OWED = 1u << 13      /* the module ended the response during a file body */
 };
 
 /* What happens to a stream. The values index a table: append only. */
@@ -44,6 +46,11 @@ typedef enum irh_stream_event {
   IRH_EV_WANT_WRITE,        /* a write was refused for now: on_writable owed */
   IRH_EV_WRITABLE,          /* on_writable is being delivered */
   IRH_EV_FINISH,            /* on_close, access log, free */
+  IRH_EV_SET_LENGTH,        /* the module declared the response's Content-Length */
+  IRH_EV_CLEAR_LENGTH,      /* ... which a host-made answer (500) drops again */
+  IRH_EV_FILE_BEGIN,        /* a file body starts (read ahead, handed over in pieces) */
+  IRH_EV_FILE_DONE,         /* its last piece was handed to the protocol */
+  IRH_EV_END_AFTER_FILE,    /* the module ended the response while a file body was pending */
   IRH_EV_COUNT
 } irh_stream_event;
 

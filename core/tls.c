@@ -343,16 +343,39 @@ static void tls_want_read(irh_conn *c) {
   release_empty_in(s);
 }
 
+/* One record of len plaintext bytes into the wire queue. */
+static int seal_record(irh_conn *c, const char *from, size_t len) {
+  ssize_t rc = gnutls_record_send(c->tls->session, from, len);
+  if (rc == (ssize_t)len) return 0;
+  /* the push never blocks: any other answer is an error */
+  irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS send failed: %s",
+          rc < 0 ? gnutls_strerror((int)rc) : "short record");
+  irh_conn_close(c);
+  return -1;
+}
+
+static int tls_seal_bytes(irh_conn *c, const char *data, size_t len) {
+  if (!c->tls->handshake_done || c->tls->bye_sent) return -1;
+  while (len) {
+    size_t n = len < TLS_RECORD_MAX ? len : TLS_RECORD_MAX;
+    if (seal_record(c, data, n) != 0) return -1;
+    data += n;
+    len -= n;
+  }
+  return 0;
+}
+
 static void tls_seal(irh_conn *c) {
   irh_tls_conn *s = c->tls;
   if (!s->handshake_done || s->bye_sent) return;
   char *stage = c->worker->tls_stage;
-  while (c->out.len) {
+  for (;;) {
     /* A piece that fills a record (or is all there is) goes as it is;
-     * smaller ones are gathered first. */
+     * smaller ones are gathered first. A file range stops the sealing:
+     * the connection reads it (off the loop) and seals its bytes. */
     uv_buf_t first;
     size_t bytes;
-    irh_bufq_peek(&c->out, &first, 1, &bytes);
+    if (irh_bufq_peek(&c->out, &first, 1, &bytes) == 0) break;
     const char *from = first.base;
     size_t len = first.len < TLS_RECORD_MAX ? first.len : TLS_RECORD_MAX;
     int gathered = len < TLS_RECORD_MAX && len < c->out.len;
@@ -360,16 +383,10 @@ static void tls_seal(irh_conn *c) {
       len = irh_bufq_read(&c->out, stage, TLS_RECORD_MAX);
       from = stage;
     }
-    ssize_t rc = gnutls_record_send(s->session, from, len);
-    if (rc != (ssize_t)len) { /* the push never blocks: any other answer is an error */
-      irh_log(IR_LOG_DEBUG, c->id, -1, NULL, "TLS send failed: %s",
-              rc < 0 ? gnutls_strerror((int)rc) : "short record");
-      irh_conn_close(c);
-      return;
-    }
+    if (seal_record(c, from, len) != 0) return;
     if (!gathered) irh_bufq_consume(&c->out, len);
   }
-  if (c->close_when_flushed && !s->bye_sent) {
+  if (c->close_when_flushed && !s->bye_sent && c->out.len == 0) {
     gnutls_bye(s->session, GNUTLS_SHUT_WR);
     s->bye_sent = 1;
   }
@@ -388,5 +405,6 @@ static const irh_conn_crypto tls_crypto = {
     .on_read = tls_on_read,
     .want_read = tls_want_read,
     .seal = tls_seal,
+    .seal_bytes = tls_seal_bytes,
     .release = tls_release,
 };

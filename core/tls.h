@@ -34,8 +34,10 @@ typedef int (*irh_tls_handshake_fn)(struct irh_conn *c, const char *alpn, size_t
 
 /* Starts a server session on a freshly accepted connection and puts it
  * between the socket and the protocol (irh_conn_crypto: ciphertext in,
- * handshake, then decryption for the protocol; sealing c->out into c->wire,
- * with a close_notify on a connection closing when flushed). */
+ * handshake, then decryption for the protocol; sealing c->out into c->wire
+ * up to its first file range, and the bytes the connection read for a
+ * range; a close_notify on a connection closing when flushed, once
+ * nothing is left). */
 int irh_tls_conn_start(struct irh_conn *c, irh_tls_ctx *t, irh_tls_handshake_fn on_handshake);
 
 #endif /* IRIDIUM_CORE_TLS_H */

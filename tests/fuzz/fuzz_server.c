@@ -223,6 +223,21 @@ static void exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *da
   if (worker->conns_alive > alive) fail("a connection outlived its reset and a forced close");
 }
 
+static uint64_t accepted_alive; /* conns_alive just before fz_accept's connection */
+
+struct irh_conn *fz_accept(int *client_fd) {
+  uint64_t alive = worker->conns_alive;
+  int fd = client_socket();
+  for (int i = 0; i < PUMP_MAX_TURNS && worker->conns_alive == alive; i++) turn(-1);
+  if (worker->conns_alive == alive) fail("the listener did not accept");
+  accepted_alive = alive;
+  *client_fd = fd;
+  return irh_container_of(worker->conns.prev, irh_conn, member.link); /* the newest */
+}
+
+void fz_turn(void) { turn(-1); }
+
+int fz_conn_alive(void) { return worker->conns_alive > accepted_alive; }
 void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size) {
   exchange(prefix, prefix_len, data, size);
 }

@@ -9,13 +9,16 @@
  * turns the loop after each one, then closes the connection and waits until
  * the server freed it: conn.c, h1.c, h2.c and stream.c run as in the server.
  * fz_exchange_2() does the same and keeps what the server sent, for tests
- * that check the answers (tests/unit/test_h1_parser.c).
+ * that check the answers (tests/unit/test_h1_parser.c). fz_accept() and
+ * fz_turn() give a test the bare connection instead.
  */
 #ifndef IRIDIUM_FUZZ_SERVER_H
 #define IRIDIUM_FUZZ_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct irh_conn;
 
 /* Where an input is cut into separate sends: the marker itself is dropped.
  * A text marker keeps the hand-written seeds readable. */
@@ -31,6 +34,15 @@ void fz_server_init(const char *server_keys, const char *protocols);
  * the server has freed the connection. */
 void fz_exchange(const uint8_t *prefix, size_t prefix_len, const uint8_t *data, size_t size);
 
+/* For tests that drive a connection's write path themselves
+ * (tests/unit/test_conn_write.c): a client socket (blocking, owned by the
+ * caller) whose connection the listener accepted, and that connection. */
+struct irh_conn *fz_accept(int *client_fd);
+/* One loop turn that waits for nothing and reads nothing from any client. */
+void fz_turn(void);
+/* Whether the connection most recently accepted is still open (not yet
+ * freed by the worker). */
+int fz_conn_alive(void);
 /* What the server sent on one connection. */
 typedef struct fz_reply {
   char *bytes; /* all of it, NUL-terminated; malloc'd, the caller frees */

@@ -14,6 +14,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+import h2client as C  # noqa: E402
 
 SRV = None
 PAD = "p" * 1500  # about the size that leaked per request
@@ -36,10 +37,10 @@ def settings(*pairs):
     return b"".join(struct.pack(">HI", k, v) for k, v in pairs)
 
 
-def upgrade_request(value):
-    return H.build_request("GET", "/hello", [
+def upgrade_request(value, method="GET", extra=()):
+    return H.build_request(method, "/hello", [
         ("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
-        ("HTTP2-Settings", value), ("X-Pad", PAD)])
+        ("HTTP2-Settings", value), ("X-Pad", PAD)] + list(extra))
 
 
 BAD = [
@@ -75,6 +76,22 @@ class H2cUpgrade(unittest.TestCase):
             finally:
                 s.close()
             self.assertEqual(head.status, 101, "HTTP2-Settings %r: %r" % (value, head))
+
+    def test_upgraded_request_gets_its_body_end(self):
+        """Stream 1 is a request like any other: its module hears on_body_end.
+        hello answers a POST only then (an echo of the empty body)."""
+        s = H.connect(SRV.port)
+        s.sendall(upgrade_request("", "POST", [("Content-Length", "0")]))
+        rd = H.HTTPReader(s)
+        head = rd.read_head()
+        self.assertEqual(head.status, 101, head)
+        with C.RawConn(SRV.port, sock=s) as c:
+            if rd.buf:
+                c._feed(bytes(rd.buf))
+            st = c.wait_stream(1)
+            self.assertEqual(st.status, 200, "stream 1 after the upgrade: %s" % c.summary())
+            self.assertTrue(st.ended, "stream 1 never ended (no on_body_end?): %r" % st)
+            self.assertEqual(bytes(st.data), b"")
 
     def test_failed_upgrades_do_not_grow_rss(self):
         value = BAD[0][1]

@@ -1,6 +1,6 @@
 /* test_stream_states.c — the stream's rule table (core/stream_state.c).
  *
- * Every event is tried on every combination of the twelve flags, and the
+ * Every event is tried on every combination of the fourteen flags, and the
  * answer is compared with the rule as the protocols rely on it, written
  * here once more as a plain condition per event: what is legal, which
  * refusal an illegal event gets (IR_ECLOSED on a stream that is gone for
@@ -13,7 +13,7 @@
 #include "check.h"
 #include "stream_state.h"
 
-#define NFLAGS 12
+#define NFLAGS 14
 #define ALL_FLAGS ((1u << NFLAGS) - 1)
 
 enum {
@@ -29,6 +29,8 @@ enum {
   U = IRH_STREAM_UPGRADED,
   PR = IRH_STREAM_PEER_RESET,
   A = IRH_STREAM_ANSWERED,
+  FP = IRH_STREAM_FILE_PENDING,
+  EO = IRH_STREAM_END_OWED,
 };
 
 /* The expected answer: the return code, and on IR_OK the new flags. */
@@ -58,7 +60,7 @@ static expect rule_for(unsigned f, irh_stream_event ev) {
     return (f & HS) ? not_now() : ok(f | HS | U);
   case IRH_EV_RESPONSE_END:
     if (gone) return closed();
-    return !(f & HS) || (f & RE) ? not_now() : ok(f | RE);
+    return !(f & HS) || (f & (RE | FP)) ? not_now() : ok((f | RE) & ~EO);
   case IRH_EV_REQUEST_COMPLETE:
     if (f & F) return closed();
     return (f & QE) ? not_now() : ok(f | QE);
@@ -77,6 +79,21 @@ static expect rule_for(unsigned f, irh_stream_event ev) {
     if (f & F) return closed();
     return (f & W) ? ok(f & ~W) : not_now();
   case IRH_EV_FINISH: return (f & F) ? closed() : ok(f | F);
+  case IRH_EV_SET_LENGTH:
+    if (gone) return closed();
+    return (f & HS) ? not_now() : ok(f | CL);
+  case IRH_EV_CLEAR_LENGTH:
+    if (f & F) return closed();
+    return (f & HS) ? not_now() : ok(f & ~CL);
+  case IRH_EV_FILE_BEGIN:
+    if (gone) return closed();
+    return !(f & HS) || (f & (RE | EO | FP)) ? not_now() : ok(f | FP);
+  case IRH_EV_FILE_DONE:
+    if (f & F) return closed();
+    return (f & FP) ? ok(f & ~FP) : not_now();
+  case IRH_EV_END_AFTER_FILE:
+    if (gone) return closed();
+    return (f & (HS | FP)) != (HS | FP) || (f & (RE | EO)) ? not_now() : ok(f | EO);
   default: CHECK(0); return not_now();
   }
 }
@@ -190,6 +207,27 @@ static void test_lifetimes(void) {
   /* The request may still end after a reset: the protocol reads on. */
   f = RUN(IRH_EV_DISPATCH, IRH_EV_RESET_BY_MODULE, IRH_EV_REQUEST_COMPLETE);
   CHECK(f == (D | R | QE));
+  /* A file body the module ends at once (mod_static): the end waits until
+   * the file's last piece went to the protocol. */
+  f = RUN(IRH_EV_DISPATCH, IRH_EV_SET_LENGTH, IRH_EV_SEND_HEAD, IRH_EV_FILE_BEGIN,
+          IRH_EV_WANT_WRITE, IRH_EV_END_AFTER_FILE);
+  CHECK(f == (D | CL | HS | FP | W | EO));
+  CHECK(refused(f, IRH_EV_RESPONSE_END, IR_ESTATE) && refused(f, IRH_EV_FILE_BEGIN, IR_ESTATE));
+  CHECK(refused(f, IRH_EV_END_AFTER_FILE, IR_ESTATE));
+  CHECK(irh_stream_next(f, IRH_EV_FILE_DONE, &f) == IR_OK && f == (D | CL | HS | W | EO));
+  CHECK(irh_stream_next(f, IRH_EV_RESPONSE_END, &f) == IR_OK && f == (D | CL | HS | W | RE));
+  /* ... or writes on after it (on_writable once the file went out). */
+  f = RUN(IRH_EV_DISPATCH, IRH_EV_SEND_HEAD, IRH_EV_FILE_BEGIN, IRH_EV_WANT_WRITE, IRH_EV_FILE_DONE,
+          IRH_EV_WRITABLE, IRH_EV_FILE_BEGIN, IRH_EV_FILE_DONE, IRH_EV_RESPONSE_END);
+  CHECK(f == (D | HS | RE));
+  /* A file body needs an open response; a reset one still hears its end. */
+  CHECK(refused(D, IRH_EV_FILE_BEGIN, IR_ESTATE) &&
+        refused(D | HS | RE, IRH_EV_FILE_BEGIN, IR_ESTATE));
+  CHECK(RUN(IRH_EV_DISPATCH, IRH_EV_SEND_HEAD, IRH_EV_FILE_BEGIN, IRH_EV_RESET_BY_MODULE,
+            IRH_EV_FILE_DONE) == (D | HS | R));
+  /* A host-made 500 drops the module's Content-Length; not after a head. */
+  CHECK(RUN(IRH_EV_DISPATCH, IRH_EV_SET_LENGTH, IRH_EV_CLEAR_LENGTH) == D);
+  CHECK(refused(D | HS, IRH_EV_SET_LENGTH, IR_ESTATE));
   /* Finishing twice is refused: on_close is called once. */
   CHECK(refused(RUN(IRH_EV_FINISH), IRH_EV_FINISH, IR_ECLOSED));
   /* Flags the table does not own pass through every transition. */

@@ -150,13 +150,14 @@ typedef struct ir_host_api {
   /* Sends len bytes of the open file fd, from offset, as the next part of
    * the body (after what was written before; the head is sent first if it
    * was not). The host dup()s fd, so the module may close its own at once,
-   * and reads the file off the loop: sendfile(2) on plaintext HTTP/1.1,
-   * reads on the thread pool straight into outgoing frames for TLS and
-   * HTTP/2. Returns IR_OK when the segment is queued (on_writable follows
+   * and never waits on the disk in the loop: sendfile(2) in cleartext
+   * (HTTP/1.1 and h2c) after reading ahead, reads on the thread pool for
+   * TLS. Returns IR_OK when the segment is queued (on_writable follows
    * once it has been sent), IR_EAGAIN while an earlier segment or too much
    * output is still queued, or another ir_error (IR_EINVAL past a declared
-   * Content-Length). The bytes count like resp_write's. If the file turns
-   * out shorter than promised the stream is reset. Stream's worker. */
+   * Content-Length). The bytes count like resp_write's. If the file is
+   * shorter than promised the stream is reset; a file that shrinks while
+   * it is being sent ends the connection. Stream's worker. */
   int (*resp_send_file)(ir_stream_t *s, int fd, uint64_t offset, uint64_t len);
   /* A pointer per (module, worker), module-owned; the host only keeps it.
    * Typically set in worker_init and freed in worker_exit. w's thread. */
