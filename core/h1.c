@@ -905,15 +905,7 @@ static int h1_end(ir_stream_t *s) {
     }
     irh_conn_write(c, "\r\n", 2);
   }
-  int short_body = (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & IRH_STREAM_IS_HEAD) &&
-                   !irh_status_has_no_body(s->status) &&
-                   s->body_sent < (uint64_t)s->resp_content_length;
-  if (short_body) {
-    irh_log(IR_LOG_WARN, c->id, s->id, NULL,
-            "response ended after %llu of %lld declared bytes; closing",
-            (unsigned long long)s->body_sent, (long long)s->resp_content_length);
-    h->keep_alive = 0;
-  }
+  if (irh_stream_ends_short(s)) h->keep_alive = 0; /* the client sees it cut (stream.c logged it) */
   if (h->close_out) h->keep_alive = 0;
   return IR_OK;
 }

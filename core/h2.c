@@ -826,6 +826,12 @@ static ssize_t h2_write_ref(ir_stream_t *s, const void *data, size_t len) {
 
 static int h2_end(ir_stream_t *s) {
   irh_h2_stream *hs = s->proto;
+  if (irh_stream_ends_short(s)) { /* no END_STREAM for a cut body (stream.c logged it) */
+    nghttp2_submit_rst_stream(h2_of(s->conn)->session, NGHTTP2_FLAG_NONE, hs->id,
+                              NGHTTP2_INTERNAL_ERROR);
+    irh_conn_want_flush(s->conn);
+    return IR_OK;
+  }
   hs->eof = 1;
   if (hs->deferred) {
     hs->deferred = 0;

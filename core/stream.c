@@ -69,9 +69,17 @@ static const char *stream_module_name(const ir_stream_t *s) {
 /* A module callback failed: answer 500 if nothing was sent, else abort.
  * Either way on_close says IR_CLOSE_ERROR (module.h), even when the 500
  * went out completely. */
+static void abandon_response(ir_stream_t *s);
+
 static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
   irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s), "%s failed: %s", callback,
           irh_host_api()->strerror(rc));
+  abandon_response(s);
+}
+
+/* The module's response cannot go out as it is: a 500 instead when no
+ * head went yet, else a reset; on_close says IR_CLOSE_ERROR. */
+static void abandon_response(ir_stream_t *s) {
   s->host_reason = IR_CLOSE_ERROR;
   if (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET)) return;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
@@ -410,15 +418,41 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, NULL, n, nl, v, vl, 0);
 }
 
+int irh_stream_ends_short(const ir_stream_t *s) {
+  return (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & (IRH_STREAM_IS_HEAD | IRH_STREAM_UPGRADED)) &&
+         !irh_status_has_no_body(s->status) && s->body_sent < (uint64_t)s->resp_content_length;
+}
+
 int irh_stream_resp_end(ir_stream_t *s) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (resp_ended(s)) return IR_ESTATE;
+  int rc = IR_OK;
+  if (irh_stream_ends_short(s)) {
+    /* No correct response can reach the client. Before the head: the
+     * host's 500. After it the response ends all the same and the protocol
+     * ends it as broken (HTTP/1.1: the connection closes once written;
+     * HTTP/2: RST_STREAM INTERNAL_ERROR). */
+    int head = (s->flags & IRH_STREAM_HEAD_SENT) != 0;
+    irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s),
+            "resp_end after %llu of %lld declared body bytes: IR_EINVAL, %s",
+            (unsigned long long)s->body_sent, (long long)s->resp_content_length,
+            head ? "response cut" : "answered 500");
+    s->host_reason = IR_CLOSE_ERROR;
+    if (!head) {
+      abandon_response(s);
+      return IR_EINVAL;
+    }
+    rc = IR_EINVAL;
+  }
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) return irh_stream_resp_send_head(s, IR_HEAD_END_STREAM);
-  if (s->flags & IRH_STREAM_FILE_PENDING) return stream_step(s, IRH_EV_END_AFTER_FILE);
-  int rc = s->ops->end(s);
+  if (s->flags & IRH_STREAM_FILE_PENDING) {
+    int step = stream_step(s, IRH_EV_END_AFTER_FILE);
+    return rc != IR_OK ? rc : step;
+  }
+  int end = s->ops->end(s);
   stream_step(s, IRH_EV_RESPONSE_END); /* allowed: checked above, head sent */
   irh_stream_schedule_settle(s);
-  return rc;
+  return rc != IR_OK ? rc : end;
 }
 
 int irh_stream_consume(ir_stream_t *s, size_t n) {

@@ -204,6 +204,11 @@ int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *
  * it after the response, up to max_body_size. */
 int irh_stream_drops_body(const ir_stream_t *s);
 
+/* Whether the response body falls short of the Content-Length its module
+ * declared (not for HEAD, 1xx/204/304 or an upgrade). resp_end refuses such
+ * an end with IR_EINVAL, and the protocol's end() frames it as broken. */
+int irh_stream_ends_short(const ir_stream_t *s);
+
 /* Whether the request method is exactly m (irh_method_is). */
 int irh_stream_method_is(const ir_stream_t *s, const char *m);
 

@@ -26,6 +26,7 @@
  *                       from a buffer freed in on_close, in that order
  *   /body (POST)        FNV-1a and length of the request body
  *   /late?ms=N          the head at once, "late\n" and the end N ms later
+ *   /short?head=1       Content-Length 10, 5 bytes, ir_resp_end (IR_EINVAL)
  * Key fail_worker_init = N makes worker_init fail on worker N; fini's log
  * line counts worker_exit calls for a worker whose worker_init failed.
  * Answers are "key=value" text, easy to parse in Python.
@@ -418,6 +419,22 @@ static int route_late(ir_stream_t *s, fstream *st) {
   return st->late ? IR_OK : IR_ENOMEM;
 }
 
+/* /short?head=0|1: Content-Length 10, 5 bytes (head=1, the default) or
+ * none before the head (head=0), then resp_end, which must refuse. */
+static int route_short(ir_stream_t *s, fstream *st) {
+  int rc = ir_resp_header(s, "content-length", "10");
+  if (rc != IR_OK) return rc;
+  if (query_u64(s, "head", 1, 1)) {
+    rc = ir_resp_send_head(s, 0);
+    if (rc == IR_OK && ir_resp_write(s, "12345", 5) != 5) rc = IR_EIO;
+    if (rc != IR_OK) return rc;
+  }
+  int end = ir_resp_end(s);
+  int again = ir_resp_end(s);
+  ir_log(g_module, s, IR_LOG_INFO, "short end rc=%d again=%d", end, again);
+  return IR_OK;
+}
+
 /* ---- /trailers, /cltrailer ---- */
 
 static int route_trailers(ir_stream_t *s, fstream *st) {
@@ -664,6 +681,7 @@ static const struct {
     {"/reset", route_reset},     {"/trailers", route_trailers}, {"/cltrailer", route_cltrailer},
     {"/big", route_big},         {"/misuse", route_misuse},     {"/fail", route_fail},
     {"/ref", route_ref},         {"/refbody", route_refbody},   {"/late", route_late},
+    {"/short", route_short},
 };
 
 /* Arena contract: 16-byte aligned, usable up to the size asked, any size. */

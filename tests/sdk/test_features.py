@@ -408,6 +408,37 @@ class Services(unittest.TestCase):
                         % (base, after))
         self.assertEqual(after["errors"], base["errors"] + 1, "%r -> %r" % (base, after))
 
+    def test_end_short_of_content_length_is_an_error(self):
+        """ir_resp_end after 5 of 10 declared bytes returns IR_EINVAL and logs
+        the stream, declared and sent sizes; the client never sees a complete
+        response: the connection closes. Before any head: a 500 instead."""
+        base = stats(self, self.srv)
+        data, _how = self.exchange("/f/short")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"content-length: 10", head.lower())
+        self.assertEqual(body, b"12345", "what was written goes out, then the close: %r" % data)
+        m = wait_log(self.srv, LOG_CTX + r"short end rc=(-?\d+) again=(-?\d+)$")
+        self.assertTrue(m, self.srv.diagnostics())
+        self.assertEqual(int(m.group(2)), IR_EINVAL, m.group(0))
+        self.assertEqual(int(m.group(3)), IR_ESTATE, "ir_resp_end again: ended already")
+        self.assertTrue(wait_log(self.srv, r"\[error\] conn=\d+ stream=\d+ module=features: "
+                                 r"resp_end after 5 of 10 declared body bytes: IR_EINVAL, "
+                                 r"response cut$"), self.srv.diagnostics())
+        got = H.wait_for(lambda: stats(self, self.srv)["errors"] >= base["errors"] + 1,
+                         H.scaled(3))
+        self.assertTrue(got, "on_close(IR_CLOSE_ERROR) for the short response")
+        r = get(self.srv, "/f/short?head=0")
+        self.assertEqual(r.status, 500, "short before the head: the host's 500: %r" % r)
+
+    def exchange(self, target):
+        s = H.connect(self.srv.port)
+        try:
+            s.sendall(H.build_request("GET", target))
+            return H.recv_until_close(s, H.scaled(5))
+        finally:
+            s.close()
+
     def test_module_log_line_has_context(self):
         get_ok(self, self.srv, "/f/work?n=77")
         self.assertTrue(wait_log(self.srv, LOG_CTX + r"work submitted: n=77$"),

@@ -234,6 +234,24 @@ class Streams(unittest.TestCase):
             again = c.fetch("GET", "/f/service")
             self.assertEqual(again.status, 200, again)
 
+    def test_end_short_of_content_length_is_rst_stream(self):
+        """ir_resp_end after 5 of 10 declared bytes: IR_EINVAL for the module,
+        RST_STREAM INTERNAL_ERROR (never END_STREAM) for the client; the
+        connection and its other streams go on."""
+        with C.RawConn(self.srv.port) as c:
+            slow = c.send_request("GET", "/f/work?n=1000&sleep=300")
+            sid = c.send_request("GET", "/f/short")
+            st = c.wait_stream(sid)
+            self.assertEqual(st.reset, C.INTERNAL_ERROR, "%r %s" % (st, c.summary()))
+            self.assertFalse(st.ended, st)
+            self.assertTrue(b"12345".startswith(bytes(st.data)), st)
+            other = c.wait_stream(slow, 5)
+            self.assertEqual(other.status, 200, other)
+            self.assertEqual(c.goaways, [])
+        self.assertTrue(C.wait_log(self.srv, r"stream=\d+ module=features: resp_end after 5 of 10 "
+                                   r"declared body bytes: IR_EINVAL, response cut$"),
+                        self.srv.diagnostics())
+
     def test_fail_closes_with_ir_close_error(self):
         """module.h: a handler error is on_close(IR_CLOSE_ERROR) over HTTP/2
         too, although the 500 ended the stream cleanly."""
