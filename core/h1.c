@@ -877,10 +877,11 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
 static ssize_t h1_write(ir_stream_t *s, const void *data, size_t len) {
   irh_conn *c = s->conn;
   if (irh_status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) return (ssize_t)len;
-  size_t queued = irh_conn_out_bytes(c);
-  if (queued >= c->max_queued) return IR_EAGAIN;
-  size_t n = c->max_queued - queued;
-  if (n > len) n = len;
+  size_t queued = irh_conn_out_bytes(c), n = len;
+  if (!irh_stream_write_completes(s, len)) { /* the rest of a declared body goes whole */
+    if (queued >= c->max_queued) return IR_EAGAIN;
+    if (n > c->max_queued - queued) n = c->max_queued - queued;
+  }
   if (h1_of(c)->chunked_out) {
     char line[24];
     int ll = snprintf(line, sizeof line, "%zx\r\n", n);

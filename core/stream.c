@@ -418,6 +418,11 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, NULL, n, nl, v, vl, 0);
 }
 
+int irh_stream_write_completes(const ir_stream_t *s, size_t len) {
+  return (s->flags & IRH_STREAM_HAS_CL) && len &&
+         s->body_sent + len == (uint64_t)s->resp_content_length;
+}
+
 int irh_stream_ends_short(const ir_stream_t *s) {
   return (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & (IRH_STREAM_IS_HEAD | IRH_STREAM_UPGRADED)) &&
          !irh_status_has_no_body(s->status) && s->body_sent < (uint64_t)s->resp_content_length;

@@ -204,6 +204,12 @@ int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *
  * it after the response, up to max_body_size. */
 int irh_stream_drops_body(const ir_stream_t *s);
 
+/* Whether len more body bytes complete the Content-Length the module
+ * declared. A protocol takes such a write whole, whatever its queue bound:
+ * the body is in the module's memory already and nothing follows it, so
+ * ir_respond_simple of any size completes (host.h). */
+int irh_stream_write_completes(const ir_stream_t *s, size_t len);
+
 /* Whether the response body falls short of the Content-Length its module
  * declared (not for HEAD, 1xx/204/304 or an upgrade). resp_end refuses such
  * an end with IR_EINVAL, and the protocol's end() frames it as broken. */

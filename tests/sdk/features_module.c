@@ -27,6 +27,7 @@
  *   /body (POST)        FNV-1a and length of the request body
  *   /late?ms=N          the head at once, "late\n" and the end N ms later
  *   /short?head=1       Content-Length 10, 5 bytes, ir_resp_end (IR_EINVAL)
+ *   /simple?mb=N        N MiB in one ir_respond_simple (the host keeps the rest)
  * Key fail_worker_init = N makes worker_init fail on worker N; fini's log
  * line counts worker_exit calls for a worker whose worker_init failed.
  * Answers are "key=value" text, easy to parse in Python.
@@ -419,6 +420,19 @@ static int route_late(ir_stream_t *s, fstream *st) {
   return st->late ? IR_OK : IR_ENOMEM;
 }
 
+/* /simple?mb=N: N MiB of the pattern in one ir_respond_simple, from a
+ * buffer freed right after the call (resp_write copies). */
+static int route_simple(ir_stream_t *s, fstream *st) {
+  size_t len = (size_t)query_u64(s, "mb", 1, 256) << 20;
+  uint8_t *body = malloc(len);
+  if (!body) return IR_ENOMEM;
+  for (size_t i = 0; i < len; i += 256) memcpy(body + i, g_pattern, 256);
+  int rc = ir_respond_simple(s, 200, "application/octet-stream", body, len);
+  free(body);
+  ir_log(g_module, s, IR_LOG_INFO, "simple rc=%d bytes=%zu", rc, len);
+  return rc;
+}
+
 /* /short?head=0|1: Content-Length 10, 5 bytes (head=1, the default) or
  * none before the head (head=0), then resp_end, which must refuse. */
 static int route_short(ir_stream_t *s, fstream *st) {
@@ -681,7 +695,7 @@ static const struct {
     {"/reset", route_reset},     {"/trailers", route_trailers}, {"/cltrailer", route_cltrailer},
     {"/big", route_big},         {"/misuse", route_misuse},     {"/fail", route_fail},
     {"/ref", route_ref},         {"/refbody", route_refbody},   {"/late", route_late},
-    {"/short", route_short},
+    {"/short", route_short},     {"/simple", route_simple},
 };
 
 /* Arena contract: 16-byte aligned, usable up to the size asked, any size. */

@@ -512,6 +512,20 @@ class Backpressure(unittest.TestCase):
             self.assertGreater(stats(self, srv)["writable"], 0,
                                "64 MiB went out without a single on_writable")
 
+    def test_respond_simple_20mib(self):
+        """ir_respond_simple with a body far over max_queued_output (1m):
+        the host takes it whole and sends it all; the call returns IR_OK."""
+        with features_server() as srv, tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "simple")
+            url = "http://127.0.0.1:%d/f/simple?mb=20" % srv.port
+            cp = H.curl(["-o", out, "-D", "-", url], timeout=60)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            self.assertIn(b"content-length: %d" % (20 * MIB), cp.stdout.lower())
+            self.assertEqual(os.path.getsize(out), 20 * MIB)
+            self.assertEqual(H.sha256_file(out), pattern_sha256(20 * MIB))
+            self.assertTrue(wait_log(srv, LOG_CTX + r"simple rc=0 bytes=%d$" % (20 * MIB)),
+                            srv.diagnostics())
+
     def slow_read(self, srv, size, per_read, pause):
         """Reads a /f/big response of size bytes, per_read bytes at a time
         with pauses; returns (body sha256, peak RSS KiB)."""

@@ -327,6 +327,19 @@ class Streams(unittest.TestCase):
         self.assertEqual(int(f["fnv"], 16), fnv1a(body))
         self.assertEqual(int(f["over_consume"]), IR_EINVAL)
 
+    def test_respond_simple_20mib_h2(self):
+        """ir_respond_simple of 20 MiB (over max_queued_output) over HTTP/2,
+        h2c and TLS: all of it arrives, through the client's windows."""
+        for tls in (False, True):
+            port = self.srv.ports[0] if tls else self.srv.port
+            with C.LibClient(port, tls=tls) as c:
+                st = c.fetch("GET", "/f/simple?mb=20", timeout=60)
+            self.assertEqual(st.status, 200, st)
+            self.assertTrue(st.ended, st)
+            self.assertEqual(st.header("content-length"), str(20 * MIB))
+            self.assertEqual(len(st.data), 20 * MIB, "tls=%s" % tls)
+            self.assertEqual(hashlib.sha256(st.data).hexdigest(), pattern_sha256(20 * MIB))
+
     def test_16mib_over_tls_python_small_window(self):
         with C.LibClient(self.srv.ports[0], tls=True) as c:
             st = c.fetch("GET", "/f/big?mb=16", timeout=60)
