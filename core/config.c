@@ -46,7 +46,7 @@
 
 #define MAX_WORKERS 256
 #define MAX_BACKLOG 65535
-#define MAX_THREAD_POOL 1024 /* libuv's own bound (MAX_THREADPOOL_SIZE) */
+#define MAX_THREAD_POOL 1024          /* libuv's own bound (MAX_THREADPOOL_SIZE) */
 #define MAX_INT31 INT64_C(2147483647) /* 2^31-1: HTTP/2 windows and stream counts */
 
 /* GnuTLS's NORMAL ciphers, AES-128-GCM first (as Mozilla's recommended
@@ -1109,10 +1109,10 @@ static void add_route(irh_config *c, const irh_section *s) {
     return;
   }
   c->routes[c->nroutes++] = (irh_route_cfg){.section = s,
-                                             .prefix = s->arg,
-                                             .host = host_name,
-                                             .module = module->value,
-                                             .handler_timeout_ms = handler_timeout_ms};
+                                            .prefix = s->arg,
+                                            .host = host_name,
+                                            .module = module->value,
+                                            .handler_timeout_ms = handler_timeout_ms};
 }
 
 /* ---- checking: the whole file -------------------------------------------- */

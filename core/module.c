@@ -59,8 +59,8 @@ static void warn_if_renamed(const irh_config *c, const irh_module_cfg *mc, const
   if (own && strcmp(own, mc->name) == 0) return;
   const irh_kv *path = irh_section_find(mc->section, "path");
   irh_config_warn(c, path ? path->line : mc->section->line,
-                  "[module %s] %s calls itself '%s'; routes use the section's name '%s'",
-                  mc->name, mod->path, own ? own : "(no name)", mc->name);
+                  "[module %s] %s calls itself '%s'; routes use the section's name '%s'", mc->name,
+                  mod->path, own ? own : "(no name)", mc->name);
 }
 
 /* dlopen + entry + ABI check. On refusal the module is closed again and

@@ -424,7 +424,8 @@ int irh_stream_write_completes(const ir_stream_t *s, size_t len) {
 }
 
 int irh_stream_ends_short(const ir_stream_t *s) {
-  return (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & (IRH_STREAM_IS_HEAD | IRH_STREAM_UPGRADED)) &&
+  return (s->flags & IRH_STREAM_HAS_CL) &&
+         !(s->flags & (IRH_STREAM_IS_HEAD | IRH_STREAM_UPGRADED)) &&
          !irh_status_has_no_body(s->status) && s->body_sent < (uint64_t)s->resp_content_length;
 }
 

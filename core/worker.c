@@ -6,6 +6,10 @@
  * queued output with one writev each, repeated while that queued more (a
  * drained connection may call modules again), then the access-log buffer.
  *
+ * Deadlines (irh_deadline, a stream's handler_timeout) sit in lanes of
+ * equal timeouts, so each lane is in due order; one timer is armed for the
+ * earliest head of any lane.
+ *
  * Draining: on a stop request the worker closes its listeners, closes idle
  * connections, lets busy ones finish their current response, and after
  * shutdown_timeout closes whatever is left. When the last connection is gone
@@ -19,9 +23,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "listener.h"
 #include "log.h"
-#include "config.h"
 #include "module.h"
 #include "process.h"
 #include "recycler.h"

@@ -95,8 +95,8 @@ struct ir_worker {
   uv_check_t after_poll;    /* the same, after I/O callbacks */
   uv_idle_t more_work;      /* active while a pass left work queued */
   uv_timer_t shutdown_timer;
-  uv_timer_t deadline_timer;  /* the earliest pending irh_deadline */
-  irh_deadline_lane **lanes;  /* one per timeout in use, owned (each lane too) */
+  uv_timer_t deadline_timer; /* the earliest pending irh_deadline */
+  irh_deadline_lane **lanes; /* one per timeout in use, owned (each lane too) */
   size_t nlanes;
 
   irh_listener_set listeners;

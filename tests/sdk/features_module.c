@@ -386,8 +386,8 @@ static int route_stats(ir_stream_t *s, fstream *st) {
                 "orphans=%ld misaligned=%ld writable=%ld\n",
                 atomic_load(&g_requests), atomic_load(&g_closes), atomic_load(&g_aborted),
                 atomic_load(&g_done_closes), atomic_load(&g_error_closes),
-                atomic_load(&g_timeout_closes), atomic_load(&g_orphans),
-                atomic_load(&g_misaligned), atomic_load(&g_writable));
+                atomic_load(&g_timeout_closes), atomic_load(&g_orphans), atomic_load(&g_misaligned),
+                atomic_load(&g_writable));
 }
 
 static int route_hang(ir_stream_t *s, fstream *st) { return IR_OK; }
