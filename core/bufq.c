@@ -28,8 +28,9 @@ struct irh_bufq_block {
   char data[];
 };
 
-/* Block sizes such that block and recycler head fill a size class. */
-#define BLOCK_OVERHEAD (sizeof(irh_bufq_block) + IRH_RECYCLER_HEAD)
+/* Block sizes such that a block fills a size class (classes count usable
+ * bytes; the recycler's head comes on top of them). */
+#define BLOCK_OVERHEAD sizeof(irh_bufq_block)
 #define BUFQ_BLOCK (16384 - BLOCK_OVERHEAD)
 #define BUFQ_FIRST_BLOCK (4096 - BLOCK_OVERHEAD)
 /* Smaller pieces are copied: into the tail block they cost less than one

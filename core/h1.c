@@ -153,6 +153,7 @@ static int h1_fail_in_parser(llhttp_t *p, int status) {
 /* Appends to head_buf; the total of target + fields is bounded. */
 static int head_append(irh_conn *c, const char *at, size_t len) {
   irh_h1 *h = h1_of(c);
+  if (len == 0) return 0; /* head_buf may be NULL: nothing to add to it */
   if (h->head_len + len > conn_config(c)->max_header_size) return -1;
   if (h->head_len + len > h->head_cap) {
     size_t cap = h->head_cap ? h->head_cap : 1024;

@@ -23,6 +23,62 @@
  *        resp_write_ref)
  */
 
+/* The minor a module is built for: its descriptor declares it, so the module
+ * loads on hosts from MAJOR.IR_ABI_TARGET_MINOR on, and everything newer is
+ * hidden at compile time. Define it before including the SDK, e.g.
+ * -DIR_ABI_TARGET_MINOR=0 (sdk/README.md, "Building for older hosts");
+ * unset, it is IR_ABI_MINOR. */
+#ifndef IR_ABI_TARGET_MINOR
+#define IR_ABI_TARGET_MINOR IR_ABI_MINOR
+#endif
+
+#define IR__STR(x) #x
+#define IR__XSTR(x) IR__STR(x)
+#define IR__MAJOR_TEXT IR__XSTR(IR_ABI_MAJOR)
+#define IR__TARGET_TEXT IR__MAJOR_TEXT "." IR__XSTR(IR_ABI_TARGET_MINOR)
+#define IR__SDK_TEXT IR__MAJOR_TEXT "." IR__XSTR(IR_ABI_MINOR)
+#ifdef __cplusplus
+#define IR__STATIC_ASSERT static_assert
+#else
+#define IR__STATIC_ASSERT _Static_assert
+#endif
+
+#if IR_ABI_TARGET_MINOR < 0 || IR_ABI_TARGET_MINOR > IR_ABI_MINOR
+IR__STATIC_ASSERT(0, "IR_ABI_TARGET_MINOR asks for ABI " IR__TARGET_TEXT
+                     "; this SDK (ABI " IR__SDK_TEXT
+                     ") builds for minors 0 to " IR__XSTR(IR_ABI_MINOR));
+#endif
+
+/* IR__SINCE_1_m(name) marks a declaration ABI 1.m added: nothing when the
+ * module targets 1.m or later, otherwise an attribute that makes any use of
+ * name a compile error naming both minors. */
+#if defined(__has_attribute)
+#if __has_attribute(unavailable)
+#define IR__UNAVAILABLE(msg) __attribute__((unavailable(msg)))
+#endif
+#endif
+#ifndef IR__UNAVAILABLE
+#define IR__UNAVAILABLE(msg) __attribute__((deprecated(msg))) /* a warning only */
+#endif
+#define IR__NEEDS(minor, name)                                                                     \
+  IR__UNAVAILABLE(#name " needs SDK ABI " IR__MAJOR_TEXT "." #minor                                \
+                        "; this module targets " IR__TARGET_TEXT " (IR_ABI_TARGET_MINOR)")
+#if IR_ABI_TARGET_MINOR >= 1
+#define IR__SINCE_1_1(name)
+#else
+#define IR__SINCE_1_1(name) IR__NEEDS(1, name)
+#endif
+#if IR_ABI_TARGET_MINOR >= 2
+#define IR__SINCE_1_2(name)
+#else
+#define IR__SINCE_1_2(name) IR__NEEDS(2, name)
+#endif
+#if IR_ABI_TARGET_MINOR >= 3
+#define IR__SINCE_1_3(name)
+#else
+#define IR__SINCE_1_3(name) IR__NEEDS(3, name)
+#endif
+
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */
 #define IR_ABI_PACK(major, minor) (((uint32_t)(major) << 16) | (uint32_t)(minor))
 #define IR_ABI_VERSION IR_ABI_PACK(IR_ABI_MAJOR, IR_ABI_MINOR)

@@ -144,7 +144,7 @@ typedef struct ir_host_api {
    * on_body carries the peer's bytes, resp_write sends bytes, on_body_end
    * means the peer closed its side, resp_end closes ours. Idle timeouts do
    * not apply to it; the module keeps it alive or ends it. */
-  ir_str (*req_upgrade)(ir_stream_t *s);
+  IR__SINCE_1_1(req_upgrade) ir_str (*req_upgrade)(ir_stream_t *s);
 
   /* ---- ABI 1.2: file bodies, per-worker data ---- */
   /* Sends len bytes of the open file fd, from offset, as the next part of
@@ -158,22 +158,26 @@ typedef struct ir_host_api {
    * Content-Length). The bytes count like resp_write's. If the file is
    * shorter than promised the stream is reset; a file that shrinks while
    * it is being sent ends the connection. Stream's worker. */
+  IR__SINCE_1_2(resp_send_file)
   int (*resp_send_file)(ir_stream_t *s, int fd, uint64_t offset, uint64_t len);
   /* A pointer per (module, worker), module-owned; the host only keeps it.
    * Typically set in worker_init and freed in worker_exit. w's thread. */
+  IR__SINCE_1_2(worker_set_data)
   void (*worker_set_data)(ir_module_t *m, ir_worker_t *w, void *data);
-  void *(*worker_data)(ir_module_t *m, ir_worker_t *w);
+  IR__SINCE_1_2(worker_data) void *(*worker_data)(ir_module_t *m, ir_worker_t *w);
 
   /* ---- ABI 1.3: response fields without a copy ---- */
   /* resp_header, but the host keeps the two pointers instead of copying
    * the bytes: name and value must stay valid and unchanged until on_close
    * (string literals, or memory the module frees in on_close or later).
    * name must be lower-case (IR_EINVAL otherwise). Before send_head only. */
+  IR__SINCE_1_3(resp_header_ref)
   int (*resp_header_ref)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                          size_t value_len);
   /* resp_write, but the host may keep the pointer instead of copying the
    * bytes: data must stay valid and unchanged until on_close. Returns as
    * resp_write does. Stream's worker. */
+  IR__SINCE_1_3(resp_write_ref)
   ssize_t (*resp_write_ref)(ir_stream_t *s, const void *data, size_t len);
 } ir_host_api;
 

@@ -26,9 +26,11 @@
 extern "C" {
 #endif
 
-/* Fills the first fields of an ir_module_desc / ir_config_key initialiser. */
+/* Fills the first fields of an ir_module_desc / ir_config_key initialiser.
+ * The descriptor declares the targeted minor (IR_ABI_TARGET_MINOR, by default
+ * the SDK's own) with that minor's struct size. */
 #define IR_MODULE_DESC_HEADER                                                                      \
-  .struct_size = sizeof(ir_module_desc), .abi_major = IR_ABI_MAJOR, .abi_minor = IR_ABI_MINOR
+  .struct_size = IR_MODULE_DESC_SIZE, .abi_major = IR_ABI_MAJOR, .abi_minor = IR_ABI_TARGET_MINOR
 #define IR_KEY(type_, name_, default_, required_, help_)                                           \
   { sizeof(ir_config_key), (type_), (name_), (default_), (required_), (help_) }
 #define IR_KEY_END                                                                                 \
@@ -91,9 +93,16 @@ static inline int ir_req_header_at(ir_stream_t *s, size_t i, ir_str *name, ir_st
 static inline int64_t ir_req_content_length(ir_stream_t *s) {
   return ir__host->req_content_length(s);
 }
-/* ABI 1.1 */
+/* Newer wrappers. A module that targets an older minor (IR_ABI_TARGET_MINOR)
+ * gets a declaration instead, and a compile error naming the minor when it
+ * uses one. */
+#if IR_ABI_TARGET_MINOR >= 1
 static inline ir_str ir_req_upgrade(ir_stream_t *s) { return ir__host->req_upgrade(s); }
-/* ABI 1.2 */
+#else
+IR__SINCE_1_1(ir_req_upgrade) ir_str ir_req_upgrade(ir_stream_t *s);
+#endif
+
+#if IR_ABI_TARGET_MINOR >= 2
 static inline int ir_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t len) {
   return ir__host->resp_send_file(s, fd, offset, len);
 }
@@ -103,7 +112,15 @@ static inline void ir_worker_set_data(ir_module_t *m, ir_worker_t *w, void *data
 static inline void *ir_worker_data(ir_module_t *m, ir_worker_t *w) {
   return ir__host->worker_data(m, w);
 }
-/* ABI 1.3 */
+#else
+IR__SINCE_1_2(ir_resp_send_file)
+int ir_resp_send_file(ir_stream_t *s, int fd, uint64_t offset, uint64_t len);
+IR__SINCE_1_2(ir_worker_set_data)
+void ir_worker_set_data(ir_module_t *m, ir_worker_t *w, void *data);
+IR__SINCE_1_2(ir_worker_data) void *ir_worker_data(ir_module_t *m, ir_worker_t *w);
+#endif
+
+#if IR_ABI_TARGET_MINOR >= 3
 static inline int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nlen,
                                      const char *value, size_t vlen) {
   return ir__host->resp_header_ref(s, name, nlen, value, vlen);
@@ -111,6 +128,13 @@ static inline int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nl
 static inline ssize_t ir_resp_write_ref(ir_stream_t *s, const void *data, size_t len) {
   return ir__host->resp_write_ref(s, data, len);
 }
+#else
+IR__SINCE_1_3(ir_resp_header_ref)
+int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nlen, const char *value,
+                       size_t vlen);
+IR__SINCE_1_3(ir_resp_write_ref)
+ssize_t ir_resp_write_ref(ir_stream_t *s, const void *data, size_t len);
+#endif
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }

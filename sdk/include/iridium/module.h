@@ -59,9 +59,9 @@ typedef enum ir_close_reason {
  * workers start or after they stopped; everything else runs on the worker
  * that owns the object passed in. */
 typedef struct ir_module_desc {
-  uint32_t struct_size; /* sizeof(ir_module_desc) of the module's SDK */
+  uint32_t struct_size; /* sizeof(ir_module_desc) in the SDK of abi_minor */
   uint16_t abi_major;   /* IR_ABI_MAJOR the module was built with */
-  uint16_t abi_minor;   /* IR_ABI_MINOR the module was built with */
+  uint16_t abi_minor;   /* the minor it was built for: IR_ABI_TARGET_MINOR */
   const char *name;     /* short name, e.g. "hello" */
   const char *version;  /* the module's own release, e.g. "1.0.0" */
 
@@ -101,6 +101,7 @@ typedef struct ir_module_desc {
   void (*on_close)(ir_stream_t *s, int reason);
 
   /* ---- ABI 1.1 ---- */
+  IR__SINCE_1_1(flags)
   uint64_t flags; /* IR_MODULE_* bits (64-bit: no tail padding for a later field to fall into) */
 } ir_module_desc;
 
@@ -108,7 +109,21 @@ typedef struct ir_module_desc {
 /* The module's routes take upgraded streams (WebSocket over HTTP/1.1
  * Upgrade and over HTTP/2 extended CONNECT, RFC 8441). Listeners serving
  * such a route advertise SETTINGS_ENABLE_CONNECT_PROTOCOL. */
+#if IR_ABI_TARGET_MINOR >= 1
 #define IR_MODULE_UPGRADES 0x1u
+#else
+enum { IR_MODULE_UPGRADES IR__SINCE_1_1(IR_MODULE_UPGRADES) = 0x1 };
+#endif
+
+/* sizeof(ir_module_desc) as the SDK of IR_ABI_TARGET_MINOR declared it: the
+ * descriptor's struct_size (IR_MODULE_DESC_HEADER), so that a host reads no
+ * member newer than the module's minor. 1.0's ends with on_close. */
+#if IR_ABI_TARGET_MINOR >= 1
+#define IR_MODULE_DESC_SIZE sizeof(ir_module_desc)
+#else
+#define IR_MODULE_DESC_SIZE                                                                        \
+  (offsetof(ir_module_desc, on_close) + sizeof(((ir_module_desc *)0)->on_close))
+#endif
 
 /* The entry function's type and exported name. */
 struct ir_host_api;
