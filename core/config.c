@@ -46,6 +46,7 @@
 
 #define MAX_WORKERS 256
 #define MAX_BACKLOG 65535
+#define MAX_THREAD_POOL 1024          /* libuv's own bound (MAX_THREADPOOL_SIZE) */
 #define MAX_INT31 INT64_C(2147483647) /* 2^31-1: HTTP/2 windows and stream counts */
 
 /* GnuTLS's NORMAL ciphers, AES-128-GCM first (as Mozilla's recommended
@@ -89,7 +90,11 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_DURATION, "keepalive_timeout", "75s", NULL),
     KEY(IR_KEY_DURATION, "write_timeout", "60s", NULL),
     KEY(IR_KEY_DURATION, "shutdown_timeout", "10s", NULL),
+    KEY(IR_KEY_DURATION, "handler_timeout", "60s",
+        "a module's time to send the response head once it has the request: then 504"),
     KEY(IR_KEY_SIZE, "max_queued_output", "1m", "bytes queued for one client before writers wait"),
+    KEY(IR_KEY_INT, "thread_pool", "4",
+        "threads of the pool that ir_work_submit and file reads share (1 to 1024)"),
     KEY(IR_KEY_INT, "h2_max_concurrent_streams", "128", NULL),
     KEY(IR_KEY_SIZE, "h2_initial_window_size", "256k", NULL),
     KEY(IR_KEY_SIZE, "h2_max_frame_size", "16k", NULL),
@@ -132,7 +137,9 @@ static const server_number server_numbers[] = {
     NUMBER("keepalive_timeout", keepalive_timeout_ms, 1, INT64_MAX),
     NUMBER("write_timeout", write_timeout_ms, 1, INT64_MAX),
     NUMBER("shutdown_timeout", shutdown_timeout_ms, 1, INT64_MAX),
+    NUMBER("handler_timeout", handler_timeout_ms, 1, INT64_MAX),
     NUMBER("max_queued_output", max_queued_output, 1, INT64_MAX),
+    NUMBER("thread_pool", thread_pool, 1, MAX_THREAD_POOL),
     NUMBER("h2_max_concurrent_streams", h2_max_concurrent_streams, 1, MAX_INT31),
     NUMBER("h2_initial_window_size", h2_initial_window_size, 1, MAX_INT31),
     NUMBER("h2_max_frame_size", h2_max_frame_size, 16384, 16777215),
@@ -195,6 +202,20 @@ int irh_config_error(irh_config *c, int line, const char *fmt, ...) {
   va_end(ap);
   c->errors++;
   return -1;
+}
+
+void irh_config_warn(const irh_config *c, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  flockfile(stderr);
+  if (line > 0)
+    fprintf(stderr, "%s:%d: warning: ", c->path, line);
+  else
+    fprintf(stderr, "%s: warning: ", c->path);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  funlockfile(stderr);
+  va_end(ap);
 }
 
 static void report_oom(irh_config *c) { irh_config_error(c, 0, "out of memory"); }
@@ -1058,12 +1079,27 @@ static int check_route_module(irh_config *c, const irh_section *s, const irh_kv 
   return 1;
 }
 
+/* handler_timeout in a [route]: the route's own, over [server]'s. 1 with
+ * *ms set (0 when the route has none), or -1 after reporting a bad value. */
+static int route_handler_timeout(irh_config *c, const irh_section *s, uint64_t *ms) {
+  const irh_kv *kv = irh_section_find(s, "handler_timeout");
+  int64_t v = 0;
+  *ms = 0;
+  if (!kv) return 1;
+  if (irh_value_parse(IR_KEY_DURATION, kv->value, &v) != IR_OK || v < 1)
+    return report_bad_value(c, kv, "a duration of at least 1ms");
+  *ms = (uint64_t)v;
+  return 1;
+}
+
 static void add_route(irh_config *c, const irh_section *s) {
   const irh_kv *module = irh_section_find(s, "module");
   const irh_kv *host = irh_section_find(s, "host");
+  uint64_t handler_timeout_ms;
   int ok = check_route_prefix(c, s);
   if (check_route_module(c, s, module) != 1) ok = 0;
   if (host && host->value[0] == '\0') ok = report_bad_value(c, host, "a host name or *");
+  if (route_handler_timeout(c, s, &handler_timeout_ms) != 1) ok = 0;
   if (ok != 1) return;
   const char *host_name = host && strcmp(host->value, "*") != 0 ? host->value : NULL;
   const irh_route_cfg *first = find_route(c, host_name, s->arg);
@@ -1072,8 +1108,11 @@ static void add_route(irh_config *c, const irh_section *s) {
                      host_name ? host_name : "*", s->arg, first->section->line);
     return;
   }
-  c->routes[c->nroutes++] =
-      (irh_route_cfg){.section = s, .prefix = s->arg, .host = host_name, .module = module->value};
+  c->routes[c->nroutes++] = (irh_route_cfg){.section = s,
+                                            .prefix = s->arg,
+                                            .host = host_name,
+                                            .module = module->value,
+                                            .handler_timeout_ms = handler_timeout_ms};
 }
 
 /* ---- checking: the whole file -------------------------------------------- */

@@ -14,7 +14,8 @@
  *   [module NAME]            a module to load; key path (default NAME.so,
  *                            relative to modules_dir)
  *   [route PREFIX]           PREFIX starts with '/'; keys module (required),
- *                            host (default "*": any), then the module's keys
+ *                            host (default "*": any), handler_timeout (default
+ *                            [server]'s), then the module's keys
  *   [certificate NAME]       cert and key (PEM paths, required) for TLS
  *
  * A [listen] has protocols (a list, in preference order): "http/1.1" and
@@ -83,6 +84,7 @@ typedef struct irh_route_cfg {
   const char *prefix; /* the section's arg */
   const char *host;   /* value of host, or NULL for any host */
   const char *module; /* value of module */
+  uint64_t handler_timeout_ms; /* the route's handler_timeout; 0: [server]'s */
 } irh_route_cfg;
 
 typedef struct irh_config {
@@ -109,7 +111,9 @@ typedef struct irh_config {
   uint64_t keepalive_timeout_ms;
   uint64_t write_timeout_ms;
   uint64_t shutdown_timeout_ms;
+  uint64_t handler_timeout_ms; /* response head due this long after the request: else 504 */
   uint64_t max_queued_output; /* bytes queued for one client before writers wait */
+  uint64_t thread_pool;       /* libuv's thread pool (UV_THREADPOOL_SIZE), 1..1024 */
 
   /* [server] HTTP/2 settings and limits */
   uint64_t h2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
@@ -157,6 +161,11 @@ irh_config *irh_config_read(const char *path);
 /* Prints "PATH:LINE: message" to stderr and counts it in c->errors. line 0
  * prints "PATH: message". Returns -1 so callers can `return irh_config_error(...)`. */
 int irh_config_error(irh_config *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints "PATH:LINE: warning: message" to stderr; not counted as an error
+ * (the file still passes). */
+void irh_config_warn(const irh_config *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Checks a section's keys against a key table (stride by struct_size, ended

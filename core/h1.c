@@ -878,10 +878,11 @@ static int h1_send_head(ir_stream_t *s, int end_stream) {
 static ssize_t h1_write(ir_stream_t *s, const void *data, size_t len) {
   irh_conn *c = s->conn;
   if (irh_status_has_no_body(s->status) && !(s->flags & IRH_STREAM_UPGRADED)) return (ssize_t)len;
-  size_t queued = irh_conn_out_bytes(c);
-  if (queued >= c->max_queued) return IR_EAGAIN;
-  size_t n = c->max_queued - queued;
-  if (n > len) n = len;
+  size_t queued = irh_conn_out_bytes(c), n = len;
+  if (!irh_stream_write_completes(s, len)) { /* the rest of a declared body goes whole */
+    if (queued >= c->max_queued) return IR_EAGAIN;
+    if (n > c->max_queued - queued) n = c->max_queued - queued;
+  }
   if (h1_of(c)->chunked_out) {
     char line[24];
     int ll = snprintf(line, sizeof line, "%zx\r\n", n);
@@ -906,15 +907,7 @@ static int h1_end(ir_stream_t *s) {
     }
     irh_conn_write(c, "\r\n", 2);
   }
-  int short_body = (s->flags & IRH_STREAM_HAS_CL) && !(s->flags & IRH_STREAM_IS_HEAD) &&
-                   !irh_status_has_no_body(s->status) &&
-                   s->body_sent < (uint64_t)s->resp_content_length;
-  if (short_body) {
-    irh_log(IR_LOG_WARN, c->id, s->id, NULL,
-            "response ended after %llu of %lld declared bytes; closing",
-            (unsigned long long)s->body_sent, (long long)s->resp_content_length);
-    h->keep_alive = 0;
-  }
+  if (irh_stream_ends_short(s)) h->keep_alive = 0; /* the client sees it cut (stream.c logged it) */
   if (h->close_out) h->keep_alive = 0;
   return IR_OK;
 }
@@ -961,10 +954,19 @@ static void h1_settle(ir_stream_t *s) {
     irh_conn_close(c);
     return;
   }
+  if ((s->flags & IRH_STREAM_RESP_ENDED) && !(s->flags & IRH_STREAM_REQ_ENDED) &&
+      irh_stream_drops_body(s)) {
+    /* Answered by a module that reads no body (or by the host): like
+     * nginx, the rest is read and dropped (up to max_body_size, within
+     * body_timeout) and the connection goes on; on_message_complete ends
+     * the exchange. */
+    h1_resume(c);
+    return;
+  }
   if (s->flags & IRH_STREAM_RESP_ENDED) {
     if (!(s->flags & IRH_STREAM_REQ_ENDED)) {
-      /* Answered before the body was read: stop here; the lingering close
-       * drains what the client still sends. */
+      /* Answered before a module read the body it takes: stop here; the
+       * lingering close drains what the client still sends. */
       h->keep_alive = 0;
     }
     h1_exchange_done(c);

@@ -801,9 +801,11 @@ static ssize_t queue_body(ir_stream_t *s, const void *data, size_t len, int kept
   irh_h2 *h = h2_of(s->conn);
   irh_h2_stream *hs = s->proto;
   if (!hs->has_provider) return (ssize_t)len; /* HEAD, 204, 304: no body goes out */
-  if (queued(hs) >= H2_STREAM_HIGH || irh_conn_out_full(s->conn)) return IR_EAGAIN;
-  size_t n = H2_STREAM_HIGH - queued(hs);
-  if (n > len) n = len;
+  size_t n = len;
+  if (!irh_stream_write_completes(s, len)) { /* the rest of a declared body goes whole */
+    if (queued(hs) >= H2_STREAM_HIGH || irh_conn_out_full(s->conn)) return IR_EAGAIN;
+    if (n > H2_STREAM_HIGH - queued(hs)) n = H2_STREAM_HIGH - queued(hs);
+  }
   if (kept && queued(hs) == 0)
     hs->ref = (ir_str){data, n};
   else if (irh_bufq_append(&hs->body, data, n) != 0)
@@ -826,6 +828,12 @@ static ssize_t h2_write_ref(ir_stream_t *s, const void *data, size_t len) {
 
 static int h2_end(ir_stream_t *s) {
   irh_h2_stream *hs = s->proto;
+  if (irh_stream_ends_short(s)) { /* no END_STREAM for a cut body (stream.c logged it) */
+    nghttp2_submit_rst_stream(h2_of(s->conn)->session, NGHTTP2_FLAG_NONE, hs->id,
+                              NGHTTP2_INTERNAL_ERROR);
+    irh_conn_want_flush(s->conn);
+    return IR_OK;
+  }
   hs->eof = 1;
   if (hs->deferred) {
     hs->deferred = 0;

@@ -1,7 +1,8 @@
 /* main.c — the iridium command line.
  *
  *   iridium -c FILE      run with FILE
- *   iridium -t -c FILE   check FILE (modules, keys, listeners) and exit 0/1
+ *   iridium -t -c FILE   check FILE (modules, keys, listeners, the modules'
+ *                        init and worker_init) and exit 0/1
  *   iridium -v           print the release and the SDK ABI version
  */
 #include <stdio.h>

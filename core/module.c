@@ -51,6 +51,18 @@ static int copy_keys(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod) 
   return 0;
 }
 
+/* [module NAME] loaded a .so that calls itself something else (a path
+ * that points at the wrong file, or a copy renamed on purpose): allowed,
+ * since routes name the section, but said at the path's line. */
+static void warn_if_renamed(const irh_config *c, const irh_module_cfg *mc, const ir_module_t *mod) {
+  const char *own = mod->desc.name;
+  if (own && strcmp(own, mc->name) == 0) return;
+  const irh_kv *path = irh_section_find(mc->section, "path");
+  irh_config_warn(c, path ? path->line : mc->section->line,
+                  "[module %s] %s calls itself '%s'; routes use the section's name '%s'", mc->name,
+                  mod->path, own ? own : "(no name)", mc->name);
+}
+
 /* dlopen + entry + ABI check. On refusal the module is closed again and
  * nothing but its entry function has run. */
 static int load_module(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod) {
@@ -84,10 +96,11 @@ static int load_module(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod
   size_t copy = d->struct_size < sizeof(mod->desc) ? d->struct_size : sizeof(mod->desc);
   memcpy(&mod->desc, d, copy);
   mod->handle = h;
+  warn_if_renamed(c, mc, mod);
   return copy_keys(c, mc, mod);
 }
 
-static const char *const route_own_keys[] = {"module", "host", NULL};
+static const char *const route_own_keys[] = {"module", "host", "handler_timeout", NULL};
 
 static int make_instance(irh_config *c, irh_modules *m, const irh_route_cfg *r,
                          ir_instance_t *inst) {
@@ -156,19 +169,16 @@ int irh_modules_start(irh_modules *m, irh_config *c) {
   return 0;
 }
 
-int irh_modules_worker_init(irh_modules *m, ir_worker_t *w) {
-  for (size_t i = 0; i < m->nmodules; i++) {
-    ir_module_t *mod = &m->modules[i];
-    if (mod->desc.worker_init && mod->desc.worker_init(mod, w) != 0) {
-      irh_log(IR_LOG_ERROR, 0, -1, mod->name, "worker_init failed");
-      return -1;
-    }
+int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready) {
+  for (*ready = 0; *ready < m->nmodules; ++*ready) {
+    ir_module_t *mod = &m->modules[*ready];
+    if (mod->desc.worker_init && mod->desc.worker_init(mod, w) != 0) return -1;
   }
   return 0;
 }
 
-void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w) {
-  for (size_t i = m->nmodules; i-- > 0;)
+void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t ready) {
+  for (size_t i = ready < m->nmodules ? ready : m->nmodules; i-- > 0;)
     if (m->modules[i].desc.worker_exit) m->modules[i].desc.worker_exit(&m->modules[i], w);
 }
 

@@ -61,9 +61,14 @@ irh_modules *irh_modules_load(irh_config *c);
  * for `iridium -t`, so modules check their own resources). A refusal is
  * reported through irh_config_error at the section's line. */
 int irh_modules_start(irh_modules *m, irh_config *c);
-/* worker_init / worker_exit on each module, on the worker's thread. */
-int irh_modules_worker_init(irh_modules *m, ir_worker_t *w);
-void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w);
+/* worker_init on each module in order, on the worker's thread, stopping at
+ * the first that fails. *ready is how many succeeded (all: m->nmodules):
+ * worker_exit is owed to exactly those. Returns 0, or -1 when one failed
+ * (then m->modules[*ready] is the one). */
+int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready);
+/* worker_exit on the first `ready` modules (those whose worker_init
+ * succeeded on w), last first, on the worker's thread. */
+void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t ready);
 /* instance_destroy, fini, dlclose, free. */
 void irh_modules_free(irh_modules *m);
 

@@ -34,6 +34,7 @@ typedef struct irh_server {
   atomic_uint_fast64_t connections; /* open connections, all workers */
   atomic_uint_fast64_t next_conn_id;
   atomic_int stopping;
+  atomic_int start_failed; /* a worker could not start; the first to fail reported it */
 } irh_server;
 
 #endif /* IRIDIUM_CORE_PROCESS_H */

@@ -8,6 +8,7 @@
 #include "server.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
@@ -26,7 +27,15 @@ typedef struct irh_main_loop {
   uv_timer_t poll_workers;
   irh_server *srv;
   int signals;
+  int announced; /* the "started" line was logged */
 } irh_main_loop;
+
+static void log_started(const irh_server *srv);
+
+static void stop_workers(irh_server *srv) {
+  atomic_store(&srv->stopping, 1);
+  for (unsigned i = 0; i < srv->nworkers; i++) irh_worker_request_stop(srv->workers[i]);
+}
 
 static void on_signal(uv_signal_t *h, int signum) {
   irh_main_loop *m = h->data;
@@ -35,15 +44,36 @@ static void on_signal(uv_signal_t *h, int signum) {
     _exit(1);
   }
   irh_log_info("signal %d: finishing in-flight requests, then exiting", signum);
-  atomic_store(&m->srv->stopping, 1);
-  for (unsigned i = 0; i < m->srv->nworkers; i++) irh_worker_request_stop(m->srv->workers[i]);
+  stop_workers(m->srv);
 }
 
-/* Polls (every 20 ms) whether all workers' loops ended; cheaper to reason
- * about than a cross-thread handshake, and only runs while stopping. */
+/* Before stopping: whether every worker started (then "started" is
+ * logged) or one could not (it said why; the others are stopped). */
+static void watch_start(irh_main_loop *m) {
+  unsigned serving = 0;
+  for (unsigned i = 0; i < m->srv->nworkers; i++) {
+    int started = atomic_load(&m->srv->workers[i]->started);
+    if (started < 0) {
+      stop_workers(m->srv);
+      return;
+    }
+    serving += started == 1;
+  }
+  if (serving == m->srv->nworkers && !m->announced) {
+    m->announced = 1;
+    log_started(m->srv);
+  }
+}
+
+/* Polls (every 20 ms) whether the workers started, and while stopping
+ * whether all their loops ended; cheaper to reason about than a
+ * cross-thread handshake. */
 static void on_poll_workers(uv_timer_t *t) {
   irh_main_loop *m = t->data;
-  if (!atomic_load(&m->srv->stopping)) return;
+  if (!atomic_load(&m->srv->stopping)) {
+    watch_start(m);
+    return;
+  }
   for (unsigned i = 0; i < m->srv->nworkers; i++)
     if (!m->srv->workers[i]->closed) return;
   uv_close((uv_handle_t *)&m->sigterm, NULL);
@@ -95,8 +125,21 @@ static void log_started(const irh_server *srv) {
   const irh_config *c = srv->config;
   for (size_t i = 0; i < c->nlistens; i++)
     irh_log_info("listening on %s", c->listens[i].section->arg);
-  irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes",
-               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules, c->nroutes);
+  irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes, "
+               "thread pool of %llu",
+               IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules, c->nroutes,
+               (unsigned long long)c->thread_pool);
+}
+
+/* libuv reads UV_THREADPOOL_SIZE once, when the first work is queued on
+ * any loop (a module's ir_work_submit, a file read): so before modules
+ * start. The INI's value wins over the environment's. */
+static int set_thread_pool(const irh_config *c) {
+  char n[24];
+  snprintf(n, sizeof n, "%llu", (unsigned long long)c->thread_pool);
+  if (setenv("UV_THREADPOOL_SIZE", n, 1) == 0) return 0;
+  irh_log_error("cannot set UV_THREADPOOL_SIZE: out of memory");
+  return -1;
 }
 
 static void free_tls_contexts(const irh_config *c, struct irh_tls_ctx **tls) {
@@ -127,7 +170,7 @@ int irh_server_run(irh_config *c) {
   irh_server srv = {.config = c, .nworkers = c->workers, .on_accept = irh_negotiate_accept};
   int status = 1;
   signal(SIGPIPE, SIG_IGN);
-  if (irh_log_open(c) != 0) return 1;
+  if (irh_log_open(c) != 0 || set_thread_pool(c) != 0) return 1;
   srv.modules = irh_modules_load(c);
   if (!srv.modules) goto out;
   srv.any_upgrades = modules_take_upgrades(srv.modules);
@@ -144,7 +187,6 @@ int irh_server_run(irh_config *c) {
     main_loop_run(&m, 0);
     goto out_fds;
   }
-  log_started(&srv);
   main_loop_run(&m, 1);
   status = 0;
   for (unsigned i = 0; i < srv.nworkers; i++) {
@@ -166,13 +208,17 @@ out:
 }
 
 int irh_server_check(irh_config *c) {
+  if (set_thread_pool(c) != 0) return 1;
   irh_modules *m = irh_modules_load(c);
   if (!m) return 1;
   struct irh_tls_ctx **tls = make_tls_contexts(c);
   int *fds = calloc(c->nlistens ? c->nlistens : 1, sizeof(int));
   int rc = tls && fds && irh_listeners_bind(c, 1, 0, fds) == 0 ? 0 : 1;
-  if (rc == 0 && irh_modules_start(m, c) != 0) rc = 1; /* undone by irh_modules_free */
   if (fds && rc == 0) irh_listeners_close_fds(fds, c->nlistens);
+  if (rc == 0 && irh_modules_start(m, c) != 0) rc = 1; /* undone by irh_modules_free */
+  /* worker_init and worker_exit too, on a worker that never listens. */
+  irh_server srv = {.config = c, .modules = m, .nworkers = 1};
+  if (rc == 0 && irh_worker_trial(&srv) != 0) rc = 1;
   free(fds);
   free_tls_contexts(c, tls);
   irh_modules_free(m);

@@ -3,7 +3,9 @@
  * The main thread loads the config and the modules, binds every listener,
  * creates the module instances, starts one worker thread per configured
  * worker, then waits on its own loop for SIGTERM/SIGINT. The first signal
- * asks every worker to drain; the second exits at once.
+ * asks every worker to drain; the second exits at once. A worker that
+ * cannot start (a module's worker_init failed) says so in one line and the
+ * others are stopped: exit status 1. "started" is logged once all serve.
  */
 #ifndef IRIDIUM_CORE_SERVER_H
 #define IRIDIUM_CORE_SERVER_H
@@ -15,8 +17,9 @@
  * process exit status. */
 int irh_server_run(irh_config *c);
 
-/* Loads modules and checks routes and binds (then releases) listeners, for
- * `iridium -t`. Returns 0 when everything is valid. */
+/* Loads modules and checks routes, binds (then releases) listeners, runs
+ * the modules' init, instance_create and worker_init (on a throwaway
+ * worker), for `iridium -t`. Returns 0 when everything is valid. */
 int irh_server_check(irh_config *c);
 
 #endif /* IRIDIUM_CORE_SERVER_H */

@@ -26,6 +26,8 @@ static void run_settle(irh_deferred *d) {
   s->ops->settle(s);
 }
 
+static void on_handler_timeout(irh_deadline *d);
+
 ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) {
   irh_slab *slab = &c->worker->stream_slab;
   if (!slab->obj_size) irh_slab_init(slab, sizeof(ir_stream_t), 64); /* the worker's first */
@@ -39,9 +41,11 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->content_length = -1;
   s->resp_content_length = -1;
   s->status = 200;
+  s->host_reason = IRH_REASON_PROTOCOL;
   s->start_ns = irh_access_log_enabled() ? uv_hrtime() : 0; /* only the access log reads it */
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_deferred_init(&s->settle, run_settle);
+  irh_deadline_init(&s->head_due, on_handler_timeout);
   return s;
 }
 
@@ -62,10 +66,21 @@ static const char *stream_module_name(const ir_stream_t *s) {
   return s->instance ? s->instance->module->name : NULL;
 }
 
-/* A module callback failed: answer 500 if nothing was sent, else abort. */
+/* A module callback failed: answer 500 if nothing was sent, else abort.
+ * Either way on_close says IR_CLOSE_ERROR (module.h), even when the 500
+ * went out completely. */
+static void abandon_response(ir_stream_t *s);
+
 static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
   irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s), "%s failed: %s", callback,
           irh_host_api()->strerror(rc));
+  abandon_response(s);
+}
+
+/* The module's response cannot go out as it is: a 500 instead when no
+ * head went yet, else a reset; on_close says IR_CLOSE_ERROR. */
+static void abandon_response(ir_stream_t *s) {
+  s->host_reason = IR_CLOSE_ERROR;
   if (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET)) return;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) {
     s->nresp = 0;
@@ -76,6 +91,40 @@ static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
   } else {
     irh_stream_reset(s);
   }
+}
+
+/* ---- handler_timeout ---- */
+
+static uint64_t handler_timeout_ms(const ir_stream_t *s) {
+  uint64_t route = s->instance->route->handler_timeout_ms;
+  return route ? route : s->worker->server->config->handler_timeout_ms;
+}
+
+/* The module has the whole request (on_request, and the body's end) and
+ * owes its response head: handler_timeout runs from here. Not for an
+ * upgrade, whose module keeps the stream as long as it likes, nor while the
+ * request still comes in (body_timeout and max_body_size bound that). */
+static void await_head(ir_stream_t *s) {
+  if (!(s->flags & IRH_STREAM_DISPATCHED) || !(s->flags & IRH_STREAM_REQ_ENDED) ||
+      (s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET | IRH_STREAM_FINISHED)) ||
+      s->upgrade.len || irh_deadline_pending(&s->head_due))
+    return;
+  irh_worker_deadline(s->worker, &s->head_due, handler_timeout_ms(s));
+}
+
+/* No head within handler_timeout: 504, and on_close says IR_CLOSE_TIMEOUT. */
+static void on_handler_timeout(irh_deadline *d) {
+  ir_stream_t *s = irh_container_of(d, ir_stream_t, head_due);
+  if (s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
+  irh_log(IR_LOG_WARN, s->conn->id, s->id, stream_module_name(s),
+          "no response head within handler_timeout (%llu ms): 504",
+          (unsigned long long)handler_timeout_ms(s));
+  s->host_reason = IR_CLOSE_TIMEOUT;
+  s->nresp = 0; /* what the module set for its own answer does not go with the 504 */
+  s->ntrailers = 0;
+  s->resp_content_length = -1;
+  stream_step(s, IRH_EV_CLEAR_LENGTH); /* allowed: no head yet */
+  irh_stream_respond_status(s, 504);
 }
 
 void irh_stream_dispatch(ir_stream_t *s) {
@@ -99,12 +148,18 @@ void irh_stream_dispatch(ir_stream_t *s) {
   if (stream_step(s, IRH_EV_DISPATCH) != IR_OK) return;
   int rc = d->on_request(s, s->instance->data);
   if (rc < 0) handler_failed(s, "on_request", rc);
+  await_head(s); /* a request that ended before it was dispatched (h2c's stream 1) */
 }
 
 static int module_wants_body(const ir_stream_t *s) {
   const ir_module_desc *d = stream_desc(s);
   return d && d->on_body && (s->flags & IRH_STREAM_DISPATCHED) &&
          !(s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET | IRH_STREAM_FINISHED));
+}
+
+int irh_stream_drops_body(const ir_stream_t *s) {
+  const ir_module_desc *d = stream_desc(s);
+  return !(s->flags & IRH_STREAM_DISPATCHED) || !d->on_body;
 }
 
 void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
@@ -121,10 +176,11 @@ void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len) {
 void irh_stream_body_end(ir_stream_t *s) {
   if (stream_step(s, IRH_EV_REQUEST_COMPLETE) != IR_OK) return; /* once */
   const ir_module_desc *d = stream_desc(s);
-  if (!d || !d->on_body_end || !(s->flags & IRH_STREAM_DISPATCHED)) return;
+  if (!d || !(s->flags & IRH_STREAM_DISPATCHED)) return;
   if (s->flags & (IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
-  int rc = d->on_body_end(s);
+  int rc = d->on_body_end ? d->on_body_end(s) : IR_OK;
   if (rc < 0) handler_failed(s, "on_body_end", rc);
+  await_head(s);
 }
 
 void irh_stream_writable(ir_stream_t *s) {
@@ -157,6 +213,8 @@ static void stream_access_log(ir_stream_t *s, int reason) {
 void irh_stream_finish(ir_stream_t *s, int reason) {
   if (stream_step(s, IRH_EV_FINISH) != IR_OK) return; /* finished already */
   irh_deferred_cancel(&s->settle);
+  irh_deadline_cancel(&s->head_due);
+  if (s->host_reason != IRH_REASON_PROTOCOL) reason = s->host_reason;
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
   if (s->method.len) stream_access_log(s, reason);
@@ -311,6 +369,7 @@ int irh_stream_resp_send_head(ir_stream_t *s, uint32_t flags) {
   if (rc != IR_OK) return rc;
   rc = s->ops->send_head(s, end);
   if (rc != IR_OK) return rc;
+  irh_deadline_cancel(&s->head_due); /* a head went: handler_timeout is done with */
   if (end) {
     stream_step(s, IRH_EV_RESPONSE_END); /* allowed: the head just went */
     irh_stream_schedule_settle(s);
@@ -359,15 +418,47 @@ int irh_stream_resp_trailer(ir_stream_t *s, const char *n, size_t nl, const char
   return add_field(s, &s->trailers, &s->ntrailers, &s->trailer_cap, NULL, n, nl, v, vl, 0);
 }
 
+int irh_stream_write_completes(const ir_stream_t *s, size_t len) {
+  return (s->flags & IRH_STREAM_HAS_CL) && len &&
+         s->body_sent + len == (uint64_t)s->resp_content_length;
+}
+
+int irh_stream_ends_short(const ir_stream_t *s) {
+  return (s->flags & IRH_STREAM_HAS_CL) &&
+         !(s->flags & (IRH_STREAM_IS_HEAD | IRH_STREAM_UPGRADED)) &&
+         !irh_status_has_no_body(s->status) && s->body_sent < (uint64_t)s->resp_content_length;
+}
+
 int irh_stream_resp_end(ir_stream_t *s) {
   if (stream_closed(s)) return IR_ECLOSED;
   if (resp_ended(s)) return IR_ESTATE;
+  int rc = IR_OK;
+  if (irh_stream_ends_short(s)) {
+    /* No correct response can reach the client. Before the head: the
+     * host's 500. After it the response ends all the same and the protocol
+     * ends it as broken (HTTP/1.1: the connection closes once written;
+     * HTTP/2: RST_STREAM INTERNAL_ERROR). */
+    int head = (s->flags & IRH_STREAM_HEAD_SENT) != 0;
+    irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s),
+            "resp_end after %llu of %lld declared body bytes: IR_EINVAL, %s",
+            (unsigned long long)s->body_sent, (long long)s->resp_content_length,
+            head ? "response cut" : "answered 500");
+    s->host_reason = IR_CLOSE_ERROR;
+    if (!head) {
+      abandon_response(s);
+      return IR_EINVAL;
+    }
+    rc = IR_EINVAL;
+  }
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) return irh_stream_resp_send_head(s, IR_HEAD_END_STREAM);
-  if (s->flags & IRH_STREAM_FILE_PENDING) return stream_step(s, IRH_EV_END_AFTER_FILE);
-  int rc = s->ops->end(s);
+  if (s->flags & IRH_STREAM_FILE_PENDING) {
+    int step = stream_step(s, IRH_EV_END_AFTER_FILE);
+    return rc != IR_OK ? rc : step;
+  }
+  int end = s->ops->end(s);
   stream_step(s, IRH_EV_RESPONSE_END); /* allowed: checked above, head sent */
   irh_stream_schedule_settle(s);
-  return rc;
+  return rc != IR_OK ? rc : end;
 }
 
 int irh_stream_consume(ir_stream_t *s, size_t n) {

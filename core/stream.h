@@ -30,6 +30,7 @@ struct irh_conn;
 struct ir_instance;
 
 #define IRH_STREAM_INLINE_ARENA 1536
+#define IRH_REASON_PROTOCOL (-1) /* host_reason unset: the protocol's reason stands */
 
 typedef struct irh_header {
   ir_str name; /* lower-case for requests */
@@ -87,7 +88,10 @@ struct ir_stream {
   void *proto;                  /* the protocol's per-stream state (HTTP/2), in the arena */
   irh_stream_file *file;        /* the file body being sent (filesend.c), or NULL */
   irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
+  irh_deadline head_due;        /* handler_timeout: the module owes its response head */
   unsigned flags;
+  int host_reason; /* the ir_close_reason on_close gets whatever the protocol says (a
+                      handler error: IR_CLOSE_ERROR), or IRH_REASON_PROTOCOL */
 
   /* request: all memory in the arena */
   ir_str method, target, path, query, authority, scheme, protocol;
@@ -193,6 +197,23 @@ int irh_stream_resp_end(ir_stream_t *s);
 int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
+
+/* Whether nobody reads the request body: no module has the stream (a host
+ * answer such as 404) or its module has no on_body. What still comes is
+ * consumed as it arrives (irh_stream_body), so a protocol may go on reading
+ * it after the response, up to max_body_size. */
+int irh_stream_drops_body(const ir_stream_t *s);
+
+/* Whether len more body bytes complete the Content-Length the module
+ * declared. A protocol takes such a write whole, whatever its queue bound:
+ * the body is in the module's memory already and nothing follows it, so
+ * ir_respond_simple of any size completes (host.h). */
+int irh_stream_write_completes(const ir_stream_t *s, size_t len);
+
+/* Whether the response body falls short of the Content-Length its module
+ * declared (not for HEAD, 1xx/204/304 or an upgrade). resp_end refuses such
+ * an end with IR_EINVAL, and the protocol's end() frames it as broken. */
+int irh_stream_ends_short(const ir_stream_t *s);
 
 /* Whether the request method is exactly m (irh_method_is). */
 int irh_stream_method_is(const ir_stream_t *s, const char *m);

@@ -6,6 +6,10 @@
  * queued output with one writev each, repeated while that queued more (a
  * drained connection may call modules again), then the access-log buffer.
  *
+ * Deadlines (irh_deadline, a stream's handler_timeout) sit in lanes of
+ * equal timeouts, so each lane is in due order; one timer is armed for the
+ * earliest head of any lane.
+ *
  * Draining: on a stop request the worker closes its listeners, closes idle
  * connections, lets busy ones finish their current response, and after
  * shutdown_timeout closes whatever is left. When the last connection is gone
@@ -14,12 +18,12 @@
  */
 #include "worker.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "listener.h"
 #include "log.h"
 #include "module.h"
@@ -56,6 +60,7 @@ typedef struct irh_work {
 #define END_OF_TURN_ROUNDS 16
 
 static void on_more_work(uv_idle_t *h);
+static void on_deadline_timer(uv_timer_t *t);
 
 static void run_queue(irh_link *queue) {
   while (!irh_list_empty(queue)) {
@@ -111,6 +116,67 @@ const char *irh_worker_date(ir_worker_t *w, size_t *len) {
   return w->date;
 }
 
+/* ---- deadlines ---- */
+
+static irh_deadline *lane_head(const irh_deadline_lane *lane) {
+  return irh_list_empty(&lane->pending) ? NULL
+                                        : irh_container_of(lane->pending.next, irh_deadline, link);
+}
+
+/* Arms the timer for the earliest deadline of any lane, or stops it. */
+static void arm_deadlines(ir_worker_t *w) {
+  uint64_t first = UINT64_MAX;
+  for (size_t i = 0; i < w->nlanes; i++) {
+    const irh_deadline *d = lane_head(w->lanes[i]);
+    if (d && d->due < first) first = d->due;
+  }
+  if (first == UINT64_MAX) {
+    uv_timer_stop(&w->deadline_timer);
+    return;
+  }
+  uint64_t now = uv_now(&w->loop);
+  uv_timer_start(&w->deadline_timer, on_deadline_timer, first > now ? first - now : 0, 0);
+}
+
+static void on_deadline_timer(uv_timer_t *t) {
+  ir_worker_t *w = t->data;
+  uint64_t now = uv_now(&w->loop);
+  for (size_t i = 0; i < w->nlanes; i++) {
+    irh_deadline *d;
+    /* fire may add or cancel deadlines: the head is looked up afresh */
+    while ((d = lane_head(w->lanes[i])) && d->due <= now) {
+      irh_list_remove(&d->link);
+      d->fire(d);
+    }
+  }
+  if (!w->closed) arm_deadlines(w);
+}
+
+static irh_deadline_lane *lane_for(ir_worker_t *w, uint64_t timeout_ms) {
+  for (size_t i = 0; i < w->nlanes; i++)
+    if (w->lanes[i]->timeout_ms == timeout_ms) return w->lanes[i];
+  irh_deadline_lane **grown = realloc(w->lanes, (w->nlanes + 1) * sizeof(*grown));
+  if (!grown) return NULL;
+  w->lanes = grown;
+  irh_deadline_lane *lane = malloc(sizeof(*lane)); /* its own block: list heads never move */
+  if (!lane) return NULL;
+  lane->timeout_ms = timeout_ms;
+  irh_list_init(&lane->pending);
+  w->lanes[w->nlanes++] = lane;
+  return lane;
+}
+
+int irh_worker_deadline(ir_worker_t *w, irh_deadline *d, uint64_t timeout_ms) {
+  irh_deadline_lane *lane = w->closed ? NULL : lane_for(w, timeout_ms);
+  if (!lane) return -1;
+  d->due = uv_now(&w->loop) + timeout_ms;
+  int first = !uv_is_active((uv_handle_t *)&w->deadline_timer) ||
+              d->due < uv_now(&w->loop) + uv_timer_get_due_in(&w->deadline_timer);
+  irh_list_push(&lane->pending, &d->link);
+  if (first) arm_deadlines(w);
+  return 0;
+}
+
 /* ---- posted tasks ---- */
 
 static void run_posted(ir_worker_t *w) {
@@ -163,7 +229,7 @@ static void on_module_timer_closed(uv_handle_t *h) { free(h->data); }
  * handles so that uv_run returns. */
 static void finish_drain(ir_worker_t *w) {
   if (w->closed) return;
-  irh_modules_worker_exit(w->server->modules, w);
+  irh_modules_worker_exit(w->server->modules, w, w->modules_ready);
   uv_mutex_lock(&w->post_lock);
   w->accepting_posts = 0;
   uv_mutex_unlock(&w->post_lock);
@@ -181,6 +247,7 @@ static void finish_drain(ir_worker_t *w) {
   close_handle((uv_handle_t *)&w->after_poll);
   close_handle((uv_handle_t *)&w->more_work);
   close_handle((uv_handle_t *)&w->shutdown_timer);
+  close_handle((uv_handle_t *)&w->deadline_timer);
 }
 
 void irh_worker_conn_closed(ir_worker_t *w) {
@@ -228,22 +295,58 @@ static void on_wakeup(uv_async_t *a) {
   if (atomic_load(&w->server->stopping)) begin_drain(w);
 }
 
-void irh_worker_request_stop(ir_worker_t *w) { uv_async_send(&w->wakeup); }
+void irh_worker_request_stop(ir_worker_t *w) {
+  uv_mutex_lock(&w->post_lock); /* as for posts: the handle cannot close meanwhile */
+  if (w->accepting_posts) uv_async_send(&w->wakeup);
+  uv_mutex_unlock(&w->post_lock);
+}
 
 /* ---- the thread ---- */
 
+/* A module's worker_init failed: one line for the whole server (the first
+ * worker to fail says it), at the module's section, like a failing init. */
+static void report_init_failure(ir_worker_t *w) {
+  irh_server *srv = w->server;
+  if (atomic_exchange(&srv->start_failed, 1)) return;
+  size_t i = w->modules_ready; /* the one that failed */
+  irh_config_error(srv->config, srv->config->modules[i].section->line,
+                   "[module %s] worker_init failed on worker %u%s", srv->modules->modules[i].name,
+                   w->index, w->trial ? "" : "; stopping the server");
+}
+
+static void worker_free(ir_worker_t *w);
+
 static void worker_main(void *arg) {
   ir_worker_t *w = arg;
-  const irh_server *srv = w->server;
-  const int *fds = srv->listen_fds + w->index; /* listener i: fds[i * nworkers] */
-  if (irh_modules_worker_init(srv->modules, w) != 0 ||
-      irh_listeners_start(&w->listeners, &w->loop, w, srv, fds) != 0) {
-    irh_log_error("worker %u could not start; stopping the server", w->index);
-    w->exit_status = 1;
-    raise(SIGTERM);
+  irh_server *srv = w->server;
+  int ok = irh_modules_worker_init(srv->modules, w, &w->modules_ready) == 0;
+  if (!ok) {
+    report_init_failure(w);
+  } else if (!w->trial &&
+             irh_listeners_start(&w->listeners, &w->loop, w, srv, srv->listen_fds + w->index)) {
+    irh_log_error("worker %u cannot listen; stopping the server", w->index);
+    ok = 0;
   }
+  if (!ok) w->exit_status = 1;
+  /* A failed worker (and a trial one) drains at once: worker_exit for the
+   * modules that did start, its handles closed, before the main thread
+   * hears of it (server.c's poll then stops the others). */
+  if (!ok || w->trial) begin_drain(w);
+  atomic_store(&w->started, ok ? 1 : -1);
   uv_run(&w->loop, UV_RUN_DEFAULT);
   irh_recycler_release();
+}
+
+int irh_worker_trial(irh_server *srv) {
+  ir_worker_t *w = irh_worker_new(srv, 0);
+  if (!w) return -1;
+  w->trial = 1;
+  if (irh_worker_start(w) == 0)
+    uv_thread_join(&w->thread);
+  else
+    worker_main(w); /* no thread to be had: the hooks run here instead */
+  worker_free(w);
+  return atomic_load(&srv->start_failed) ? -1 : 0;
 }
 
 ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
@@ -270,7 +373,9 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   uv_idle_init(&w->loop, &w->more_work);
   w->more_work.data = w;
   uv_timer_init(&w->loop, &w->shutdown_timer);
+  uv_timer_init(&w->loop, &w->deadline_timer);
   w->wakeup.data = w->before_poll.data = w->after_poll.data = w->shutdown_timer.data = w;
+  w->deadline_timer.data = w;
   uv_prepare_start(&w->before_poll, on_before_poll);
   uv_check_start(&w->after_poll, on_after_poll);
   uv_unref((uv_handle_t *)&w->before_poll);
@@ -284,8 +389,8 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
 
 int irh_worker_start(ir_worker_t *w) { return uv_thread_create(&w->thread, worker_main, w); }
 
-void irh_worker_join_and_free(ir_worker_t *w) {
-  uv_thread_join(&w->thread);
+/* Frees a worker whose loop ended. */
+static void worker_free(ir_worker_t *w) {
   uv_loop_close(&w->loop);
   uv_mutex_destroy(&w->post_lock);
   irh_access_buf_free(&w->access);
@@ -295,7 +400,14 @@ void irh_worker_join_and_free(ir_worker_t *w) {
   free(w->read_buf);
   free(w->tls_stage);
   free(w->module_data);
+  for (size_t i = 0; i < w->nlanes; i++) free(w->lanes[i]);
+  free(w->lanes);
   free(w);
+}
+
+void irh_worker_join_and_free(ir_worker_t *w) {
+  uv_thread_join(&w->thread);
+  worker_free(w);
 }
 
 /* ---- SDK timers and work ---- */

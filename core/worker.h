@@ -42,6 +42,31 @@ static inline void irh_deferred_cancel(irh_deferred *d) {
   if (irh_list_linked(&d->link)) irh_list_remove(&d->link);
 }
 
+/* A deadline a layer above sets (a stream waiting for its response head):
+ * embedded in its owner; the worker calls fire(d) on its loop once d is
+ * due, unless it was cancelled first. Deadlines with the same timeout share
+ * a lane, which is then in due order, so one timer serves them all and
+ * adding or cancelling one costs no search. */
+typedef struct irh_deadline {
+  irh_link link; /* in one of the worker's lanes while pending */
+  uint64_t due;  /* loop time (ms) */
+  void (*fire)(struct irh_deadline *d);
+} irh_deadline;
+
+static inline void irh_deadline_init(irh_deadline *d, void (*fire)(irh_deadline *d)) {
+  irh_list_init(&d->link);
+  d->fire = fire;
+}
+static inline int irh_deadline_pending(const irh_deadline *d) { return irh_list_linked(&d->link); }
+static inline void irh_deadline_cancel(irh_deadline *d) {
+  if (irh_list_linked(&d->link)) irh_list_remove(&d->link);
+}
+
+typedef struct irh_deadline_lane {
+  uint64_t timeout_ms;
+  irh_link pending; /* irh_deadline, due order */
+} irh_deadline_lane;
+
 /* Something the worker holds open and drains on shutdown (a connection):
  * shutdown asks it to finish what it is doing and close; close(reason)
  * closes it now (and unlinks it). */
@@ -70,6 +95,9 @@ struct ir_worker {
   uv_check_t after_poll;    /* the same, after I/O callbacks */
   uv_idle_t more_work;      /* active while a pass left work queued */
   uv_timer_t shutdown_timer;
+  uv_timer_t deadline_timer; /* the earliest pending irh_deadline */
+  irh_deadline_lane **lanes; /* one per timeout in use, owned (each lane too) */
+  size_t nlanes;
 
   irh_listener_set listeners;
 
@@ -97,14 +125,24 @@ struct ir_worker {
   int draining;
   atomic_int closed; /* handles closed: no new timers, work or posts */
   int exit_status;
+  size_t modules_ready; /* modules whose worker_init succeeded here: worker_exit is owed them */
+  int trial;            /* iridium -t: the module hooks only, no listeners (irh_worker_trial) */
+  atomic_int started;   /* 1 once it serves, -1 when it could not start; 0 before */
 };
 
 /* Creates the worker (not started). NULL on failure. Main thread. */
 struct ir_worker *irh_worker_new(struct irh_server *srv, unsigned index);
 /* Starts its thread. Main thread. */
 int irh_worker_start(struct ir_worker *w);
-/* Asks it to stop accepting and drain. Main thread (any thread is safe). */
+/* Asks it to stop accepting and drain; nothing once its handles closed.
+ * Main thread (any thread is safe). */
 void irh_worker_request_stop(struct ir_worker *w);
+/* For `iridium -t`: every module's worker_init on a throwaway worker (its
+ * own thread and loop, no listeners), then worker_exit for those that
+ * succeeded and the same drain as at shutdown. A failure is reported once
+ * per server (as at start-up). Returns 0 when every worker_init succeeded.
+ * Main thread. */
+int irh_worker_trial(struct irh_server *srv);
 /* Joins the thread and frees it. Main thread. */
 void irh_worker_join_and_free(struct ir_worker *w);
 
@@ -113,6 +151,9 @@ void irh_worker_join_and_free(struct ir_worker *w);
  * Queuing a pending d again does nothing. */
 void irh_worker_defer_settle(struct ir_worker *w, irh_deferred *d);
 void irh_worker_defer_flush(struct ir_worker *w, irh_deferred *d);
+/* Arms d (not pending) to fire timeout_ms from now. -1 when the worker is
+ * stopping or out of memory: then d never fires. Worker's thread. */
+int irh_worker_deadline(struct ir_worker *w, irh_deadline *d, uint64_t timeout_ms);
 /* Holds d (a connection) open: linked into the worker's list until its
  * close unlinks it (irh_worker_forget). */
 void irh_worker_hold(struct ir_worker *w, irh_drainable *d);

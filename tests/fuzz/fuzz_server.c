@@ -97,7 +97,7 @@ void fz_server_init(const char *server_keys, const char *protocols) {
   if (!(worker = irh_worker_new(&srv, 0))) fail("worker");
   workers[0] = worker;
   srv.workers = workers;
-  if (irh_modules_worker_init(srv.modules, worker) != 0 ||
+  if (irh_modules_worker_init(srv.modules, worker, &worker->modules_ready) != 0 ||
       irh_listeners_start(&worker->listeners, &worker->loop, worker, &srv, &listen_fd))
     fail("worker start");
   server_addr = (struct sockaddr_in){.sin_family = AF_INET,

@@ -60,8 +60,10 @@ class Conf:
         self.ini.blank()
         return self
 
-    def module(self, name="hello"):
+    def module(self, name="hello", path=None):
         self.at["module " + name] = self.ini.section("module %s" % name)
+        if path is not None:
+            self.at["module %s.path" % name] = self.ini.kv("path", path)
         self.ini.blank()
         return self
 
@@ -196,6 +198,25 @@ class ConfigCheck(unittest.TestCase):
     def test_bad_value_count(self):
         self.bad_value("max_connections", "many")
 
+    def test_handler_timeout_server_and_route(self):
+        self.check(Conf(self.tmp).server(handler_timeout="30s").listen().module()
+                   .route(module="hello", handler_timeout="500ms"), 0)
+        for bad in ("soon", "0", "-1s"):
+            c = Conf(self.tmp).server().listen().module().route(module="hello",
+                                                                 handler_timeout=bad)
+            p = self.check(c, 1)
+            self.assert_error_at(p, c, c.at["/hello.handler_timeout"], "bad value")
+        self.bad_value("handler_timeout", "0")
+
+    def test_thread_pool_range(self):
+        for bad in ("0", "2000", "-1"):
+            c = Conf(self.tmp).server(thread_pool=bad).listen().module().route(module="hello")
+            p = self.check(c, 1)
+            self.assert_error_at(p, c, c.at["thread_pool"], "bad value", "1 to 1024")
+        for good in ("1", "1024"):
+            self.check(Conf(self.tmp).server(thread_pool=good).listen().module()
+                       .route(module="hello"), 0)
+
     def test_bad_listen_port(self):
         c = Conf(self.tmp).server().listen(addr="127.0.0.1:99999").module().route(module="hello")
         p = self.check(c, 1)
@@ -242,6 +263,28 @@ class ConfigCheck(unittest.TestCase):
             p = self.check(c, 1, run_mode=mode)
             self.assertIn("nosuchmod", p.stderr, "%s: the missing module is not named:\n%s"
                           % (mode, p.stderr))
+
+    def test_module_whose_descriptor_name_differs_warns(self):
+        """[module greeter] path = hello.so: the .so says it is 'hello'. It
+        loads (routes use the section's name), with a warning at the path's
+        line, from -t and at start-up."""
+        c = Conf(self.tmp).server().listen().module("greeter", path="hello.so") \
+            .route(module="greeter", greeting="Hi")
+        line = c.at["module greeter.path"]
+        p = self.check(c, 0)
+        self.assert_error_at(p, c, line, "warning:", "greeter", "'hello'")
+        warned = [l for l in p.stderr.splitlines() if "warning:" in l]
+        self.assertEqual(len(warned), 1, p.stderr)
+        srv = H.Server(modules=["greeter"], module_paths={"greeter": "hello.so"},
+                       routes=[("/hello", {"module": "greeter", "greeting": "Hi"})])
+        with srv:
+            self.assertEqual(H.http_request(srv.port, "GET", "/hello").status, 200)
+            self.assertRegex(srv.stderr_text(), r"iridium\.ini:\d+: warning: \[module greeter\]"
+                             r" .*hello\.so calls itself 'hello'")
+        # the matching name stays silent
+        p = self.check(Conf(self.tmp).server().listen().module("hello", path="hello.so")
+                       .route(module="hello"), 0)
+        self.assertNotIn("warning:", p.stderr)
 
     def test_route_names_unloaded_module(self):
         c = Conf(self.tmp).server().listen().module().route(module="hello") \

@@ -331,5 +331,63 @@ class Basic(unittest.TestCase):
             s.close()
 
 
+class BodyNobodyReads(unittest.TestCase):
+    """A route whose module has no on_body (static): like nginx for a handler
+    that does not read, the host reads and drops the body (up to
+    max_body_size), the module's answer goes out and the connection stays."""
+
+    def test_post_to_module_without_on_body_keeps_the_connection(self):
+        root = tempfile.mkdtemp(prefix="iridium-nobody-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(root, ignore_errors=True))
+        with open(os.path.join(root, "a.txt"), "w") as f:
+            f.write("static a\n")
+        routes = [("/hello", {"module": "hello", "greeting": GREETING}),
+                  ("/s", {"module": "static", "root": root})]
+        with H.Server(routes=routes, modules=["hello", "static"]) as srv:
+            for framing in ("content-length", "chunked"):
+                body = os.urandom(100 * 1024)
+                s = H.connect(srv.port)
+                try:
+                    rd = H.HTTPReader(s)
+                    if framing == "chunked":
+                        req = H.build_request("POST", "/s/a.txt",
+                                              [("Transfer-Encoding", "chunked")])
+                        req += H.chunked(body, sizes=(7000, 65536))
+                    else:
+                        req = H.build_request("POST", "/s/a.txt", body=body)
+                    # in pieces, as over a real network: the answer goes out
+                    # before the body has all arrived
+                    for i in range(0, len(req), 16384):
+                        s.sendall(req[i:i + 16384])
+                        time.sleep(0.02)
+                    first = rd.read_response("POST")
+                    s.sendall(H.build_request("GET", "/s/a.txt"))
+                    second = rd.read_response()
+                    s.sendall(H.build_request("GET", "/hello"))
+                    third = rd.read_response()
+                finally:
+                    s.close()
+                self.assertEqual(first.status, 405, "%s: %r" % (framing, first))
+                self.assertNotIn("close", (first.header("connection") or "").lower(),
+                                 "%s: the answer closes the connection: %r" % (framing, first))
+                self.assertEqual((second.status, second.body), (200, b"static a\n"),
+                                 "%s: the next request on the connection: %r" % (framing, second))
+                self.assertEqual(third.status, 200, "%s: %r" % (framing, third))
+
+    def test_body_over_max_body_size_still_closes(self):
+        root = tempfile.mkdtemp(prefix="iridium-nobody-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(root, ignore_errors=True))
+        with H.Server(server={"max_body_size": "64k"}, modules=["static"],
+                      routes=[("/s", {"module": "static", "root": root})]) as srv:
+            s = H.connect(srv.port)
+            try:
+                s.sendall(H.build_request("POST", "/s/x", [("Transfer-Encoding", "chunked")]))
+                s.sendall(H.chunked(os.urandom(200 * 1024), sizes=(16384,)))
+                data, _how = H.recv_until_close(s, H.scaled(5))
+            finally:
+                s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 405 "), data[:200])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

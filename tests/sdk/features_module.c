@@ -25,6 +25,11 @@
  *                       pieces ("A" * 3000, "b" * 100, "C" * 5000 + "\n")
  *                       from a buffer freed in on_close, in that order
  *   /body (POST)        FNV-1a and length of the request body
+ *   /late?ms=N          the head at once, "late\n" and the end N ms later
+ *   /short?head=1       Content-Length 10, 5 bytes, ir_resp_end (IR_EINVAL)
+ *   /simple?mb=N        N MiB in one ir_respond_simple (the host keeps the rest)
+ * Key fail_worker_init = N makes worker_init fail on worker N; fini's log
+ * line counts worker_exit calls for a worker whose worker_init failed.
  * Answers are "key=value" text, easy to parse in Python.
  */
 #define _GNU_SOURCE
@@ -55,12 +60,16 @@ static int g_duplicate_rc = 1; /* the same name + version again */
 static int g_module_data_tag;  /* module_set_data points here */
 
 static atomic_long g_requests, g_closes, g_aborted, g_done_closes, g_orphans, g_misaligned;
+static atomic_long g_error_closes, g_timeout_closes;
 static atomic_long g_writable, g_ticks, g_body_chunks;
 static atomic_int g_workers_init, g_workers_exit;
 
 /* Each slot is touched only by its worker's thread. */
 static ir_timer_t *g_worker_timers[MAX_WORKERS];
+static int g_worker_ok[MAX_WORKERS]; /* worker_init succeeded there */
 static uint64_t g_tick_ms = 10;
+static int64_t g_fail_worker_init = -1; /* worker_init fails on this worker (key) */
+static atomic_int g_exit_without_init;  /* worker_exit where worker_init failed */
 
 /* Poster threads, joined in fini so that none outlives the module's code. */
 typedef struct poster {
@@ -115,6 +124,7 @@ typedef struct fstream {
   int over_consume_rc;
   char *ref_value; /* /ref: handed to ir_resp_header_ref, freed in on_close */
   char *ref_body;  /* /refbody: handed to ir_resp_write_ref, freed in on_close */
+  ir_timer_t *late; /* /late: the timer that ends the body; stopped in on_close */
 } fstream;
 
 /* ---- small helpers ---- */
@@ -342,14 +352,21 @@ static void on_tick(ir_timer_t *t, void *data) { atomic_fetch_add(&g_ticks, 1); 
 static int f_worker_init(ir_module_t *m, ir_worker_t *w) {
   unsigned i = ir_worker_index(w);
   if (i >= MAX_WORKERS) return IR_EINVAL;
+  if ((int64_t)i == g_fail_worker_init) {
+    ir_log(m, NULL, IR_LOG_INFO, "worker_init fails on worker %u (fail_worker_init)", i);
+    return IR_EIO;
+  }
   g_worker_timers[i] = ir_timer_start(w, g_tick_ms, g_tick_ms, on_tick, NULL);
   if (!g_worker_timers[i]) return IR_ENOMEM;
+  g_worker_ok[i] = 1;
   atomic_fetch_add(&g_workers_init, 1);
   return IR_OK;
 }
 
 static void f_worker_exit(ir_module_t *m, ir_worker_t *w) {
   unsigned i = ir_worker_index(w);
+  if (i >= MAX_WORKERS || !g_worker_ok[i]) atomic_fetch_add(&g_exit_without_init, 1);
+  if (i < MAX_WORKERS) g_worker_ok[i] = 0;
   if (i < MAX_WORKERS && g_worker_timers[i]) ir_timer_stop(g_worker_timers[i]);
   if (i < MAX_WORKERS) g_worker_timers[i] = NULL;
   atomic_fetch_add(&g_workers_exit, 1);
@@ -365,10 +382,11 @@ static int route_workers(ir_stream_t *s, fstream *st) {
 
 static int route_stats(ir_stream_t *s, fstream *st) {
   return answer(s, 200,
-                "requests=%ld closes=%ld aborted=%ld done=%ld orphans=%ld misaligned=%ld "
-                "writable=%ld\n",
+                "requests=%ld closes=%ld aborted=%ld done=%ld errors=%ld timeouts=%ld "
+                "orphans=%ld misaligned=%ld writable=%ld\n",
                 atomic_load(&g_requests), atomic_load(&g_closes), atomic_load(&g_aborted),
-                atomic_load(&g_done_closes), atomic_load(&g_orphans), atomic_load(&g_misaligned),
+                atomic_load(&g_done_closes), atomic_load(&g_error_closes),
+                atomic_load(&g_timeout_closes), atomic_load(&g_orphans), atomic_load(&g_misaligned),
                 atomic_load(&g_writable));
 }
 
@@ -382,6 +400,52 @@ static int route_reset(ir_stream_t *s, fstream *st) {
   if (ir_resp_write(s, "12345", 5) != 5) return IR_EIO;
   rc = ir_stream_reset(s);
   ir_log(g_module, s, IR_LOG_INFO, "reset rc=%d closed_inside=%d", rc, st->closed);
+  return IR_OK;
+}
+
+/* /late?ms=N: the head at once, the body N ms later. */
+static void late_end(ir_timer_t *t, void *data) {
+  ir_stream_t *s = data;
+  fstream *st = ir_stream_data(s);
+  ir_timer_stop(t);
+  st->late = NULL;
+  if (ir_resp_write(s, "late\n", 5) != 5 || ir_resp_end(s) != IR_OK) ir_stream_reset(s);
+}
+
+static int route_late(ir_stream_t *s, fstream *st) {
+  int rc = ir_resp_header(s, "content-type", "text/plain");
+  if (rc == IR_OK) rc = ir_resp_send_head(s, 0);
+  if (rc != IR_OK) return rc;
+  st->late = ir_timer_start(ir_stream_worker(s), query_u64(s, "ms", 100, 60000), 0, late_end, s);
+  return st->late ? IR_OK : IR_ENOMEM;
+}
+
+/* /simple?mb=N: N MiB of the pattern in one ir_respond_simple, from a
+ * buffer freed right after the call (resp_write copies). */
+static int route_simple(ir_stream_t *s, fstream *st) {
+  size_t len = (size_t)query_u64(s, "mb", 1, 256) << 20;
+  uint8_t *body = malloc(len);
+  if (!body) return IR_ENOMEM;
+  for (size_t i = 0; i < len; i += 256) memcpy(body + i, g_pattern, 256);
+  int rc = ir_respond_simple(s, 200, "application/octet-stream", body, len);
+  free(body);
+  ir_log(g_module, s, IR_LOG_INFO, "simple rc=%d bytes=%zu", rc, len);
+  return rc;
+}
+
+/* /short?head=0|1: Content-Length 10, 5 bytes (head=1, the default) or
+ * none before the head (head=0), then resp_end, which must refuse. */
+static int route_short(ir_stream_t *s, fstream *st) {
+  int rc = ir_resp_header(s, "content-length", "10");
+  if (rc != IR_OK) return rc;
+  if (query_u64(s, "head", 1, 1)) {
+    rc = ir_resp_send_head(s, 0);
+    if (rc == IR_OK && ir_resp_write(s, "12345", 5) != 5) rc = IR_EIO;
+    if (rc != IR_OK) return rc;
+  }
+  int end = ir_resp_end(s);
+  int again = ir_resp_end(s);
+  ir_log(g_module, s, IR_LOG_INFO, "short end rc=%d again=%d", end, again);
   return IR_OK;
 }
 
@@ -630,7 +694,8 @@ static const struct {
     {"/workers", route_workers}, {"/stats", route_stats},       {"/hang", route_hang},
     {"/reset", route_reset},     {"/trailers", route_trailers}, {"/cltrailer", route_cltrailer},
     {"/big", route_big},         {"/misuse", route_misuse},     {"/fail", route_fail},
-    {"/ref", route_ref},         {"/refbody", route_refbody},
+    {"/ref", route_ref},         {"/refbody", route_refbody},   {"/late", route_late},
+    {"/short", route_short},     {"/simple", route_simple},
 };
 
 /* Arena contract: 16-byte aligned, usable up to the size asked, any size. */
@@ -679,12 +744,16 @@ static void f_on_close(ir_stream_t *s, int reason) {
   atomic_fetch_add(&g_closes, 1);
   if (reason == IR_CLOSE_ABORTED) atomic_fetch_add(&g_aborted, 1);
   if (reason == IR_CLOSE_DONE) atomic_fetch_add(&g_done_closes, 1);
+  if (reason == IR_CLOSE_ERROR) atomic_fetch_add(&g_error_closes, 1);
+  if (reason == IR_CLOSE_TIMEOUT) atomic_fetch_add(&g_timeout_closes, 1);
   if (!st) {
     atomic_fetch_add(&g_orphans, 1);
     return;
   }
   st->closed = 1;
   if (st->job) st->job->s = NULL; /* its callback must not touch s */
+  if (st->late) ir_timer_stop(st->late);
+  st->late = NULL;
   free(st->ref_value);
   free(st->ref_body);
   st->ref_value = st->ref_body = NULL;
@@ -697,6 +766,7 @@ static const ir_config_key f_keys[] = {
     IR_KEY(IR_KEY_SIZE, "write_size", "64k", 0, "echoed by /info"),
     IR_KEY(IR_KEY_DURATION, "tick", "10ms", 0, "period of the per-worker timer"),
     IR_KEY(IR_KEY_STRING, "optional", NULL, 0, "never set: /info reports IR_ENOTFOUND"),
+    IR_KEY(IR_KEY_INT, "fail_worker_init", "-1", 0, "worker_init fails on this worker index"),
     IR_KEY_END,
 };
 
@@ -712,9 +782,11 @@ static int f_init(ir_module_t *m) {
 static void f_fini(ir_module_t *m) {
   join_posters();
   ir_log(m, NULL, IR_LOG_INFO,
-         "fini: requests=%ld closes=%ld workers_init=%d workers_exit=%d body_chunks=%ld",
+         "fini: requests=%ld closes=%ld workers_init=%d workers_exit=%d body_chunks=%ld "
+         "exit_without_init=%d",
          atomic_load(&g_requests), atomic_load(&g_closes), atomic_load(&g_workers_init),
-         atomic_load(&g_workers_exit), atomic_load(&g_body_chunks));
+         atomic_load(&g_workers_exit), atomic_load(&g_body_chunks),
+         atomic_load(&g_exit_without_init));
 }
 
 static int f_instance_create(ir_instance_t *inst, void **data) {
@@ -728,6 +800,7 @@ static int f_instance_create(ir_instance_t *inst, void **data) {
   ir_instance_get_int(inst, "write_size", &r->write_size);
   int64_t tick = 0;
   if (ir_instance_get_int(inst, "tick", &tick) == IR_OK && tick > 0) g_tick_ms = (uint64_t)tick;
+  ir_instance_get_int(inst, "fail_worker_init", &g_fail_worker_init);
   int64_t dummy;
   ir_str unused;
   r->get_str_on_int_rc = ir_instance_get_int(inst, "label", &dummy);

@@ -396,6 +396,49 @@ class Services(unittest.TestCase):
                                  r"on_request failed: I/O error$"),
                         "no error log line for the failed handler" + self.srv.diagnostics())
 
+    def test_handler_error_closes_with_ir_close_error(self):
+        """module.h: on_close's reason is IR_CLOSE_ERROR for a handler error,
+        also when the host's 500 went out completely."""
+        base = stats(self, self.srv)
+        self.assertEqual(get(self.srv, "/f/fail").status, 500)
+        got = H.wait_for(lambda: stats(self, self.srv)["errors"] >= base["errors"] + 1,
+                         H.scaled(3))
+        after = stats(self, self.srv)
+        self.assertTrue(got, "no on_close(IR_CLOSE_ERROR) after on_request failed: %r -> %r"
+                        % (base, after))
+        self.assertEqual(after["errors"], base["errors"] + 1, "%r -> %r" % (base, after))
+
+    def test_end_short_of_content_length_is_an_error(self):
+        """ir_resp_end after 5 of 10 declared bytes returns IR_EINVAL and logs
+        the stream, declared and sent sizes; the client never sees a complete
+        response: the connection closes. Before any head: a 500 instead."""
+        base = stats(self, self.srv)
+        data, _how = self.exchange("/f/short")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"content-length: 10", head.lower())
+        self.assertEqual(body, b"12345", "what was written goes out, then the close: %r" % data)
+        m = wait_log(self.srv, LOG_CTX + r"short end rc=(-?\d+) again=(-?\d+)$")
+        self.assertTrue(m, self.srv.diagnostics())
+        self.assertEqual(int(m.group(2)), IR_EINVAL, m.group(0))
+        self.assertEqual(int(m.group(3)), IR_ESTATE, "ir_resp_end again: ended already")
+        self.assertTrue(wait_log(self.srv, r"\[error\] conn=\d+ stream=\d+ module=features: "
+                                 r"resp_end after 5 of 10 declared body bytes: IR_EINVAL, "
+                                 r"response cut$"), self.srv.diagnostics())
+        got = H.wait_for(lambda: stats(self, self.srv)["errors"] >= base["errors"] + 1,
+                         H.scaled(3))
+        self.assertTrue(got, "on_close(IR_CLOSE_ERROR) for the short response")
+        r = get(self.srv, "/f/short?head=0")
+        self.assertEqual(r.status, 500, "short before the head: the host's 500: %r" % r)
+
+    def exchange(self, target):
+        s = H.connect(self.srv.port)
+        try:
+            s.sendall(H.build_request("GET", target))
+            return H.recv_until_close(s, H.scaled(5))
+        finally:
+            s.close()
+
     def test_module_log_line_has_context(self):
         get_ok(self, self.srv, "/f/work?n=77")
         self.assertTrue(wait_log(self.srv, LOG_CTX + r"work submitted: n=77$"),
@@ -468,6 +511,20 @@ class Backpressure(unittest.TestCase):
             self.assertEqual(H.sha256_file(out), pattern_sha256(64 * MIB))
             self.assertGreater(stats(self, srv)["writable"], 0,
                                "64 MiB went out without a single on_writable")
+
+    def test_respond_simple_20mib(self):
+        """ir_respond_simple with a body far over max_queued_output (1m):
+        the host takes it whole and sends it all; the call returns IR_OK."""
+        with features_server() as srv, tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "simple")
+            url = "http://127.0.0.1:%d/f/simple?mb=20" % srv.port
+            cp = H.curl(["-o", out, "-D", "-", url], timeout=60)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            self.assertIn(b"content-length: %d" % (20 * MIB), cp.stdout.lower())
+            self.assertEqual(os.path.getsize(out), 20 * MIB)
+            self.assertEqual(H.sha256_file(out), pattern_sha256(20 * MIB))
+            self.assertTrue(wait_log(srv, LOG_CTX + r"simple rc=0 bytes=%d$" % (20 * MIB)),
+                            srv.diagnostics())
 
     def slow_read(self, srv, size, per_read, pause):
         """Reads a /f/big response of size bytes, per_read bytes at a time
@@ -566,7 +623,8 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(st["closes"], st["requests"] - 1,
                          "%s: on_close count vs on_request count (the stats request is "
                          "open): %r" % (msg, st))
-        self.assertEqual(st["done"] + st["aborted"], st["closes"], "%s: %r" % (msg, st))
+        self.assertEqual(st["done"] + st["aborted"] + st["errors"], st["closes"],
+                         "%s: %r" % (msg, st))
         self.assertEqual(st["orphans"], 0, "on_close without on_request's state: %r" % st)
         self.assertEqual(st["misaligned"], 0, "ir_stream_alloc broke its contract: %r" % st)
 
@@ -579,6 +637,7 @@ class Lifecycle(unittest.TestCase):
             st = stats(self, srv)
             self.assertEqual(st["requests"], len(targets) + 1, st)
             self.assertEqual(st["aborted"], 0, st)
+            self.assertEqual(st["errors"], 1, "/f/fail closes with IR_CLOSE_ERROR: %r" % st)
             self.check_counts(st, "after %d requests" % len(targets))
 
             for _ in range(2):
@@ -629,6 +688,183 @@ class Lifecycle(unittest.TestCase):
 
     def test_hung_request_client_close_is_aborted(self):
         self.hang_then_abort(lambda s: s.close())
+
+
+# --------------------------------------------------------------------------
+# handler_timeout: a module that owes its head past it is answered 504.
+
+
+class HandlerTimeout(unittest.TestCase):
+    def server(self, **server):
+        settings = {"workers": 2, "modules_dir": os.path.dirname(os.path.abspath(FEATURES_SO))}
+        settings.update(server)
+        base = {"module": "features", "label": "feat-test", "tick": "10ms"}
+        quick = dict(base, handler_timeout="1s")
+        return H.Server(server=settings, modules=["features"],
+                        routes=[("/f", base), ("/q", quick)])
+
+    def test_route_override_answers_504_and_closes_with_timeout(self):
+        with self.server() as srv:
+            base = stats(self, srv)
+            s = H.connect(srv.port)
+            try:
+                rd = H.HTTPReader(s, timeout=H.scaled(10))
+                t0 = time.monotonic()
+                s.sendall(H.build_request("GET", "/q/hang"))
+                r = rd.read_response()
+                el = time.monotonic() - t0
+                s.sendall(H.build_request("GET", "/q/service"))
+                after = rd.read_response()
+            finally:
+                s.close()
+            self.assertEqual(r.status, 504, r)
+            self.assertGreaterEqual(el, 0.9, "504 after %.2fs, before handler_timeout = 1s" % el)
+            self.assertLess(el, H.scaled(3), "504 after %.2fs (handler_timeout = 1s)" % el)
+            self.assertEqual(after.status, 200, "the connection after the 504: %r" % after)
+            got = H.wait_for(lambda: stats(self, srv)["timeouts"] >= base["timeouts"] + 1,
+                             H.scaled(3))
+            self.assertTrue(got, "no on_close(IR_CLOSE_TIMEOUT): %r" % stats(self, srv))
+            self.assertTrue(wait_log(srv, r"stream=\d+ module=features: no response head within "
+                                     r"handler_timeout \(1000 ms\): 504$"), srv.diagnostics())
+            # A slow handler (its thread-pool job takes 1.5 s) is cut the same way, and
+            # its late done callback finds the stream gone.
+            self.assertEqual(get(srv, "/q/work?n=5&sleep=1500").status, 504)
+            time.sleep(1.0)
+            self.assertTrue(srv.alive(), srv.diagnostics())
+
+    def test_head_sent_is_not_cut(self):
+        with self.server() as srv:
+            r = get(srv, "/q/late?ms=1800")
+            self.assertEqual((r.status, r.body), (200, b"late\n"), r)
+
+    def test_server_default_applies_to_other_routes(self):
+        with self.server(handler_timeout="2s") as srv:
+            s = H.connect(srv.port)
+            try:
+                s.sendall(H.build_request("GET", "/f/hang"))
+                t0 = time.monotonic()
+                r = H.HTTPReader(s, timeout=H.scaled(10)).read_response()
+            finally:
+                s.close()
+            el = time.monotonic() - t0
+            self.assertEqual(r.status, 504, r)
+            self.assertGreaterEqual(el, 1.9, "the route without its own handler_timeout got "
+                                    "504 after %.2fs ([server] handler_timeout = 2s)" % el)
+
+    def test_h2_504_on_that_stream_only(self):
+        import h2client as C  # noqa: E402
+        srv = C.H2Server(server={"workers": 2, "modules_dir": os.path.dirname(FEATURES_SO)},
+                         modules=["features"],
+                         routes=[("/q", {"module": "features", "handler_timeout": "1s"})],
+                         module_paths={"features": os.path.abspath(FEATURES_SO)})
+        with srv:
+            with C.LibClient(srv.port) as c:
+                hang = c.request("GET", "/q/hang")
+                ok = c.request("GET", "/q/late?ms=1500")
+                hang, ok = c.wait([hang, ok], timeout=H.scaled(10))
+                self.assertEqual(hang.status, 504, hang)
+                self.assertTrue(hang.ended, hang)
+                self.assertEqual((ok.status, bytes(ok.data)), (200, b"late\n"), ok)
+                self.assertIsNone(c.terminated, c.terminated)
+
+
+# --------------------------------------------------------------------------
+# [server] thread_pool: the size of the pool ir_work_submit runs on.
+
+
+class ThreadPool(unittest.TestCase):
+    def jobs_at_once(self, srv, n, sleep_ms):
+        """n /f/work jobs that each sleep sleep_ms, sent at once; returns
+        (their pool threads, seconds until the last answered)."""
+        bodies = [None] * n
+
+        def one(i):
+            bodies[i] = get(srv, "/f/work?n=5&sleep=%d" % sleep_ms).body.decode()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(H.scaled(20))
+        el = time.monotonic() - t0
+        for b in bodies:
+            self.assertEqual(fields(b or "").get("status"), "0", bodies)
+        return {fields(b)["work_tid"] for b in bodies}, el
+
+    def test_thread_pool_of_one_serializes_jobs(self):
+        with features_server(thread_pool=1) as srv:
+            tids, el = self.jobs_at_once(srv, 3, 300)
+            self.assertEqual(len(tids), 1, "thread_pool = 1 ran jobs on %d threads" % len(tids))
+            self.assertGreaterEqual(el, 0.85, "3 jobs of 300 ms on one thread took %.2fs" % el)
+            self.assertTrue(wait_log(srv, r"started: .*thread pool of 1$"), srv.diagnostics())
+
+    def test_thread_pool_of_three_runs_them_side_by_side(self):
+        with features_server(thread_pool=3) as srv:
+            tids, _el = self.jobs_at_once(srv, 3, 300)
+            self.assertEqual(len(tids), 3, "thread_pool = 3: 3 sleeping jobs on %d threads"
+                             % len(tids))
+            self.assertTrue(wait_log(srv, r"started: .*thread pool of 3$"), srv.diagnostics())
+
+
+# --------------------------------------------------------------------------
+# worker_init: -t runs it, a failure at start-up is one line, worker_exit only
+# follows a worker_init that succeeded.
+
+
+class WorkerInit(unittest.TestCase):
+    def ini(self, fail_on, workers=2):
+        """A features server's INI (not started); fail_on: worker index whose
+        worker_init fails, or None."""
+        srv = features_server(workers=workers, error_log="stderr")
+        if fail_on is not None:
+            srv.routes[0][1]["fail_worker_init"] = str(fail_on)
+        srv.port = H.free_port()
+        ini = srv.write_ini()
+        self.addCleanup(srv.cleanup)
+        line = next(i + 1 for i, l in enumerate(ini.lines) if l == "[module features]")
+        return srv, line
+
+    def fini(self, text):
+        m = re.search(r"module=features: fini: (.*)$", text, re.M)
+        self.assertTrue(m, "no fini line:\n" + text)
+        return ints(m.group(1))
+
+    def test_check_runs_worker_init(self):
+        srv, _ = self.ini(None)
+        p = H.run_iridium(["-t", "-c", srv.ini_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((self.fini(p.stderr)["workers_init"], self.fini(p.stderr)["workers_exit"]),
+                         (1, 1), "iridium -t ran worker_init/worker_exit on one worker:\n"
+                         + p.stderr)
+
+    def test_check_fails_on_failing_worker_init(self):
+        srv, line = self.ini(0)
+        p = H.run_iridium(["-t", "-c", srv.ini_path])
+        self.assertEqual(p.returncode, 1, "a failing worker_init passed -t:\n" + p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:%d: \[module features\] worker_init failed"
+                         % (re.escape(srv.ini_path), line))
+        self.assertNotIn("configuration is valid", p.stderr)
+        f = self.fini(p.stderr)
+        self.assertEqual((f["workers_exit"], f["exit_without_init"]), (0, 0),
+                         "worker_exit after a failed worker_init:\n" + p.stderr)
+
+    def test_start_with_failing_worker_init_is_one_line(self):
+        srv, line = self.ini(1)
+        p = H.run_iridium(["-c", srv.ini_path], timeout=20)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        errors = [l for l in p.stderr.splitlines() if "[error]" in l or ": warning:" in l
+                  or re.match(r"^%s:\d+: " % re.escape(srv.ini_path), l)]
+        self.assertEqual(len(errors), 1, "want one error line:\n" + p.stderr)
+        self.assertRegex(errors[0], r"^%s:%d: \[module features\] worker_init failed on worker"
+                         r" 1; stopping the server$" % (re.escape(srv.ini_path), line))
+        self.assertNotIn("signal 15", p.stderr)
+        self.assertNotIn("started:", p.stderr, "logged 'started' although a worker failed")
+        f = self.fini(p.stderr)
+        self.assertEqual(f["exit_without_init"], 0, "worker_exit for the worker whose "
+                         "worker_init failed:\n" + p.stderr)
+        self.assertEqual(f["workers_init"], f["workers_exit"], p.stderr)
+        self.assertNotIn("AddressSanitizer", p.stderr)
+        self.assertNotIn("LeakSanitizer", p.stderr)
 
 
 if __name__ == "__main__":

@@ -234,6 +234,35 @@ class Streams(unittest.TestCase):
             again = c.fetch("GET", "/f/service")
             self.assertEqual(again.status, 200, again)
 
+    def test_end_short_of_content_length_is_rst_stream(self):
+        """ir_resp_end after 5 of 10 declared bytes: IR_EINVAL for the module,
+        RST_STREAM INTERNAL_ERROR (never END_STREAM) for the client; the
+        connection and its other streams go on."""
+        with C.RawConn(self.srv.port) as c:
+            slow = c.send_request("GET", "/f/work?n=1000&sleep=300")
+            sid = c.send_request("GET", "/f/short")
+            st = c.wait_stream(sid)
+            self.assertEqual(st.reset, C.INTERNAL_ERROR, "%r %s" % (st, c.summary()))
+            self.assertFalse(st.ended, st)
+            self.assertTrue(b"12345".startswith(bytes(st.data)), st)
+            other = c.wait_stream(slow, 5)
+            self.assertEqual(other.status, 200, other)
+            self.assertEqual(c.goaways, [])
+        self.assertTrue(C.wait_log(self.srv, r"stream=\d+ module=features: resp_end after 5 of 10 "
+                                   r"declared body bytes: IR_EINVAL, response cut$"),
+                        self.srv.diagnostics())
+
+    def test_fail_closes_with_ir_close_error(self):
+        """module.h: a handler error is on_close(IR_CLOSE_ERROR) over HTTP/2
+        too, although the 500 ended the stream cleanly."""
+        with C.LibClient(self.srv.port) as c:
+            base = self.stats(c)
+            self.assertEqual(c.fetch("GET", "/f/fail").status, 500)
+            ok = H.wait_for(lambda: self.stats(c)["errors"] >= base["errors"] + 1, H.scaled(3),
+                            0.1)
+            self.assertTrue(ok, "no on_close(IR_CLOSE_ERROR) for /f/fail: %r -> %r"
+                            % (base, self.stats(c)))
+
     def test_module_reset_after_head_is_rst_stream(self):
         """/f/reset: head (content-length 10), 5 bytes, then ir_stream_reset.
         The client sees RST_STREAM INTERNAL_ERROR and never a complete
@@ -297,6 +326,19 @@ class Streams(unittest.TestCase):
         self.assertEqual(int(f["bytes"]), len(body))
         self.assertEqual(int(f["fnv"], 16), fnv1a(body))
         self.assertEqual(int(f["over_consume"]), IR_EINVAL)
+
+    def test_respond_simple_20mib_h2(self):
+        """ir_respond_simple of 20 MiB (over max_queued_output) over HTTP/2,
+        h2c and TLS: all of it arrives, through the client's windows."""
+        for tls in (False, True):
+            port = self.srv.ports[0] if tls else self.srv.port
+            with C.LibClient(port, tls=tls) as c:
+                st = c.fetch("GET", "/f/simple?mb=20", timeout=60)
+            self.assertEqual(st.status, 200, st)
+            self.assertTrue(st.ended, st)
+            self.assertEqual(st.header("content-length"), str(20 * MIB))
+            self.assertEqual(len(st.data), 20 * MIB, "tls=%s" % tls)
+            self.assertEqual(hashlib.sha256(st.data).hexdigest(), pattern_sha256(20 * MIB))
 
     def test_16mib_over_tls_python_small_window(self):
         with C.LibClient(self.srv.ports[0], tls=True) as c:
