@@ -96,14 +96,22 @@ typedef struct ir_host_api {
   int (*resp_send_head)(ir_stream_t *s, uint32_t flags);
   /* Writes body bytes (copied; the head is sent first if it was not). Returns
    * the count accepted (may be less than len), IR_EAGAIN when none could be
-   * taken now (on_writable follows), or another ir_error. */
+   * taken now (on_writable follows), or another ir_error: IR_EINVAL past a
+   * declared Content-Length (nothing taken). A write whose bytes complete
+   * the declared Content-Length is taken whole whatever max_queued_output,
+   * so ir_respond_simple completes any size. */
   ssize_t (*resp_write)(ir_stream_t *s, const void *data, size_t len);
   /* Adds a trailer field, sent by resp_end. Chunked HTTP/1.1 and HTTP/2 only
    * (IR_ESTATE otherwise, e.g. when Content-Length was set). */
   int (*resp_trailer)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                       size_t value_len);
   /* Ends the response. on_close follows (never from inside this call) once
-   * the request has ended too, so the stream stays valid until then. */
+   * the request has ended too, so the stream stays valid until then.
+   * IR_EINVAL when the body is shorter than the declared Content-Length:
+   * the host logs the declared and sent sizes; before the head it answers
+   * 500; after it, HTTP/1.1 closes the connection once written and HTTP/2
+   * sends RST_STREAM INTERNAL_ERROR; on_close says IR_CLOSE_ERROR.
+   * IR_ESTATE when ended already, IR_ECLOSED after a reset. */
   int (*resp_end)(ir_stream_t *s);
 
   /* ---- workers, timers, work (worker's thread unless written) ---- */
@@ -116,8 +124,10 @@ typedef struct ir_host_api {
   ir_timer_t *(*timer_start)(ir_worker_t *w, uint64_t timeout_ms, uint64_t repeat_ms,
                              ir_timer_cb cb, void *data);
   void (*timer_stop)(ir_timer_t *t);
-  /* Runs work(data) on the host's thread pool, then done(data, status) on w's
-   * thread. status is IR_OK, or IR_ECLOSED if the worker was stopping. */
+  /* Runs work(data) on the host's thread pool ([server] thread_pool
+   * threads, default 4, shared with the host's file reads under TLS), then
+   * done(data, status) on w's thread. status is IR_OK, or IR_ECLOSED if the
+   * worker was stopping. */
   int (*work_submit)(ir_worker_t *w, ir_task_cb work, ir_done_cb done, void *data);
   /* Any thread: runs cb(data) on w's thread soon. IR_ECLOSED if w stopped. */
   int (*worker_post)(ir_worker_t *w, ir_task_cb cb, void *data);
@@ -176,7 +186,8 @@ typedef struct ir_host_api {
                          size_t value_len);
   /* resp_write, but the host may keep the pointer instead of copying the
    * bytes: data must stay valid and unchanged until on_close. Returns as
-   * resp_write does. Stream's worker. */
+   * resp_write does (a write completing the declared length is kept
+   * whole). Stream's worker. */
   IR__SINCE_1_3(resp_write_ref)
   ssize_t (*resp_write_ref)(ir_stream_t *s, const void *data, size_t len);
 } ir_host_api;

@@ -47,9 +47,11 @@ typedef struct ir_config_key {
 /* Why a stream closed, given to on_close. */
 typedef enum ir_close_reason {
   IR_CLOSE_DONE = 0,    /* the response was sent completely */
-  IR_CLOSE_ABORTED = 1, /* the peer went away or reset the stream */
-  IR_CLOSE_ERROR = 2,   /* a protocol or handler error */
-  IR_CLOSE_TIMEOUT = 3, /* a host timeout expired */
+  IR_CLOSE_ABORTED = 1, /* the peer went away or reset, or the module called stream_reset */
+  IR_CLOSE_ERROR = 2,   /* a protocol error, a module callback that returned an error
+                         * (even if the 500 went out whole), or resp_end short of
+                         * Content-Length */
+  IR_CLOSE_TIMEOUT = 3, /* handler_timeout (504), or HTTP/1.1's connection timeouts */
   IR_CLOSE_SHUTDOWN = 4 /* the server stopped before the response ended */
 } ir_close_reason;
 
@@ -79,17 +81,28 @@ typedef struct ir_module_desc {
   int (*instance_create)(ir_instance_t *inst, void **instance_data);
   void (*instance_destroy)(void *instance_data);
 
-  /* On each worker's thread, before it accepts / after it stopped. */
+  /* On each worker's thread, before it accepts / after it stopped.
+   * worker_exit runs only for a worker whose worker_init returned 0. A
+   * failing worker_init stops start-up with one line naming the module
+   * (exit status 1); `iridium -t` runs worker_init and worker_exit on a
+   * throwaway worker, so it fails the check too. */
   int (*worker_init)(ir_module_t *m, ir_worker_t *w);
   void (*worker_exit)(ir_module_t *m, ir_worker_t *w);
 
   /* The request head arrived (method, path, headers are readable). Answer now
-   * or later. A negative return makes the host answer 500 when no response
-   * head was sent yet, or reset the stream otherwise. */
+   * or later. A negative return (also from on_body/on_body_end) makes the
+   * host answer 500 when no response head was sent yet, or reset the stream
+   * otherwise; on_close then says IR_CLOSE_ERROR. No response head within
+   * handler_timeout ([server], or per [route]; default 60s) once the host
+   * has the whole request: the host answers 504 and on_close says
+   * IR_CLOSE_TIMEOUT. Upgrade requests are exempt, and a stream whose head
+   * went out is never cut by it. */
   int (*on_request)(ir_stream_t *s, void *instance_data);
   /* A piece of the request body. data is borrowed for the call only. The
    * module calls ir_stream_consume() for the bytes it is done with (now or
-   * later); unconsumed bytes hold back the peer (flow control). */
+   * later); unconsumed bytes hold back the peer (flow control). Without
+   * on_body the host reads and drops the body (up to max_body_size), and an
+   * HTTP/1.1 connection goes on after the answer. */
   int (*on_body)(ir_stream_t *s, const uint8_t *data, size_t len);
   /* The request body (and trailers, if any) ended. */
   int (*on_body_end)(ir_stream_t *s);
