@@ -69,7 +69,8 @@ typedef struct ir_host_api {
   int (*req_header)(ir_stream_t *s, const char *name, size_t name_len, ir_str *value);
   size_t (*req_header_count)(ir_stream_t *s);
   int (*req_header_at)(ir_stream_t *s, size_t index, ir_str *name, ir_str *value);
-  /* The declared body length, or -1 when unknown (chunked) or absent (0). */
+  /* The declared Content-Length, or -1 when the request has none (no body,
+   * or a chunked / HTTP/2 body of unknown length). */
   int64_t (*req_content_length)(ir_stream_t *s);
 
   /* ---- per-stream state (stream's worker) ---- */
@@ -89,7 +90,12 @@ typedef struct ir_host_api {
   /* ---- the response (stream's worker) ---- */
   /* Sets the status (100..999; default 200). Before send_head only. */
   int (*resp_status)(ir_stream_t *s, int status);
-  /* Adds a header; the bytes are copied. Before send_head only. */
+  /* Adds a header; the bytes are copied. Before send_head only (IR_ESTATE
+   * after). Hop-by-hop fields (connection, keep-alive, proxy-connection,
+   * transfer-encoding) and invalid values are refused with IR_EINVAL: the
+   * host frames the response itself. content-length is not added as a field: it
+   * declares the body's length, which the host then writes (or leaves out
+   * for 204/304) and enforces (see resp_write and resp_end). */
   int (*resp_header)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                      size_t value_len);
   /* Sends status + headers. flags: IR_HEAD_END_STREAM. */

@@ -15,7 +15,9 @@
 
 #include "abi.h"
 
-/* Opaque handles. All are host-owned; a module never frees one. */
+/* Opaque handles. All are host-owned; a module never frees one itself,
+ * but some calls end a handle's life: ir_timer_stop frees its timer, and a
+ * stream is gone once on_close returns. */
 typedef struct ir_module ir_module_t;     /* a loaded module */
 typedef struct ir_instance ir_instance_t; /* one route's use of a module */
 typedef struct ir_worker ir_worker_t;     /* one worker thread and its loop */
