@@ -188,17 +188,22 @@ static const char *const level_words[] = {[IR_LOG_DEBUG] = "debug",
 
 /* ---- small helpers ------------------------------------------------------- */
 
-int irh_config_error(irh_config *c, int line, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
+/* "FILE:LINE: " (or "FILE: ") and kind, then the message, as one line. */
+static void report(const irh_config *c, int line, const char *kind, const char *fmt, va_list ap) {
   flockfile(stderr);
   if (line > 0)
-    fprintf(stderr, "%s:%d: ", c->path, line);
+    fprintf(stderr, "%s:%d: %s", c->path, line, kind);
   else
-    fprintf(stderr, "%s: ", c->path);
+    fprintf(stderr, "%s: %s", c->path, kind);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   funlockfile(stderr);
+}
+
+int irh_config_error(irh_config *c, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(c, line, "", fmt, ap);
   va_end(ap);
   c->errors++;
   return -1;
@@ -207,14 +212,7 @@ int irh_config_error(irh_config *c, int line, const char *fmt, ...) {
 void irh_config_warn(const irh_config *c, int line, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  flockfile(stderr);
-  if (line > 0)
-    fprintf(stderr, "%s:%d: warning: ", c->path, line);
-  else
-    fprintf(stderr, "%s: warning: ", c->path);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  funlockfile(stderr);
+  report(c, line, "warning: ", fmt, ap);
   va_end(ap);
 }
 
