@@ -10,10 +10,13 @@
 #include "conn.h"
 #include "filesend.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
+#include "outbound.h"
 #include "process.h"
 #include "services.h"
 #include "stream.h"
+#include "watch.h"
 #include "worker.h"
 
 static const char *api_strerror(int err) {
@@ -102,6 +105,7 @@ static void *api_stream_data(ir_stream_t *s) { return s->data; }
 static void *api_stream_alloc(ir_stream_t *s, size_t n) { return irh_arena_alloc(&s->arena, n); }
 static ir_worker_t *api_stream_worker(ir_stream_t *s) { return s->worker; }
 static unsigned api_worker_index(ir_worker_t *w) { return w->index; }
+static ir_module_t *api_stream_module(ir_stream_t *s) { return s->instance->module; }
 
 static const ir_host_api host_api = {
     .struct_size = sizeof(ir_host_api),
@@ -152,6 +156,23 @@ static const ir_host_api host_api = {
     .worker_data = api_worker_data,
     .resp_header_ref = irh_stream_resp_header_ref,
     .resp_write_ref = irh_stream_resp_write_ref,
+    .stream_module = api_stream_module,
+    .work_start = irh_work_start,
+    .work_cancel = irh_work_cancel,
+    .worker_count = irh_worker_count,
+    .worker_at = irh_worker_at,
+    .watch_start = irh_watch_start,
+    .watch_change = irh_watch_change,
+    .watch_stop = irh_watch_stop,
+    .outbound_open = irh_outbound_open,
+    .outbound_write = irh_outbound_write,
+    .outbound_pause = irh_outbound_pause,
+    .outbound_close = irh_outbound_close,
+    .metric_register = irh_metric_register,
+    .metric_series = irh_metric_series,
+    .metric_add = irh_metric_add,
+    .metric_set = irh_metric_set,
+    .metric_list = irh_metric_list,
 };
 
 const ir_host_api *irh_host_api(void) { return &host_api; }

@@ -173,5 +173,10 @@ void irh_timer_stop(ir_timer_t *t);
 int irh_work_submit(struct ir_worker *w, void (*work)(void *), void (*done)(void *, int),
                     void *data);
 int irh_worker_post(struct ir_worker *w, void (*cb)(void *), void *data);
+ir_work_t *irh_work_start(struct ir_worker *w, ir_stream_t *s, void (*work)(void *),
+                          void (*done)(void *, int), void *data);
+int irh_work_cancel(ir_work_t *wk);
+unsigned irh_worker_count(void);
+struct ir_worker *irh_worker_at(unsigned index);
 
 #endif /* IRIDIUM_CORE_WORKER_H */

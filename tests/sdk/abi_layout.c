@@ -48,6 +48,10 @@ VALUE(IR_ETOOBIG, -8);
 VALUE(IR_EVERSION, -9);
 VALUE(IR_EIO, -10);
 VALUE(IR_ETIMEDOUT, -11);
+/* 1.4 */
+VALUE(IR_ECANCELED, -12);
+VALUE(IR_EREFUSED, -13);
+VALUE(IR_ETLS, -14);
 
 SIZE(ir_log_level, 4);
 VALUE(IR_LOG_DEBUG, 0);
@@ -85,7 +89,7 @@ AT(ir_config_key, default_value, 16);
 AT(ir_config_key, required, 24);
 AT(ir_config_key, help, 32);
 
-SIZE(ir_module_desc, 128);
+SIZE(ir_module_desc, 144);
 ALIGN(ir_module_desc, 8);
 AT(ir_module_desc, struct_size, 0);
 AT(ir_module_desc, abi_major, 4);
@@ -106,6 +110,9 @@ AT(ir_module_desc, on_writable, 104);
 AT(ir_module_desc, on_close, 112);
 /* 1.1: ABI 1.0's descriptor ended here (a 1.0 module's struct_size is 120). */
 AT(ir_module_desc, flags, 120);
+/* 1.4: ABI 1.1-1.3's descriptor ended here (their struct_size was 128). */
+AT(ir_module_desc, on_worker_drain, 128);
+AT(ir_module_desc, on_stream_drain, 136);
 VALUE(IR_MODULE_UPGRADES, 0x1u);
 
 /* The host looks the entry function up by this exact name. */
@@ -115,7 +122,7 @@ _Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
 /* ---- host.h ---- */
 VALUE(IR_HEAD_END_STREAM, 0x1u);
 
-SIZE(ir_host_api, 368);
+SIZE(ir_host_api, 504);
 ALIGN(ir_host_api, 8);
 AT(ir_host_api, struct_size, 0);
 AT(ir_host_api, abi_major, 4);
@@ -168,6 +175,58 @@ AT(ir_host_api, worker_data, 344);
 /* 1.3: ABI 1.2's table ended here (352). */
 AT(ir_host_api, resp_header_ref, 352);
 AT(ir_host_api, resp_write_ref, 360);
+/* 1.4: ABI 1.3's table ended here (368). */
+AT(ir_host_api, stream_module, 368);
+AT(ir_host_api, work_start, 376);
+AT(ir_host_api, work_cancel, 384);
+AT(ir_host_api, worker_count, 392);
+AT(ir_host_api, worker_at, 400);
+AT(ir_host_api, watch_start, 408);
+AT(ir_host_api, watch_change, 416);
+AT(ir_host_api, watch_stop, 424);
+AT(ir_host_api, outbound_open, 432);
+AT(ir_host_api, outbound_write, 440);
+AT(ir_host_api, outbound_pause, 448);
+AT(ir_host_api, outbound_close, 456);
+AT(ir_host_api, metric_register, 464);
+AT(ir_host_api, metric_series, 472);
+AT(ir_host_api, metric_add, 480);
+AT(ir_host_api, metric_set, 488);
+AT(ir_host_api, metric_list, 496);
+
+/* ---- host.h, 1.4 types ---- */
+VALUE(IR_WATCH_READ, 0x1);
+VALUE(IR_WATCH_WRITE, 0x2);
+VALUE(IR_WATCH_ERROR, 0x4);
+VALUE(IR_OUTBOUND_TLS, 0x1);
+VALUE(IR_OUTBOUND_NO_VERIFY, 0x2);
+VALUE(IR_METRIC_COUNTER, 1);
+VALUE(IR_METRIC_GAUGE, 2);
+SIZE(ir_outbound_opts, 32);
+ALIGN(ir_outbound_opts, 8);
+AT(ir_outbound_opts, struct_size, 0);
+AT(ir_outbound_opts, flags, 4);
+AT(ir_outbound_opts, connect_timeout_ms, 8);
+AT(ir_outbound_opts, sni, 16);
+AT(ir_outbound_opts, ca_file, 24);
+SIZE(ir_outbound_cbs, 40);
+ALIGN(ir_outbound_cbs, 8);
+AT(ir_outbound_cbs, struct_size, 0);
+AT(ir_outbound_cbs, on_connect, 8);
+AT(ir_outbound_cbs, on_data, 16);
+AT(ir_outbound_cbs, on_writable, 24);
+AT(ir_outbound_cbs, on_close, 32);
+SIZE(ir_metric_sample, 64);
+ALIGN(ir_metric_sample, 8);
+AT(ir_metric_sample, struct_size, 0);
+AT(ir_metric_sample, type, 4);
+AT(ir_metric_sample, module, 8);
+AT(ir_metric_sample, name, 16);
+AT(ir_metric_sample, help, 24);
+AT(ir_metric_sample, label_names, 32);
+AT(ir_metric_sample, label_values, 40);
+AT(ir_metric_sample, nlabels, 48);
+AT(ir_metric_sample, value, 56);
 
 int main(void) {
   puts("OK");

@@ -16,7 +16,9 @@
 
 /* sizeof(ir_module_desc) in the SDK of each minor up to today's. */
 static size_t desc_size_of_minor(unsigned minor) {
-  return minor == 0 ? offsetof(ir_module_desc, flags) : sizeof(ir_module_desc);
+  if (minor == 0) return offsetof(ir_module_desc, flags);
+  if (minor <= 3) return offsetof(ir_module_desc, on_worker_drain);
+  return sizeof(ir_module_desc);
 }
 
 int main(int argc, char **argv) {

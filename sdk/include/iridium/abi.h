@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define IR_ABI_MAJOR 1
-#define IR_ABI_MINOR 3
+#define IR_ABI_MINOR 4
 /* ABI history:
  *   1.0  the first SDK
  *   1.1  upgraded streams: ir_module_desc.flags (IR_MODULE_UPGRADES) and
@@ -21,6 +21,17 @@
  *        (worker_set_data, worker_data)
  *   1.3  response fields and body bytes without a copy (resp_header_ref,
  *        resp_write_ref)
+ *   1.4  what long-lived modules need: a stream's module (stream_module),
+ *        thread-pool work with a handle (work_start, work_cancel), every
+ *        worker (worker_count, worker_at), fd watches (watch_start,
+ *        watch_change, watch_stop; IR_WATCH_READ, IR_WATCH_WRITE,
+ *        IR_WATCH_ERROR), outbound connections (outbound_open,
+ *        outbound_write, outbound_pause, outbound_close; IR_OUTBOUND_TLS,
+ *        IR_OUTBOUND_NO_VERIFY), module metrics (metric_register,
+ *        metric_series, metric_add, metric_set, metric_list;
+ *        IR_METRIC_COUNTER, IR_METRIC_GAUGE), the drain notice
+ *        (ir_module_desc.on_worker_drain, on_stream_drain) and the errors
+ *        IR_ECANCELED, IR_EREFUSED, IR_ETLS
  */
 
 /* The minor a module is built for: its descriptor declares it, so the module
@@ -78,6 +89,11 @@ IR__STATIC_ASSERT(0, "IR_ABI_TARGET_MINOR asks for ABI " IR__TARGET_TEXT
 #else
 #define IR__SINCE_1_3(name) IR__NEEDS(3, name)
 #endif
+#if IR_ABI_TARGET_MINOR >= 4
+#define IR__SINCE_1_4(name)
+#else
+#define IR__SINCE_1_4(name) IR__NEEDS(4, name)
+#endif
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */
 #define IR_ABI_PACK(major, minor) (((uint32_t)(major) << 16) | (uint32_t)(minor))
@@ -98,7 +114,11 @@ typedef enum ir_error {
   IR_ETOOBIG = -8,   /* over a configured limit */
   IR_EVERSION = -9,  /* incompatible version */
   IR_EIO = -10,      /* an I/O error */
-  IR_ETIMEDOUT = -11 /* a timeout expired */
+  IR_ETIMEDOUT = -11, /* a timeout expired */
+  /* 1.4 */
+  IR_ECANCELED IR__SINCE_1_4(IR_ECANCELED) = -12, /* cancelled before it ran (work_cancel) */
+  IR_EREFUSED IR__SINCE_1_4(IR_EREFUSED) = -13,   /* the peer refused the connection */
+  IR_ETLS IR__SINCE_1_4(IR_ETLS) = -14 /* TLS handshake or certificate verification failed */
 } ir_error;
 
 /* Log levels, lowest first. */

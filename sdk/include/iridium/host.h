@@ -28,6 +28,79 @@ typedef void (*ir_timer_cb)(ir_timer_t *t, void *data);
 typedef void (*ir_task_cb)(void *data);
 typedef void (*ir_done_cb)(void *data, int status);
 
+/* ---- 1.4 types ---- */
+
+/* Interest and events of an fd watch (watch_start), outbound connection
+ * flags and metric kinds. A module that targets an older minor gets
+ * enumerators that fail to compile, naming 1.4, instead of the constants. */
+#if IR_ABI_TARGET_MINOR >= 4
+#define IR_WATCH_READ 0x1u  /* the fd is readable */
+#define IR_WATCH_WRITE 0x2u /* the fd is writable */
+#define IR_WATCH_ERROR 0x4u /* reported only: the fd has an error or the peer hung up */
+#define IR_OUTBOUND_TLS 0x1u       /* ir_outbound_opts.flags: TLS through the host's GnuTLS */
+#define IR_OUTBOUND_NO_VERIFY 0x2u /* TLS without checking the certificate (tests only) */
+#define IR_METRIC_COUNTER 1u       /* only goes up */
+#define IR_METRIC_GAUGE 2u         /* goes up and down; the host sums the workers' parts */
+#else
+enum {
+  IR_WATCH_READ IR__SINCE_1_4(IR_WATCH_READ) = 0x1,
+  IR_WATCH_WRITE IR__SINCE_1_4(IR_WATCH_WRITE) = 0x2,
+  IR_WATCH_ERROR IR__SINCE_1_4(IR_WATCH_ERROR) = 0x4,
+  IR_OUTBOUND_TLS IR__SINCE_1_4(IR_OUTBOUND_TLS) = 0x1,
+  IR_OUTBOUND_NO_VERIFY IR__SINCE_1_4(IR_OUTBOUND_NO_VERIFY) = 0x2,
+  IR_METRIC_COUNTER IR__SINCE_1_4(IR_METRIC_COUNTER) = 1,
+  IR_METRIC_GAUGE IR__SINCE_1_4(IR_METRIC_GAUGE) = 2
+};
+#endif
+typedef void (*ir_watch_cb)(ir_watch_t *wt, int fd, uint32_t events, void *data);
+
+/* How to open an outbound connection. Module-owned; read during
+ * outbound_open only. Zeroed fields take the defaults. */
+typedef struct ir_outbound_opts {
+  uint32_t struct_size;        /* sizeof(ir_outbound_opts) of the module's SDK */
+  uint32_t flags;              /* IR_OUTBOUND_* */
+  uint64_t connect_timeout_ms; /* name lookup + TCP + TLS handshake; 0: 10000 */
+  const char *sni;             /* TLS server name and the name verified; NULL: host
+                                * (no SNI is sent for an IP address) */
+  const char *ca_file;         /* PEM CAs to verify against; NULL: the system store */
+} ir_outbound_opts;
+
+/* An outbound connection's callbacks, all on the worker that opened it.
+ * Module-owned and unchanged until on_close has returned; the host steps
+ * through it by struct_size, and a NULL callback is skipped. */
+typedef struct ir_outbound_cbs {
+  uint32_t struct_size; /* sizeof(ir_outbound_cbs) of the module's SDK */
+  /* Connected (and, with TLS, the handshake and verification done). */
+  void (*on_connect)(ir_outbound_t *o, void *data);
+  /* Bytes from the peer, borrowed for the call. Not called while paused. */
+  void (*on_data)(ir_outbound_t *o, const uint8_t *bytes, size_t len, void *data);
+  /* A write that was partial or returned IR_EAGAIN may be tried again. */
+  void (*on_writable)(ir_outbound_t *o, void *data);
+  /* Exactly once per connection outbound_open returned, never from inside
+   * a host call the module made: IR_OK after outbound_close (queued bytes
+   * were sent), IR_ECLOSED when the peer closed (after its last bytes
+   * reached on_data) or the worker stopped, IR_EREFUSED, IR_ETIMEDOUT
+   * (connect_timeout_ms), IR_ENOTFOUND (the name did not resolve), IR_ETLS
+   * (handshake or verification failed), IR_EIO (reset or another socket
+   * error). The handle is invalid once it returns. */
+  void (*on_close)(ir_outbound_t *o, int status, void *data);
+} ir_outbound_cbs;
+
+/* One series as metric_list reports it: host-owned, valid for the
+ * callback only. Read fields by struct_size. */
+typedef struct ir_metric_sample {
+  uint32_t struct_size;           /* sizeof(ir_metric_sample) of the host */
+  uint32_t type;                  /* IR_METRIC_* */
+  const char *module;             /* the registering module's name */
+  const char *name;               /* as registered: "websocket_messages_total" */
+  const char *help;               /* one line */
+  const char *const *label_names; /* nlabels names, as registered */
+  const ir_str *label_values;     /* nlabels values of this series */
+  size_t nlabels;
+  int64_t value; /* the sum over every worker */
+} ir_metric_sample;
+typedef void (*ir_metric_visit_cb)(const ir_metric_sample *sample, void *data);
+
 typedef struct ir_host_api {
   uint32_t struct_size; /* sizeof(ir_host_api) of the host */
   uint16_t abi_major;
@@ -196,6 +269,103 @@ typedef struct ir_host_api {
    * whole). Stream's worker. */
   IR__SINCE_1_3(resp_write_ref)
   ssize_t (*resp_write_ref)(ir_stream_t *s, const void *data, size_t len);
+
+  /* ---- ABI 1.4: a stream's module, work handles, every worker ---- */
+  /* The module whose route took s, for ir_log and worker_data in stream
+   * callbacks. Never NULL. Stream's worker. */
+  IR__SINCE_1_4(stream_module) ir_module_t *(*stream_module)(ir_stream_t *s);
+  /* work_submit with a handle. work(data) runs on the thread pool, then
+   * done(data, status) on w's thread, exactly once, with status IR_OK
+   * (work ran), IR_ECANCELED (work_cancel came first: work never ran), or
+   * IR_ECLOSED (the worker was stopping, or s, when given, closed before
+   * done: work may have run, and s must not be touched). With s, the job
+   * belongs to that stream (s's worker is w): when s closes, a job not yet
+   * started is cancelled. NULL when w is stopping or out of memory (done is
+   * then never called). The handle is valid until done returns. w's
+   * thread. */
+  IR__SINCE_1_4(work_start)
+  ir_work_t *(*work_start)(ir_worker_t *w, ir_stream_t *s, ir_task_cb work, ir_done_cb done,
+                           void *data);
+  /* Cancels a job whose work has not started: IR_OK, and done follows
+   * (from the loop, never inside this call) with IR_ECANCELED. IR_ESTATE
+   * when work is running or ran: done follows as usual. Its worker's
+   * thread. */
+  IR__SINCE_1_4(work_cancel) int (*work_cancel)(ir_work_t *wk);
+  /* How many workers serve ([server] workers). Any thread. */
+  IR__SINCE_1_4(worker_count) unsigned (*worker_count)(void);
+  /* Worker index (0 .. worker_count-1), for worker_post to every worker.
+   * NULL outside that range. Any thread, from the first worker_init on;
+   * a worker that stopped refuses posts with IR_ECLOSED. */
+  IR__SINCE_1_4(worker_at) ir_worker_t *(*worker_at)(unsigned index);
+
+  /* ---- ABI 1.4: fd watches (w's thread) ---- */
+  /* Watches an fd the module owns (a library's socket) on w's loop: cb(wt,
+   * fd, events, data) runs when it is ready for what events (IR_WATCH_READ
+   * | IR_WATCH_WRITE) asks, with IR_WATCH_ERROR added on an error or
+   * hang-up. Level-triggered. The host never reads, writes or closes fd.
+   * NULL for a bad fd or events, when w is stopping, or out of memory. */
+  IR__SINCE_1_4(watch_start)
+  ir_watch_t *(*watch_start)(ir_worker_t *w, int fd, uint32_t events, ir_watch_cb cb,
+                             void *data);
+  /* Changes the interest (0 pauses the watch). IR_EINVAL for bad events.
+   * May be called from the watch's own callback. */
+  IR__SINCE_1_4(watch_change) int (*watch_change)(ir_watch_t *wt, uint32_t events);
+  /* Stops the watch and frees it: call it exactly once per watch, before
+   * closing the fd; cb is never called after. May be called from cb.
+   * Watches still open when the worker stops are freed after worker_exit. */
+  IR__SINCE_1_4(watch_stop) void (*watch_stop)(ir_watch_t *wt);
+
+  /* ---- ABI 1.4: outbound connections (w's thread) ---- */
+  /* Opens a TCP connection to host (a name, resolved off the loop, or an
+   * IP address; host_len bytes, not NUL-terminated) and port, with TLS when
+   * opts says so (verified against the system CAs or opts->ca_file, by
+   * default). opts may be NULL. Then cbs->on_connect, on_data, on_writable
+   * and exactly one on_close (see ir_outbound_cbs), with data. NULL for a
+   * bad argument, when w is stopping, or out of memory: no callback
+   * follows. */
+  IR__SINCE_1_4(outbound_open)
+  ir_outbound_t *(*outbound_open)(ir_worker_t *w, const char *host, size_t host_len,
+                                  uint16_t port, const ir_outbound_opts *opts,
+                                  const ir_outbound_cbs *cbs, void *data);
+  /* Queues bytes (copied) to send, also before on_connect. Returns the
+   * count accepted (may be less than len), IR_EAGAIN when none could be
+   * taken now (on_writable follows), or IR_ECLOSED after outbound_close or
+   * once the connection failed (on_close follows or came). */
+  IR__SINCE_1_4(outbound_write)
+  ssize_t (*outbound_write)(ir_outbound_t *o, const void *bytes, size_t len);
+  /* paused non-zero: no more on_data until called again with 0 (the peer
+   * is held back by TCP). IR_ECLOSED after outbound_close. */
+  IR__SINCE_1_4(outbound_pause) int (*outbound_pause)(ir_outbound_t *o, int paused);
+  /* Closes: bytes already queued are sent first (bounded by the server's
+   * write timeout), then on_close(IR_OK) from the loop. Call it at most
+   * once, and not after on_close. */
+  IR__SINCE_1_4(outbound_close) void (*outbound_close)(ir_outbound_t *o);
+
+  /* ---- ABI 1.4: module metrics ---- */
+  /* Registers a metric: name ([a-zA-Z_:][a-zA-Z0-9_:]*, unique across
+   * modules), type IR_METRIC_*, a one-line help, and nlabels (0..8) fixed
+   * label names ([a-zA-Z_][a-zA-Z0-9_]*). All NUL-terminated; copied. NULL
+   * for a bad or taken name. Main thread, in init. */
+  IR__SINCE_1_4(metric_register)
+  ir_metric_t *(*metric_register)(ir_module_t *m, const char *name, uint32_t type,
+                                  const char *help, const char *const *label_names,
+                                  size_t nlabels);
+  /* The series of mt with these label values (exactly nlabels, ptr+len,
+   * copied), made on first use; the same handle for the same values after.
+   * Values are any bytes (escaped when shown). NULL for a wrong count or out
+   * of memory. Any thread (it takes a lock: look series up once and keep
+   * them). */
+  IR__SINCE_1_4(metric_series)
+  ir_series_t *(*metric_series)(ir_metric_t *mt, const ir_str *label_values, size_t nvalues);
+  /* Adds delta to w's part of the series (counters: delta >= 0). No lock;
+   * w's thread only. */
+  IR__SINCE_1_4(metric_add) void (*metric_add)(ir_worker_t *w, ir_series_t *se, int64_t delta);
+  /* Sets w's part of a gauge series. No lock; w's thread only. */
+  IR__SINCE_1_4(metric_set) void (*metric_set)(ir_worker_t *w, ir_series_t *se, int64_t value);
+  /* Calls cb once per series of every module, in registration order, with
+   * the sum of the workers' parts (each part read atomically; the sum is not
+   * one instant). Returns the count. Any thread. */
+  IR__SINCE_1_4(metric_list) size_t (*metric_list)(ir_metric_visit_cb cb, void *data);
 } ir_host_api;
 
 #endif /* IRIDIUM_HOST_H */

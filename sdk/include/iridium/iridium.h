@@ -86,6 +86,9 @@ static inline ir_str ir_req_peer(ir_stream_t *s) { return ir__host->req_peer(s);
 static inline int ir_req_header(ir_stream_t *s, const char *name, ir_str *value) {
   return ir__host->req_header(s, name, strlen(name), value);
 }
+static inline int ir_req_header_n(ir_stream_t *s, const char *name, size_t nlen, ir_str *value) {
+  return ir__host->req_header(s, name, nlen, value);
+}
 static inline size_t ir_req_header_count(ir_stream_t *s) { return ir__host->req_header_count(s); }
 static inline int ir_req_header_at(ir_stream_t *s, size_t i, ir_str *name, ir_str *value) {
   return ir__host->req_header_at(s, i, name, value);
@@ -125,6 +128,10 @@ static inline int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nl
                                      const char *value, size_t vlen) {
   return ir__host->resp_header_ref(s, name, nlen, value, vlen);
 }
+static inline int ir_resp_header_ref_n(ir_stream_t *s, const char *name, size_t nlen,
+                                       const char *value, size_t vlen) {
+  return ir__host->resp_header_ref(s, name, nlen, value, vlen);
+}
 static inline ssize_t ir_resp_write_ref(ir_stream_t *s, const void *data, size_t len) {
   return ir__host->resp_write_ref(s, data, len);
 }
@@ -132,8 +139,102 @@ static inline ssize_t ir_resp_write_ref(ir_stream_t *s, const void *data, size_t
 IR__SINCE_1_3(ir_resp_header_ref)
 int ir_resp_header_ref(ir_stream_t *s, const char *name, size_t nlen, const char *value,
                        size_t vlen);
+IR__SINCE_1_3(ir_resp_header_ref_n)
+int ir_resp_header_ref_n(ir_stream_t *s, const char *name, size_t nlen, const char *value,
+                         size_t vlen);
 IR__SINCE_1_3(ir_resp_write_ref)
 ssize_t ir_resp_write_ref(ir_stream_t *s, const void *data, size_t len);
+#endif
+
+#if IR_ABI_TARGET_MINOR >= 4
+static inline ir_module_t *ir_stream_module(ir_stream_t *s) { return ir__host->stream_module(s); }
+/* The stream's module's per-worker pointer (worker_set_data). */
+static inline void *ir_stream_worker_data(ir_stream_t *s) {
+  return ir__host->worker_data(ir__host->stream_module(s), ir__host->stream_worker(s));
+}
+static inline ir_work_t *ir_work_start(ir_worker_t *w, ir_stream_t *s, ir_task_cb work,
+                                       ir_done_cb done, void *data) {
+  return ir__host->work_start(w, s, work, done, data);
+}
+static inline int ir_work_cancel(ir_work_t *wk) { return ir__host->work_cancel(wk); }
+static inline unsigned ir_worker_count(void) { return ir__host->worker_count(); }
+static inline ir_worker_t *ir_worker_at(unsigned index) { return ir__host->worker_at(index); }
+static inline ir_watch_t *ir_watch_start(ir_worker_t *w, int fd, uint32_t events, ir_watch_cb cb,
+                                         void *data) {
+  return ir__host->watch_start(w, fd, events, cb, data);
+}
+static inline int ir_watch_change(ir_watch_t *wt, uint32_t events) {
+  return ir__host->watch_change(wt, events);
+}
+static inline void ir_watch_stop(ir_watch_t *wt) { ir__host->watch_stop(wt); }
+static inline ir_outbound_t *ir_outbound_open(ir_worker_t *w, const char *host, uint16_t port,
+                                              const ir_outbound_opts *opts,
+                                              const ir_outbound_cbs *cbs, void *data) {
+  return ir__host->outbound_open(w, host, strlen(host), port, opts, cbs, data);
+}
+static inline ir_outbound_t *ir_outbound_open_n(ir_worker_t *w, const char *host, size_t hlen,
+                                                uint16_t port, const ir_outbound_opts *opts,
+                                                const ir_outbound_cbs *cbs, void *data) {
+  return ir__host->outbound_open(w, host, hlen, port, opts, cbs, data);
+}
+static inline ssize_t ir_outbound_write(ir_outbound_t *o, const void *bytes, size_t len) {
+  return ir__host->outbound_write(o, bytes, len);
+}
+static inline int ir_outbound_pause(ir_outbound_t *o, int paused) {
+  return ir__host->outbound_pause(o, paused);
+}
+static inline void ir_outbound_close(ir_outbound_t *o) { ir__host->outbound_close(o); }
+static inline ir_metric_t *ir_metric_register(ir_module_t *m, const char *name, uint32_t type,
+                                              const char *help, const char *const *label_names,
+                                              size_t nlabels) {
+  return ir__host->metric_register(m, name, type, help, label_names, nlabels);
+}
+static inline ir_series_t *ir_metric_series(ir_metric_t *mt, const ir_str *label_values,
+                                            size_t nvalues) {
+  return ir__host->metric_series(mt, label_values, nvalues);
+}
+static inline void ir_metric_add(ir_worker_t *w, ir_series_t *se, int64_t delta) {
+  ir__host->metric_add(w, se, delta);
+}
+static inline void ir_metric_set(ir_worker_t *w, ir_series_t *se, int64_t value) {
+  ir__host->metric_set(w, se, value);
+}
+static inline size_t ir_metric_list(ir_metric_visit_cb cb, void *data) {
+  return ir__host->metric_list(cb, data);
+}
+#else
+IR__SINCE_1_4(ir_stream_module) ir_module_t *ir_stream_module(ir_stream_t *s);
+IR__SINCE_1_4(ir_stream_worker_data) void *ir_stream_worker_data(ir_stream_t *s);
+IR__SINCE_1_4(ir_work_start)
+ir_work_t *ir_work_start(ir_worker_t *w, ir_stream_t *s, ir_task_cb work, ir_done_cb done,
+                         void *data);
+IR__SINCE_1_4(ir_work_cancel) int ir_work_cancel(ir_work_t *wk);
+IR__SINCE_1_4(ir_worker_count) unsigned ir_worker_count(void);
+IR__SINCE_1_4(ir_worker_at) ir_worker_t *ir_worker_at(unsigned index);
+IR__SINCE_1_4(ir_watch_start)
+ir_watch_t *ir_watch_start(ir_worker_t *w, int fd, uint32_t events, ir_watch_cb cb, void *data);
+IR__SINCE_1_4(ir_watch_change) int ir_watch_change(ir_watch_t *wt, uint32_t events);
+IR__SINCE_1_4(ir_watch_stop) void ir_watch_stop(ir_watch_t *wt);
+IR__SINCE_1_4(ir_outbound_open)
+ir_outbound_t *ir_outbound_open(ir_worker_t *w, const char *host, uint16_t port,
+                                const ir_outbound_opts *opts, const ir_outbound_cbs *cbs,
+                                void *data);
+IR__SINCE_1_4(ir_outbound_open_n)
+ir_outbound_t *ir_outbound_open_n(ir_worker_t *w, const char *host, size_t hlen, uint16_t port,
+                                  const ir_outbound_opts *opts, const ir_outbound_cbs *cbs,
+                                  void *data);
+IR__SINCE_1_4(ir_outbound_write)
+ssize_t ir_outbound_write(ir_outbound_t *o, const void *bytes, size_t len);
+IR__SINCE_1_4(ir_outbound_pause) int ir_outbound_pause(ir_outbound_t *o, int paused);
+IR__SINCE_1_4(ir_outbound_close) void ir_outbound_close(ir_outbound_t *o);
+IR__SINCE_1_4(ir_metric_register)
+ir_metric_t *ir_metric_register(ir_module_t *m, const char *name, uint32_t type, const char *help,
+                                const char *const *label_names, size_t nlabels);
+IR__SINCE_1_4(ir_metric_series)
+ir_series_t *ir_metric_series(ir_metric_t *mt, const ir_str *label_values, size_t nvalues);
+IR__SINCE_1_4(ir_metric_add) void ir_metric_add(ir_worker_t *w, ir_series_t *se, int64_t delta);
+IR__SINCE_1_4(ir_metric_set) void ir_metric_set(ir_worker_t *w, ir_series_t *se, int64_t value);
+IR__SINCE_1_4(ir_metric_list) size_t ir_metric_list(ir_metric_visit_cb cb, void *data);
 #endif
 
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
@@ -165,6 +266,10 @@ static inline ssize_t ir_resp_write(ir_stream_t *s, const void *data, size_t len
 }
 static inline int ir_resp_trailer(ir_stream_t *s, const char *name, const char *value) {
   return ir__host->resp_trailer(s, name, strlen(name), value, strlen(value));
+}
+static inline int ir_resp_trailer_n(ir_stream_t *s, const char *name, size_t nlen,
+                                    const char *value, size_t vlen) {
+  return ir__host->resp_trailer(s, name, nlen, value, vlen);
 }
 static inline int ir_resp_end(ir_stream_t *s) { return ir__host->resp_end(s); }
 

@@ -16,13 +16,21 @@
 #include "abi.h"
 
 /* Opaque handles. All are host-owned; a module never frees one itself,
- * but some calls end a handle's life: ir_timer_stop frees its timer, and a
- * stream is gone once on_close returns. */
+ * but some calls end a handle's life: ir_timer_stop frees its timer,
+ * ir_watch_stop its watch; a stream is gone once on_close returns, an
+ * outbound connection once its on_close returns, a work handle once its
+ * done callback returns. Metrics and series live as long as the process. */
 typedef struct ir_module ir_module_t;     /* a loaded module */
 typedef struct ir_instance ir_instance_t; /* one route's use of a module */
 typedef struct ir_worker ir_worker_t;     /* one worker thread and its loop */
 typedef struct ir_stream ir_stream_t;     /* one request/response exchange */
 typedef struct ir_timer ir_timer_t;       /* a timer on a worker's loop */
+/* 1.4 */
+typedef struct ir_work ir_work_t;         /* a thread-pool job (work_start) */
+typedef struct ir_watch ir_watch_t;       /* an fd watched on a worker's loop */
+typedef struct ir_outbound ir_outbound_t; /* a TCP (or TLS) connection a module opened */
+typedef struct ir_metric ir_metric_t;     /* a metric a module registered */
+typedef struct ir_series ir_series_t;     /* one label-value combination of a metric */
 
 /* Types of INI values. The host parses and validates them before any worker
  * starts; a module reads them back with ir_instance_get_*(). */
@@ -118,6 +126,23 @@ typedef struct ir_module_desc {
   /* ---- ABI 1.1 ---- */
   IR__SINCE_1_1(flags)
   uint64_t flags; /* IR_MODULE_* bits (64-bit: no tail padding for a later field to fall into) */
+
+  /* ---- ABI 1.4: the drain notice ---- */
+  /* The server started to drain (SIGTERM): w stops accepting, and whatever
+   * is still open after ms_left milliseconds ([server] shutdown_timeout) is
+   * closed with IR_CLOSE_SHUTDOWN. Once per worker whose worker_init
+   * succeeded, on w's thread, before any of its streams hears
+   * on_stream_drain. The module ends its own long-lived things here
+   * (outbound connections, watches, timers) or leaves them to worker_exit. */
+  IR__SINCE_1_4(on_worker_drain)
+  void (*on_worker_drain)(ir_module_t *m, ir_worker_t *w, uint64_t ms_left);
+  /* Once for each of the module's streams still open when the drain
+   * starts (upgraded streams, and responses still being written such as
+   * event streams), on its worker: the module finishes it within ms_left
+   * (a WebSocket sends close 1001, an event stream ends its response).
+   * on_close follows as usual; IR_CLOSE_SHUTDOWN if it was still open at
+   * the deadline. */
+  IR__SINCE_1_4(on_stream_drain) void (*on_stream_drain)(ir_stream_t *s, uint64_t ms_left);
 } ir_module_desc;
 
 /* ir_module_desc.flags */
@@ -132,9 +157,13 @@ enum { IR_MODULE_UPGRADES IR__SINCE_1_1(IR_MODULE_UPGRADES) = 0x1 };
 
 /* sizeof(ir_module_desc) as the SDK of IR_ABI_TARGET_MINOR declared it: the
  * descriptor's struct_size (IR_MODULE_DESC_HEADER), so that a host reads no
- * member newer than the module's minor. 1.0's ends with on_close. */
-#if IR_ABI_TARGET_MINOR >= 1
+ * member newer than the module's minor. 1.0's ends with on_close, 1.1-1.3's
+ * with flags. */
+#if IR_ABI_TARGET_MINOR >= 4
 #define IR_MODULE_DESC_SIZE sizeof(ir_module_desc)
+#elif IR_ABI_TARGET_MINOR >= 1
+#define IR_MODULE_DESC_SIZE                                                                        \
+  (offsetof(ir_module_desc, flags) + sizeof(((ir_module_desc *)0)->flags))
 #else
 #define IR_MODULE_DESC_SIZE                                                                        \
   (offsetof(ir_module_desc, on_close) + sizeof(((ir_module_desc *)0)->on_close))
