@@ -116,6 +116,7 @@ typedef struct irh_h2 {
   uint64_t idle_since; /* loop time the last stream closed */
   unsigned file_bodies;       /* file-body slots held, at most h2_max_file_bodies */
   unsigned slots_stalled : 1; /* every file-body slot is held by a stream waiting on the reader */
+  unsigned first_tick : 1;    /* a new connection: one tick, to trim what the preface left */
   struct {
     int32_t id;
     uint8_t how;            /* H2_CLOSED_* */
@@ -188,7 +189,9 @@ enum { H2_TIMER_NONE, H2_TIMER_TICK, H2_TIMER_PING, H2_TIMER_IDLE };
 static void h2_arm(irh_h2 *h, int force) {
   const irh_config *cfg = h2_config(h);
   if (h->conn->closing || h->conn->close_when_flushed) return;
-  int phase = h->nstreams ? H2_TIMER_TICK : h->ping_outstanding ? H2_TIMER_PING : H2_TIMER_IDLE;
+  int phase = h->nstreams || h->first_tick ? H2_TIMER_TICK
+              : h->ping_outstanding         ? H2_TIMER_PING
+                                            : H2_TIMER_IDLE;
   if (phase == h->timer_phase && !force) return;
   uint64_t ms = phase == H2_TIMER_TICK   ? H2_TICK_MS
                 : phase == H2_TIMER_PING ? cfg->h2_ping_timeout_ms
@@ -1059,6 +1062,7 @@ static void h2_on_timeout(irh_conn *c) {
      * spell, at the first tick without streams). */
     for (int i = 0; i < H2_PAGE_BLOCKS; i++)
       if (h->pages[i].p) irh_recycler_pages_trim(h->pages[i].p, h->pages[i].size);
+    h->first_tick = 0;
   } else if (h->ping_outstanding) {
     irh_log(IR_LOG_INFO, c->id, -1, NULL, "idle connection did not answer PING: closing");
     nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);
@@ -1253,6 +1257,10 @@ static int h2_new_session(irh_conn *c, const irh_config *cfg, int connect_protoc
   if (conn_window > 0x7fffffff) conn_window = 0x7fffffff;
   nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, (int32_t)conn_window);
   irh_conn_set_proto(c, &irh_h2_proto, h);
+  /* Idle from now on; the first tick gives back the pages the preface
+   * and SETTINGS left zeroed, as later ticks do after streams. */
+  h->idle_since = h2_now(h);
+  h->first_tick = 1;
   h2_rearm_timer(h);
   irh_conn_want_flush(c);
   return 0;
