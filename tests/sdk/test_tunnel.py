@@ -814,16 +814,25 @@ class HandlerTimeoutExempt(unittest.TestCase):
             t.close()
         self.assertNotIn("handler_timeout", self.srv.log_since(mark))
 
-    def test_h2_upgrade_exempt(self):
+    def h2_late_tunnel(self, end_first=False):
+        """An extended CONNECT whose answer comes LATE_MS later (END_STREAM
+        sent first if end_first): checks it is 200, not 504; (client, sid)."""
         c = H2Client(self.srv.port)
         self.addCleanup(c.close)
         self.assertTrue(c.wait_settings(), "no SETTINGS from the server")
         t0 = time.monotonic()
         sid = c.connect_tunnel("/t?accept_after=%d" % self.LATE_MS)
+        if end_first:
+            c.send(sid, end=True)
         st = c.wait_headers(sid, timeout=self.LATE_MS / 1000 + 3)
         el = time.monotonic() - t0
         self.assertEqual(st.status, 200, "%s after %.2fs" % (c.describe(sid), el))
         self.assertGreaterEqual(el, self.LATE_MS / 1000 - 0.1, "accepted after %.2fs" % el)
+        return c, sid
+
+    def test_h2_upgrade_exempt(self):
+        c, sid = self.h2_late_tunnel()
+        st = c.streams[sid]
         self.assertEqual(st.header("x-tunnel"), "accepted", c.describe(sid))
         self.assertEqual(c.echo(sid, b"late accept"), b"late accept", c.describe(sid))
         c.pump(lambda: c.closed or c.error is not None or st.reset is not None,
@@ -840,16 +849,7 @@ class HandlerTimeoutExempt(unittest.TestCase):
         # handler_timeout for any other request, yet an upgrade owes no head.
         # (On HTTP/1.1 the same half-close before a response is the client
         # leaving: the connection closes.)
-        c = H2Client(self.srv.port)
-        self.addCleanup(c.close)
-        self.assertTrue(c.wait_settings(), "no SETTINGS from the server")
-        t0 = time.monotonic()
-        sid = c.connect_tunnel("/t?accept_after=%d" % self.LATE_MS)
-        c.send(sid, end=True)  # END_STREAM before the answer
-        st = c.wait_headers(sid, timeout=self.LATE_MS / 1000 + 3)
-        el = time.monotonic() - t0
-        self.assertEqual(st.status, 200, "%s after %.2fs" % (c.describe(sid), el))
-        self.assertGreaterEqual(el, self.LATE_MS / 1000 - 0.1, "accepted after %.2fs" % el)
+        self.h2_late_tunnel(end_first=True)
 
 
 class TLS(unittest.TestCase):
