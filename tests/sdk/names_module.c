@@ -13,6 +13,9 @@
  * own code: that is in the body too.
  *   GET /n/strerror?from=-14&to=0
  *     one "CODE=ir_strerror(CODE)" line per code, from..to.
+ *   GET /n/workers
+ *     "count=N at_last=1 beyond=0": ir_worker_count, and whether
+ *     ir_worker_at gives a worker for N-1 and for N (it must not).
  */
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +60,13 @@ static int names_on_request(ir_stream_t *s, void *instance_data) {
   ir_str q = ir_req_query(s), path = ir_req_path(s);
   if (path.len >= 9 && memcmp(path.ptr + path.len - 9, "/strerror", 9) == 0)
     return answer_strerror(s, q);
+  if (path.len >= 8 && memcmp(path.ptr + path.len - 8, "/workers", 8) == 0) {
+    unsigned n = ir_worker_count();
+    char body[80];
+    int len = snprintf(body, sizeof body, "count=%u at_last=%d beyond=%d\n", n,
+                       n && ir_worker_at(n - 1) != NULL, ir_worker_at(n) != NULL);
+    return ir_respond_simple(s, 200, "text/plain", body, (size_t)len);
+  }
   ir_str get = query_param(q, "get"), set = query_param(q, "set");
   ir_str ref = query_param(q, "ref"), trailer = query_param(q, "trailer");
   ir_str value = {"", 0};

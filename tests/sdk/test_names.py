@@ -6,8 +6,9 @@ header-by-reference and trailer names set, all by names the client chose
 wrappers (ir_req_header_n, ir_resp_header_n, ir_resp_header_ref_n,
 ir_resp_trailer_n) can take them. Checked over HTTP/1.1 (chunked trailers)
 and HTTP/2 (h2c, python3-h2: a trailing HEADERS frame), with names that
-differ on every request; refused names come back as their codes; and
-ir_strerror names every ir_error, the 1.4 ones included.
+differ on every request; refused names come back as their codes;
+ir_strerror names every ir_error, the 1.4 ones included; and
+ir_worker_count / ir_worker_at's range under [server] workers = 2.
 
 Environment: IRIDIUM_BIN and IRIDIUM_NAMES_MODULE (the built names.so).
 """
@@ -117,6 +118,11 @@ class Names(unittest.TestCase):
         self.assertEqual(lines["-12"], "cancelled")
         r = H.http_request(SRV.port, "GET", "/n/strerror?from=-15&to=-15")
         self.assertEqual(r.body, b"-15=unknown error\n")
+
+    def test_worker_count_and_range(self):
+        # [server] workers = 2: two workers, and none at index 2.
+        r = H.http_request(SRV.port, "GET", "/n/workers")
+        self.assertEqual((r.status, r.body), (200, b"count=2 at_last=1 beyond=0\n"), r)
 
 
 if __name__ == "__main__":
