@@ -38,7 +38,8 @@ typedef struct irh_server {
 } irh_server;
 
 /* The serving server, for the SDK calls that get no worker to start from
- * (worker_count, worker_at in worker.c). The one process-wide pointer, set
+ * (worker_count, worker_at in worker.c). The only process-wide pointer to
+ * the server (everything else gets it from its worker or its caller), set
  * only by server.c: once every worker of irh_server_run exists and before
  * any starts (so it is there from the first worker_init on), and back to
  * NULL once every worker's loop has ended (after the last worker_exit),
