@@ -37,4 +37,14 @@ typedef struct irh_server {
   atomic_int start_failed; /* a worker could not start; the first to fail reported it */
 } irh_server;
 
+/* The serving server, for the SDK calls that get no worker to start from
+ * (worker_count, worker_at in worker.c). The only process-wide pointer to
+ * the server (everything else gets it from its worker or its caller), set
+ * only by server.c: once every worker of irh_server_run exists and before
+ * any starts (so it is there from the first worker_init on), and back to
+ * NULL once every worker's loop has ended (after the last worker_exit),
+ * before the workers are freed. NULL under `iridium -t`, whose trial worker
+ * serves nothing. Any thread reads it (acquire; set with release). */
+extern _Atomic(irh_server *) irh_serving;
+
 #endif /* IRIDIUM_CORE_PROCESS_H */

@@ -32,6 +32,8 @@ typedef struct irh_main_loop {
 
 static void log_started(const irh_server *srv);
 
+_Atomic(irh_server *) irh_serving; /* see process.h */
+
 static void stop_workers(irh_server *srv) {
   atomic_store(&srv->stopping, 1);
   for (unsigned i = 0; i < srv->nworkers; i++) irh_worker_request_stop(srv->workers[i]);
@@ -116,6 +118,7 @@ static int start_workers(irh_server *srv) {
     srv->workers[i] = irh_worker_new(srv, i);
     if (!srv->workers[i]) return -1;
   }
+  atomic_store_explicit(&irh_serving, srv, memory_order_release);
   for (unsigned i = 0; i < srv->nworkers; i++)
     if (irh_worker_start(srv->workers[i]) != 0) return -1;
   return 0;
@@ -184,10 +187,12 @@ int irh_server_run(irh_config *c) {
   irh_main_loop m;
   main_loop_init(&m, &srv);
   if (start_workers(&srv) != 0) {
+    atomic_store(&irh_serving, NULL);
     main_loop_run(&m, 0);
     goto out_fds;
   }
   main_loop_run(&m, 1);
+  atomic_store(&irh_serving, NULL); /* every loop ended: nothing serves */
   status = 0;
   for (unsigned i = 0; i < srv.nworkers; i++) {
     if (srv.workers[i]->exit_status) status = srv.workers[i]->exit_status;

@@ -466,7 +466,7 @@ int irh_work_submit(ir_worker_t *w, void (*work)(void *), void (*done)(void *, i
   return IR_OK;
 }
 
-/* SKELETON (issue 9, SDK 1.4): work handles and every-worker access. */
+/* SKELETON (issue 9, SDK 1.4): work handles. */
 ir_work_t *irh_work_start(ir_worker_t *w, ir_stream_t *s, void (*work)(void *),
                           void (*done)(void *, int), void *data) {
   (void)w, (void)s, (void)work, (void)done, (void)data;
@@ -476,8 +476,15 @@ int irh_work_cancel(ir_work_t *wk) {
   (void)wk;
   return IR_ESTATE;
 }
-unsigned irh_worker_count(void) { return 0; }
+
+/* ---- every worker (process.h's irh_serving) ---- */
+
+unsigned irh_worker_count(void) {
+  irh_server *srv = atomic_load_explicit(&irh_serving, memory_order_acquire);
+  return srv ? srv->nworkers : 0;
+}
+
 ir_worker_t *irh_worker_at(unsigned index) {
-  (void)index;
-  return NULL;
+  irh_server *srv = atomic_load_explicit(&irh_serving, memory_order_acquire);
+  return srv && index < srv->nworkers ? srv->workers[index] : NULL;
 }

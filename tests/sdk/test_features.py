@@ -692,6 +692,7 @@ class Lifecycle(unittest.TestCase):
 
 # --------------------------------------------------------------------------
 # handler_timeout: a module that owes its head past it is answered 504.
+# Upgrade requests are exempt: test_tunnel.py, HandlerTimeoutExempt.
 
 
 class HandlerTimeout(unittest.TestCase):

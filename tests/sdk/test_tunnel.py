@@ -30,6 +30,9 @@ prove the body limit does not apply to them):
             /t/stats): DONE for clean ends, ABORTED when the client drops
             the TCP connection (and for an HTTP/2 RST_STREAM).
   TLS       one echo round over ALPN http/1.1 and one over ALPN h2.
+handler_timeout: a route's 1 s cuts /t/hang with 504 but not an upgrade
+request whose 101 comes 2.5 s later (h1 and h2, and on h2 also when the
+client sent END_STREAM first); the tunnel then survives 2.5 s of silence.
 Separate servers: one whose only module (hello) takes no upgrades does not
 advertise the setting, and keeps serving a keep-alive connection after an
 ignored Upgrade offer (sequential and pipelined); SIGTERM with open tunnels
@@ -766,6 +769,87 @@ class Shutdown(unittest.TestCase):
 
 # --------------------------------------------------------------------------
 # TLS
+
+
+class HandlerTimeoutExempt(unittest.TestCase):
+    """handler_timeout (1 s on the route) cuts a request that owes its head
+    (/t/hang: 504), but never an upgrade request: a 101 that the module sends
+    only 2.5 s later (?accept_after=2500) goes out, and the tunnel then echoes
+    before and after 2.5 s of silence, over HTTP/1.1 and HTTP/2. The other
+    handler_timeout tests are in test_features.py (HandlerTimeout)."""
+
+    LATE_MS = 2500
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = C.H2Server(server={"workers": 1},
+                             modules=["tunnel"],
+                             module_paths={"tunnel": os.path.abspath(TUNNEL_SO)},
+                             routes=[("/t", {"module": "tunnel", "handler_timeout": "1s"})],
+                             protocols="http/1.1, h2c")
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def test_a_request_that_owes_its_head_is_cut(self):
+        t0 = time.monotonic()
+        r = H.http_request(self.srv.port, "GET", "/t/hang")
+        self.assertEqual(r.status, 504, r)
+        self.assertLess(time.monotonic() - t0, H.scaled(2.5))
+
+    def test_h1_upgrade_exempt(self):
+        mark = self.srv.log_mark()
+        t0 = time.monotonic()
+        t = H1Tunnel(port=self.srv.port, target="/t?accept_after=%d" % self.LATE_MS)
+        try:
+            el = time.monotonic() - t0
+            self.assertEqual(t.head.status, 101, "%r after %.2fs" % (t.head, el))
+            self.assertGreaterEqual(el, self.LATE_MS / 1000 - 0.1, "101 after %.2fs" % el)
+            self.assertEqual(t.echo(b"late accept"), b"late accept")
+            time.sleep(SILENCE)
+            self.assertEqual(t.echo(b"after the silence"), b"after the silence")
+        finally:
+            t.close()
+        self.assertNotIn("handler_timeout", self.srv.log_since(mark))
+
+    def h2_late_tunnel(self, end_first=False):
+        """An extended CONNECT whose answer comes LATE_MS later (END_STREAM
+        sent first if end_first): checks it is 200, not 504; (client, sid)."""
+        c = H2Client(self.srv.port)
+        self.addCleanup(c.close)
+        self.assertTrue(c.wait_settings(), "no SETTINGS from the server")
+        t0 = time.monotonic()
+        sid = c.connect_tunnel("/t?accept_after=%d" % self.LATE_MS)
+        if end_first:
+            c.send(sid, end=True)
+        st = c.wait_headers(sid, timeout=self.LATE_MS / 1000 + 3)
+        el = time.monotonic() - t0
+        self.assertEqual(st.status, 200, "%s after %.2fs" % (c.describe(sid), el))
+        self.assertGreaterEqual(el, self.LATE_MS / 1000 - 0.1, "accepted after %.2fs" % el)
+        return c, sid
+
+    def test_h2_upgrade_exempt(self):
+        c, sid = self.h2_late_tunnel()
+        st = c.streams[sid]
+        self.assertEqual(st.header("x-tunnel"), "accepted", c.describe(sid))
+        self.assertEqual(c.echo(sid, b"late accept"), b"late accept", c.describe(sid))
+        c.pump(lambda: c.closed or c.error is not None or st.reset is not None,
+               SILENCE / H.time_scale())  # real seconds, not scaled
+        self.assertIsNone(st.reset, "tunnel reset while silent: " + c.describe(sid))
+        self.assertEqual(c.echo(sid, b"after the silence"), b"after the silence",
+                         c.describe(sid))
+        c.send(sid, end=True)
+        c.pump(lambda: st.ended or st.reset is not None, 5.0)
+        self.assertTrue(st.ended, c.describe(sid))
+
+    def test_h2_upgrade_half_closed_early_exempt(self):
+        # END_STREAM before the answer: the request has ended, which arms
+        # handler_timeout for any other request, yet an upgrade owes no head.
+        # (On HTTP/1.1 the same half-close before a response is the client
+        # leaving: the connection closes.)
+        self.h2_late_tunnel(end_first=True)
 
 
 class TLS(unittest.TestCase):

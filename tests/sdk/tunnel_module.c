@@ -12,7 +12,11 @@
  *                      ends ours once everything is echoed. ?close_after=N
  *                      ends the tunnel from our side after N echoed bytes
  *                      (later bytes are consumed and dropped).
+ *                      ?accept_after=MS sends the 101 only MS ms later
+ *                      (from a timer): an upgrade request owes no head
+ *                      within handler_timeout.
  *   /stats             counters as "key=value" lines (no upgrade needed)
+ *   /hang              never answers: handler_timeout's 504 ends it
  *   anything else      426 Upgrade Required, asking for `upgrade: echo`
  *
  * Counters are atomics (the server has several workers). on_close is counted
@@ -29,6 +33,7 @@
 
 #define NREASONS 5 /* IR_CLOSE_DONE .. IR_CLOSE_SHUTDOWN */
 #define CLOSE_AFTER_MAX (1u << 30)
+#define ACCEPT_AFTER_MAX 60000u /* ms */
 
 /* ---- module-wide counters ---- */
 
@@ -58,16 +63,17 @@ typedef struct tunnel {
   uint64_t taken;       /* bytes accepted for echoing (written or held) */
   uint8_t *held;        /* accepted, not yet written (module-owned) */
   size_t held_len;
+  ir_timer_t *accept_timer; /* ?accept_after: the 101 is still to come */
 } tunnel;
 
 static int str_is(ir_str s, const char *lit) {
   return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* ?close_after=N (decimal); 0 when absent or malformed, *given tells. */
-static uint64_t query_close_after(ir_stream_t *s, int *given) {
-  static const char key[] = "close_after=";
-  const size_t kl = sizeof key - 1;
+/* ?KEY=N (decimal, at most max); 0 when absent or malformed, *given
+ * tells. key includes the '='. */
+static uint64_t query_number(ir_stream_t *s, const char *key, uint64_t max, int *given) {
+  const size_t kl = strlen(key);
   ir_str q = ir_req_query(s);
   *given = 0;
   for (size_t i = 0; i + kl <= q.len; i++) {
@@ -77,7 +83,7 @@ static uint64_t query_close_after(ir_stream_t *s, int *given) {
     if (k >= q.len || q.ptr[k] < '0' || q.ptr[k] > '9') return 0;
     for (; k < q.len && q.ptr[k] >= '0' && q.ptr[k] <= '9'; k++) {
       v = v * 10u + (uint64_t)(q.ptr[k] - '0');
-      if (v > CLOSE_AFTER_MAX) v = CLOSE_AFTER_MAX;
+      if (v > max) v = max;
     }
     *given = 1;
     return v;
@@ -164,6 +170,25 @@ static ssize_t write_some(ir_stream_t *s, const uint8_t *data, size_t len) {
   return n;
 }
 
+/* Sends the 101: from here on the stream echoes. */
+static int accept_tunnel(ir_stream_t *s, tunnel *t) {
+  int rc = ir_resp_status(s, 101);
+  if (rc == IR_OK) rc = ir_resp_header(s, "x-tunnel", "accepted");
+  if (rc == IR_OK) rc = ir_resp_send_head(s, 0);
+  if (rc != IR_OK) return rc;
+  t->is_tunnel = 1;
+  atomic_fetch_add(&g_tunnels, 1);
+  return maybe_end(s, t); /* close_after=0 */
+}
+
+static void accept_late(ir_timer_t *timer, void *data) {
+  ir_stream_t *s = data;
+  tunnel *t = ir_stream_data(s);
+  ir_timer_stop(timer);
+  t->accept_timer = NULL;
+  if (accept_tunnel(s, t) != IR_OK) ir_stream_reset(s);
+}
+
 static int tunnel_on_request(ir_stream_t *s, void *instance_data) {
   atomic_fetch_add(&g_requests, 1);
   tunnel *t = ir_stream_alloc(s, sizeof(*t));
@@ -172,16 +197,15 @@ static int tunnel_on_request(ir_stream_t *s, void *instance_data) {
   ir_stream_set_data(s, t);
 
   if (str_is(ir_req_upgrade(s), "echo")) {
-    t->close_after = query_close_after(s, &t->limited);
-    int rc = ir_resp_status(s, 101);
-    if (rc == IR_OK) rc = ir_resp_header(s, "x-tunnel", "accepted");
-    if (rc == IR_OK) rc = ir_resp_send_head(s, 0);
-    if (rc != IR_OK) return rc;
-    t->is_tunnel = 1;
-    atomic_fetch_add(&g_tunnels, 1);
-    return maybe_end(s, t); /* close_after=0 */
+    t->close_after = query_number(s, "close_after=", CLOSE_AFTER_MAX, &t->limited);
+    int later;
+    uint64_t ms = query_number(s, "accept_after=", ACCEPT_AFTER_MAX, &later);
+    if (!later) return accept_tunnel(s, t);
+    t->accept_timer = ir_timer_start(ir_stream_worker(s), ms, 0, accept_late, s);
+    return t->accept_timer ? IR_OK : IR_ENOMEM;
   }
   if (str_is(sub_path(s, instance_data), "/stats")) return answer_stats(s);
+  if (str_is(sub_path(s, instance_data), "/hang")) return IR_OK;
 
   atomic_fetch_add(&g_refused, 1);
   /* RFC 9110 15.5.22: a 426 names the protocol to upgrade to. */
@@ -250,6 +274,7 @@ static void tunnel_on_close(ir_stream_t *s, int reason) {
   atomic_fetch_add(&g_closes, 1);
   tunnel *t = ir_stream_data(s);
   if (!t) return;
+  if (t->accept_timer) ir_timer_stop(t->accept_timer);
   if (t->is_tunnel) {
     ir_log(NULL, s, IR_LOG_INFO, "tunnel closed: %s, %llu bytes taken",
            reason >= 0 && reason < NREASONS ? reason_names[reason] : "?",

@@ -7,8 +7,34 @@
  * is present. Modules normally call the ir_*() wrappers in iridium.h rather
  * than the table directly.
  *
- * Threads: unless an entry says "any thread", call it only on the worker that
- * owns the object (the thread of the callback that gave it to you).
+ * Names and strings, one rule:
+ *  - What a module names from its own source (INI keys, service names,
+ *    metric names and help lines, label names, log formats) is a
+ *    NUL-terminated C string.
+ *  - Anything that may come from data or the wire (header names and
+ *    values, body bytes, host names, metric label values) is a pointer and
+ *    a length; the host reads exactly len bytes and never needs a NUL.
+ *  - What the host hands back is an ir_str (or a const char * for a few
+ *    names), NUL-terminated only where its entry says so.
+ * The wrappers in iridium.h follow it: every entry that takes a name which
+ * may come from data has a C-string wrapper for literals, ir_X(..., const
+ * char *), and a length one, ir_X_n(..., ptr, len): ir_req_header(_n),
+ * ir_resp_header(_n), ir_resp_trailer(_n), ir_outbound_open(_n).
+ * ir_resp_header_ref (1.3) took lengths from the start and keeps that form
+ * for source compatibility; ir_resp_header_ref_n is the same call under
+ * the rule's name (a C-string form would be the same pointers, so none).
+ *
+ * Each entry says which ir_error values it returns and when, and which
+ * thread may call it:
+ *  - "stream's worker": the thread of the callback that gave you the
+ *    stream (on_request, on_body, ..., a timer or posted task on that
+ *    worker), until on_close has returned;
+ *  - "w's thread": the worker w's callbacks (worker_init, worker_exit,
+ *    timers, posted tasks, stream callbacks of its streams);
+ *  - "main thread": init, fini, instance_create, instance_destroy;
+ *  - "any thread": also threads the module started itself.
+ * A call on the wrong thread is undefined; the host does not check it.
+ * Pointer arguments must be valid unless an entry says NULL is allowed.
  * Ownership: ir_str results point into host-owned memory valid until the
  * stream closes (request fields) or for the process (names), unless written
  * otherwise.
@@ -106,31 +132,44 @@ typedef struct ir_host_api {
   uint16_t abi_major;
   uint16_t abi_minor;
 
-  /* ---- errors and logging (any thread) ---- */
-  /* A static, host-owned message for an ir_error. */
+  /* ---- errors and logging ---- */
+  /* A static, host-owned, NUL-terminated message for an ir_error;
+   * "unknown error" for a value that is none. Any thread. */
   const char *(*strerror)(int err);
-  /* Logs one line to the error log. m and s may be NULL; when given, the
-   * line carries the module name and the connection/stream ids. */
+  /* Logs one line to the error log (if level is enabled). m and s may be
+   * NULL; when given, the line carries the module name and the
+   * connection/stream ids (with s alone, the name of s's module). No error
+   * return. Any thread with m or NULL; with s, the stream's worker only. */
   void (*logv)(ir_module_t *m, ir_stream_t *s, int level, const char *fmt, va_list ap);
 
-  /* ---- modules and instances (main thread) ---- */
-  /* The module's name (host-owned, NUL-terminated). */
+  /* ---- modules and instances ---- */
+  /* The module's name (host-owned, NUL-terminated, for the process). No
+   * error. Any thread. */
   const char *(*module_name)(ir_module_t *m);
-  /* Module-wide pointer the module owns; the host only stores it. */
+  /* Module-wide pointer the module owns; the host only stores it (no
+   * lock). No error. Set it on the main thread (init); read it on any
+   * thread once workers run. */
   void (*module_set_data)(ir_module_t *m, void *data);
   void *(*module_data)(ir_module_t *m);
+  /* The module of a route instance. No error. Main thread (the instance
+   * is only handed out in instance_create). */
   ir_module_t *(*instance_module)(ir_instance_t *inst);
-  /* A route key's value as text (defaults applied). *out points to host-owned
-   * NUL-terminated memory valid while the module is loaded. IR_ENOTFOUND when
-   * the key is unset and has no default. Paths come back resolved. */
+  /* A route key's value as text (defaults applied). *out points to
+   * host-owned NUL-terminated memory valid while the module is loaded.
+   * IR_OK; IR_ENOTFOUND when the key is none of the module's or is unset
+   * and has no default (*out untouched). Paths come back resolved. key is
+   * the module's own NUL-terminated name. Main thread. */
   int (*instance_get_str)(ir_instance_t *inst, const char *key, ir_str *out);
   /* A route key as a number: INT as is, BOOL as 0/1, SIZE in bytes,
-   * DURATION in milliseconds. IR_EINVAL for STRING/PATH keys. */
+   * DURATION in milliseconds. IR_OK; IR_ENOTFOUND as instance_get_str;
+   * IR_EINVAL for STRING/PATH keys (*out untouched). Main thread. */
   int (*instance_get_int)(ir_instance_t *inst, const char *key, int64_t *out);
-  /* The route's path prefix (host-owned, NUL-terminated). */
+  /* The route's path prefix (host-owned, NUL-terminated, valid while the
+   * module is loaded). No error. Main thread. */
   const char *(*instance_prefix)(ir_instance_t *inst);
 
-  /* ---- the request (stream's worker) ---- */
+  /* ---- the request (stream's worker; no error: empty when absent) ---- */
+  /* Each is host-owned, valid until on_close, not NUL-terminated. */
   ir_str (*req_method)(ir_stream_t *s);    /* "GET" */
   ir_str (*req_path)(ir_stream_t *s);      /* raw path, no query: "/a%20b" */
   ir_str (*req_query)(ir_stream_t *s);     /* after '?', or empty */
@@ -138,50 +177,80 @@ typedef struct ir_host_api {
   ir_str (*req_scheme)(ir_stream_t *s);    /* "http" or "https" */
   ir_str (*req_protocol)(ir_stream_t *s);  /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
   ir_str (*req_peer)(ir_stream_t *s);      /* "127.0.0.1:50312", "[::1]:50312" */
-  /* First header named name (case-insensitive). IR_ENOTFOUND if absent. */
+  /* First header named name (name_len bytes, case-insensitive). IR_OK and
+   * *value; IR_ENOTFOUND if absent (also for name_len 0), *value untouched.
+   * Stream's worker. */
   int (*req_header)(ir_stream_t *s, const char *name, size_t name_len, ir_str *value);
+  /* How many header fields the request has (HTTP/2 pseudo-headers not
+   * counted). Stream's worker. */
   size_t (*req_header_count)(ir_stream_t *s);
+  /* The index-th field, name lower-case, in arrival order. IR_OK;
+   * IR_ENOTFOUND when index >= req_header_count. Stream's worker. */
   int (*req_header_at)(ir_stream_t *s, size_t index, ir_str *name, ir_str *value);
   /* The declared Content-Length, or -1 when the request has none (no body,
-   * or a chunked / HTTP/2 body of unknown length). */
+   * or a chunked / HTTP/2 body of unknown length). Stream's worker. */
   int64_t (*req_content_length)(ir_stream_t *s);
 
   /* ---- per-stream state (stream's worker) ---- */
+  /* The module's pointer for s (NULL until set); the host only keeps it.
+   * No error. */
   void (*stream_set_data)(ir_stream_t *s, void *data);
   void *(*stream_data)(ir_stream_t *s);
   /* Memory from the stream's arena, freed when the stream closes. 16-byte
    * aligned. NULL when out of memory. */
   void *(*stream_alloc)(ir_stream_t *s, size_t size);
+  /* The worker that owns s. Never NULL. */
   ir_worker_t *(*stream_worker)(ir_stream_t *s);
   /* Tells the host the module is done with n body bytes: opens the peer's
-   * window (HTTP/2) or resumes reading (HTTP/1.1). */
+   * window (HTTP/2) or resumes reading (HTTP/1.1). IR_OK; IR_EINVAL when n
+   * is more than the bytes delivered by on_body and not yet consumed
+   * (nothing consumed); IR_ECLOSED once the stream finished. */
   int (*stream_consume)(ir_stream_t *s, size_t n);
   /* Aborts the exchange: RST_STREAM on HTTP/2, connection close on HTTP/1.1.
-   * on_close follows (not from inside this call) with IR_CLOSE_ABORTED. */
+   * on_close follows (not from inside this call) with IR_CLOSE_ABORTED.
+   * IR_OK (also after resp_end: the rest is dropped); IR_ECLOSED when s
+   * was reset already (by the module, the peer or the host). */
   int (*stream_reset)(ir_stream_t *s);
 
-  /* ---- the response (stream's worker) ---- */
-  /* Sets the status (100..999; default 200). Before send_head only. */
+  /* ---- the response (stream's worker) ----
+   * Every call below returns IR_ECLOSED once s was reset (stream_reset,
+   * the peer, or the host's own 500/504) and IR_ESTATE when the response
+   * already ended (resp_end, or IR_HEAD_END_STREAM), unless it says
+   * otherwise. */
+  /* Sets the status (100..999; default 200). IR_OK; IR_ESTATE after the
+   * head went; IR_EINVAL outside 100..999, and for 1xx except 101 on a
+   * request that asks for an upgrade (req_upgrade). */
   int (*resp_status)(ir_stream_t *s, int status);
-  /* Adds a header; the bytes are copied. Before send_head only (IR_ESTATE
-   * after). Hop-by-hop fields (connection, keep-alive, proxy-connection,
-   * transfer-encoding) and invalid values are refused with IR_EINVAL: the
-   * host frames the response itself. content-length is not added as a field: it
-   * declares the body's length, which the host then writes (or leaves out
-   * for 204/304) and enforces (see resp_write and resp_end). */
+  /* Adds a header (name_len / value_len bytes); the bytes are copied, the
+   * name lower-cased. IR_OK; IR_ESTATE after the head went. Hop-by-hop
+   * fields (connection, keep-alive, proxy-connection, transfer-encoding),
+   * an empty name or one that is no token, a value with CR, LF
+   * or NUL, and a content-length that is no decimal number are refused with
+   * IR_EINVAL: the host frames the response itself. IR_ENOMEM. content-length
+   * is not added as a field: it declares the body's length, which the host
+   * then writes (or leaves out for 204/304) and enforces (see resp_write
+   * and resp_end). */
   int (*resp_header)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                      size_t value_len);
-  /* Sends status + headers. flags: IR_HEAD_END_STREAM. */
+  /* Sends status + headers; flags: IR_HEAD_END_STREAM (the response ends
+   * with the head). IR_OK; IR_ESTATE when the head went already; IR_ENOMEM
+   * (HTTP/1.1 or HTTP/2 cannot encode it now); IR_ECLOSED also when
+   * HTTP/2 refused the stream (the connection is going). */
   int (*resp_send_head)(ir_stream_t *s, uint32_t flags);
   /* Writes body bytes (copied; the head is sent first if it was not). Returns
    * the count accepted (may be less than len), IR_EAGAIN when none could be
    * taken now (on_writable follows), or another ir_error: IR_EINVAL past a
-   * declared Content-Length (nothing taken). A write whose bytes complete
-   * the declared Content-Length is taken whole whatever max_queued_output,
-   * so ir_respond_simple completes any size. */
+   * declared Content-Length (nothing taken), IR_ESTATE after resp_end, the
+   * head's errors (resp_send_head) when this call sends it. A write whose
+   * bytes complete the declared Content-Length is taken whole whatever
+   * max_queued_output, so ir_respond_simple completes any size. len 0, and
+   * any len for a HEAD request, returns len at once. */
   ssize_t (*resp_write)(ir_stream_t *s, const void *data, size_t len);
-  /* Adds a trailer field, sent by resp_end. Chunked HTTP/1.1 and HTTP/2 only
-   * (IR_ESTATE otherwise, e.g. when Content-Length was set). */
+  /* Adds a trailer field (copied), sent by resp_end; before or after the
+   * head. Chunked HTTP/1.1 and HTTP/2 only: IR_ESTATE otherwise (an
+   * HTTP/1.0 request, or Content-Length was set) and after resp_end.
+   * IR_EINVAL for the names and values resp_header refuses, content-length
+   * and upgrade. IR_ENOMEM. */
   int (*resp_trailer)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                       size_t value_len);
   /* Ends the response. on_close follows (never from inside this call) once
@@ -193,30 +262,45 @@ typedef struct ir_host_api {
    * IR_ESTATE when ended already, IR_ECLOSED after a reset. */
   int (*resp_end)(ir_stream_t *s);
 
-  /* ---- workers, timers, work (worker's thread unless written) ---- */
+  /* ---- workers, timers, work (w's thread unless written) ---- */
+  /* w's index, 0 .. worker_count-1. No error. Any thread. */
   unsigned (*worker_index)(ir_worker_t *w);
   /* A timer that fires after timeout_ms, then every repeat_ms if non-zero.
    * Call timer_stop exactly once for every timer started, fired or not: it
    * frees the handle (it may be called from the timer's own callback).
    * Timers still running when the worker stops are freed by the host after
-   * worker_exit. NULL when the worker is stopping or out of memory. */
+   * worker_exit. NULL when the worker is stopping (after its drain ended),
+   * cb is NULL, or out of memory: cb is then never called. */
   ir_timer_t *(*timer_start)(ir_worker_t *w, uint64_t timeout_ms, uint64_t repeat_ms,
                              ir_timer_cb cb, void *data);
+  /* See timer_start; t NULL is ignored. No error. The timer's worker. */
   void (*timer_stop)(ir_timer_t *t);
   /* Runs work(data) on the host's thread pool ([server] thread_pool
    * threads, default 4, shared with the host's file reads under TLS), then
-   * done(data, status) on w's thread. status is IR_OK, or IR_ECLOSED if the
-   * worker was stopping. */
+   * done(data, status) on w's thread (done may be NULL). status is IR_OK,
+   * or IR_ECLOSED if the worker was stopping. done runs even when the
+   * stream the job was for has closed: use work_start (1.4) to tie a job
+   * to a stream. Returns IR_OK; IR_EINVAL (work NULL, or libuv refused the
+   * job); IR_ECLOSED when w has stopped; IR_ENOMEM. On an error neither
+   * work nor done is called. */
   int (*work_submit)(ir_worker_t *w, ir_task_cb work, ir_done_cb done, void *data);
-  /* Any thread: runs cb(data) on w's thread soon. IR_ECLOSED if w stopped. */
+  /* Runs cb(data) on w's thread soon, in posting order per poster. cb must
+   * not be NULL. IR_OK; IR_ECLOSED once w stopped taking posts (its drain
+   * ended): cb will never run; IR_ENOMEM. Any thread. */
   int (*worker_post)(ir_worker_t *w, ir_task_cb cb, void *data);
 
   /* ---- service registry ---- */
-  /* Main thread, during init: offers iface (module-owned, static for the
-   * module's life) under name and version. IR_EEXIST if taken. */
+  /* Offers iface (module-owned, static for the module's life) under name
+   * (NUL-terminated, copied) and version. IR_OK; IR_EINVAL for a NULL or
+   * empty name or a NULL iface; IR_EEXIST when that name has that version
+   * already (other versions may coexist); IR_ENOMEM. Main thread, during
+   * init (the registry takes no lock). */
   int (*service_register)(ir_module_t *m, const char *name, uint32_t version, const void *iface);
-  /* Any thread after init: the service named name with version >=
-   * min_version, or NULL. *found_version receives its version if non-NULL. */
+  /* The highest version >= min_version of the service named name
+   * (NUL-terminated, not NULL), or NULL when there is none (*found_version
+   * untouched). *found_version receives its version if non-NULL. Any
+   * thread once the modules' init ran (in init, only services of modules
+   * loaded earlier). */
   const void *(*service_lookup)(const char *name, uint32_t min_version, uint32_t *found_version);
 
   /* ---- ABI 1.1: upgraded streams (stream's worker) ---- */
@@ -231,8 +315,10 @@ typedef struct ir_host_api {
    * HTTP/1.1 needs and RFC 8441 does not).
    * From then on the stream is a full-duplex byte stream on either protocol:
    * on_body carries the peer's bytes, resp_write sends bytes, on_body_end
-   * means the peer closed its side, resp_end closes ours. Idle timeouts do
-   * not apply to it; the module keeps it alive or ends it. */
+   * means the peer closed its side, resp_end closes ours. Idle timeouts and
+   * handler_timeout do not apply to it (nor to the upgrade request before
+   * the 101); the module keeps it alive or ends it. No error: empty when
+   * none. Stream's worker. */
   IR__SINCE_1_1(req_upgrade) ir_str (*req_upgrade)(ir_stream_t *s);
 
   /* ---- ABI 1.2: file bodies, per-worker data ---- */
@@ -244,13 +330,17 @@ typedef struct ir_host_api {
    * TLS. Returns IR_OK when the segment is queued (on_writable follows
    * once it has been sent), IR_EAGAIN while an earlier segment or too much
    * output is still queued, or another ir_error (IR_EINVAL past a declared
-   * Content-Length). The bytes count like resp_write's. If the file is
-   * shorter than promised the stream is reset; a file that shrinks while
-   * it is being sent ends the connection. Stream's worker. */
+   * Content-Length, or fd < 0), IR_ECLOSED after a reset, IR_ESTATE after
+   * resp_end, IR_EIO when fd cannot be duplicated, IR_ENOMEM, or the head's
+   * errors. len 0 (and a HEAD request) returns IR_OK at once. The bytes
+   * count like resp_write's. If the file is shorter than promised the
+   * stream is reset; a file that shrinks while it is being sent ends the
+   * connection. Stream's worker. */
   IR__SINCE_1_2(resp_send_file)
   int (*resp_send_file)(ir_stream_t *s, int fd, uint64_t offset, uint64_t len);
   /* A pointer per (module, worker), module-owned; the host only keeps it.
-   * Typically set in worker_init and freed in worker_exit. w's thread. */
+   * Typically set in worker_init and freed in worker_exit; NULL until set.
+   * No error. w's thread. */
   IR__SINCE_1_2(worker_set_data)
   void (*worker_set_data)(ir_module_t *m, ir_worker_t *w, void *data);
   IR__SINCE_1_2(worker_data) void *(*worker_data)(ir_module_t *m, ir_worker_t *w);
@@ -259,7 +349,9 @@ typedef struct ir_host_api {
   /* resp_header, but the host keeps the two pointers instead of copying
    * the bytes: name and value must stay valid and unchanged until on_close
    * (string literals, or memory the module frees in on_close or later).
-   * name must be lower-case (IR_EINVAL otherwise). Before send_head only. */
+   * name must be lower-case (IR_EINVAL otherwise). Returns as resp_header
+   * does (the same refusals, IR_ESTATE after the head, IR_ENOMEM).
+   * Stream's worker. */
   IR__SINCE_1_3(resp_header_ref)
   int (*resp_header_ref)(ir_stream_t *s, const char *name, size_t name_len, const char *value,
                          size_t value_len);
@@ -272,7 +364,8 @@ typedef struct ir_host_api {
 
   /* ---- ABI 1.4: a stream's module, work handles, every worker ---- */
   /* The module whose route took s, for ir_log and worker_data in stream
-   * callbacks. Never NULL. Stream's worker. */
+   * callbacks, so that no module needs a global. Never NULL; no error.
+   * Stream's worker. */
   IR__SINCE_1_4(stream_module) ir_module_t *(*stream_module)(ir_stream_t *s);
   /* work_submit with a handle. work(data) runs on the thread pool, then
    * done(data, status) on w's thread, exactly once, with status IR_OK
@@ -291,11 +384,16 @@ typedef struct ir_host_api {
    * when work is running or ran: done follows as usual. Its worker's
    * thread. */
   IR__SINCE_1_4(work_cancel) int (*work_cancel)(ir_work_t *wk);
-  /* How many workers serve ([server] workers). Any thread. */
+  /* How many workers serve ([server] workers). Any thread, from the first
+   * worker_init on (every worker exists by then, though the others may not
+   * have run their worker_init yet) until the last worker_exit returned;
+   * 0 before, and under `iridium -t`. No error. */
   IR__SINCE_1_4(worker_count) unsigned (*worker_count)(void);
   /* Worker index (0 .. worker_count-1), for worker_post to every worker.
-   * NULL outside that range. Any thread, from the first worker_init on;
-   * a worker that stopped refuses posts with IR_ECLOSED. */
+   * NULL outside that range (and whenever worker_count is 0). Any thread,
+   * when worker_count is; a worker that stopped refuses posts with
+   * IR_ECLOSED. A module's own threads stop calling it, and stop posting,
+   * by the time its last worker_exit has returned. */
   IR__SINCE_1_4(worker_at) ir_worker_t *(*worker_at)(unsigned index);
 
   /* ---- ABI 1.4: fd watches (w's thread) ---- */

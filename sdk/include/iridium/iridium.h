@@ -48,7 +48,9 @@ extern const ir_host_api *ir__host __attribute__((visibility("hidden")));
     return &(desc);                                                                                \
   }
 
-/* ---- wrappers; see host.h for each entry's contract ---- */
+/* ---- wrappers; see host.h for each entry's contract, and its top for the names
+ * rule: ir_X(..., const char *) for literals, ir_X_n(..., ptr, len) for names
+ * that may come from data ---- */
 
 static inline const char *ir_strerror(int err) { return ir__host->strerror(err); }
 
