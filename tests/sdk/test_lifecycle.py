@@ -91,12 +91,7 @@ class DrainingH2Client(H2Client):
 def stats(port):
     r = H.http_request(port, "GET", "/l/stats")
     assert r.status == 200, (r, r.body)
-    out = {}
-    for line in r.body.decode().split("\n"):
-        k, sep, v = line.partition("=")
-        if sep:
-            out[k] = int(v)
-    return out
+    return {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", r.body.decode(), re.M)}
 
 
 class LineServer:
