@@ -263,6 +263,8 @@ class Drain(unittest.TestCase):
                 out, err = p.communicate(timeout=H.scaled(5.0))
                 self.assertEqual((p.returncode, out), (0, b"data: hello\n\ndata: bye\n\n"), err)
             answered = time.monotonic() - t0
+            print("\n  7 notices answered %.0f ms after SIGTERM (shutdown_timeout %.0f s)"
+                  % (answered * 1000, SHUTDOWN_S), file=sys.stderr)
             self.assertLess(answered, SHUTDOWN_S / 2, "the notices were not answered promptly")
 
             self.assertEqual(h1_ignore.recv_rest(timeout=SHUTDOWN_S + 3.0), (b"", "eof"))
