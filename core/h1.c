@@ -1056,6 +1056,7 @@ static void h1_on_shutdown(irh_conn *c) {
     return;
   }
   h->keep_alive = 0;
+  if (h->stream) irh_stream_drain_notice(h->stream); /* h stays until on_release */
 }
 
 static void h1_on_close(irh_conn *c, int reason) {

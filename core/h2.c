@@ -1084,6 +1084,16 @@ static void h2_on_shutdown(irh_conn *c) {
                           NULL, 0);
     h->goaway = 1;
   }
+  /* The drain notice for each open stream. A notice may close the
+   * connection (a write that failed): then h is dead and stops the walk;
+   * otherwise streams finish only in a later settle, so `next` holds. */
+  h->in_session++;
+  for (irh_link *l = h->streams.next; l != &h->streams && !h->dead;) {
+    irh_link *next = l->next;
+    irh_stream_drain_notice(irh_container_of(l, irh_h2_stream, link)->s);
+    l = next;
+  }
+  if (h2_leave(h)) return;
   if (h->nstreams == 0)
     irh_conn_close_when_flushed(c);
   else

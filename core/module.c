@@ -182,6 +182,13 @@ void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t ready) {
     if (m->modules[i].desc.worker_exit) m->modules[i].desc.worker_exit(&m->modules[i], w);
 }
 
+void irh_modules_worker_drain(irh_modules *m, ir_worker_t *w, size_t ready, uint64_t ms_left) {
+  for (size_t i = 0; i < ready && i < m->nmodules; i++) {
+    ir_module_t *mod = &m->modules[i];
+    if (IRH_DESC_HAS(&mod->desc, on_worker_drain)) mod->desc.on_worker_drain(mod, w, ms_left);
+  }
+}
+
 void irh_modules_free(irh_modules *m) {
   if (!m) return;
   for (size_t i = 0; i < m->ninstances; i++) {

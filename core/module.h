@@ -69,6 +69,15 @@ int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready);
 /* worker_exit on the first `ready` modules (those whose worker_init
  * succeeded on w), last first, on the worker's thread. */
 void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t ready);
+/* Whether the module's descriptor (struct_size, as it declared it) reaches
+ * field and sets it: a module built for an older minor never has a newer
+ * hook called. */
+#define IRH_DESC_HAS(desc, field)                                                                  \
+  ((desc)->struct_size >= offsetof(ir_module_desc, field) + sizeof((desc)->field) &&               \
+   (desc)->field != NULL)
+/* on_worker_drain(ms_left) on the first `ready` modules (those whose
+ * worker_init succeeded on w) that declare it, in order, on w's thread. */
+void irh_modules_worker_drain(irh_modules *m, ir_worker_t *w, size_t ready, uint64_t ms_left);
 /* instance_destroy, fini, dlclose, free. */
 void irh_modules_free(irh_modules *m);
 

@@ -191,6 +191,15 @@ void irh_stream_writable(ir_stream_t *s) {
   d->on_writable(s);
 }
 
+void irh_stream_drain_notice(ir_stream_t *s) {
+  const ir_module_desc *d = stream_desc(s);
+  if (!d || !IRH_DESC_HAS(d, on_stream_drain)) return;
+  if (!(s->flags & IRH_STREAM_DISPATCHED) ||
+      (s->flags & (IRH_STREAM_RESP_ENDED | IRH_STREAM_RESET | IRH_STREAM_FINISHED)))
+    return; /* not the module's yet, or its response is done */
+  d->on_stream_drain(s, irh_worker_drain_ms_left(s->worker));
+}
+
 static void stream_access_log(ir_stream_t *s, int reason) {
   if (!irh_access_log_enabled()) return;
   int status = s->status;

@@ -128,6 +128,12 @@ void irh_stream_body(ir_stream_t *s, const uint8_t *data, size_t len);
 void irh_stream_body_end(ir_stream_t *s);
 /* The protocol can take more output: calls on_writable if one is owed. */
 void irh_stream_writable(ir_stream_t *s);
+/* The worker started to drain: the module's on_stream_drain, if it has
+ * one and the stream is still its own (dispatched, its response neither
+ * ended nor reset). The protocol calls it once per stream, from its
+ * on_shutdown. A module may end or reset the stream in it (settled later,
+ * as always) or write to it, which may close the connection. */
+void irh_stream_drain_notice(ir_stream_t *s);
 /* Ends the stream: on_close (once, if dispatched), access log, free. */
 void irh_stream_finish(ir_stream_t *s, int reason);
 

@@ -13,8 +13,10 @@
  * Draining: on a stop request the worker closes its listeners, closes idle
  * connections, lets busy ones finish their current response, and after
  * shutdown_timeout closes whatever is left. When the last connection is gone
- * it runs the modules' worker_exit hooks and closes its own handles, which
- * ends uv_run.
+ * it runs the modules' worker_exit hooks and closes its own handles (and
+ * the timers and fd watches modules left open), which ends uv_run. Before
+ * any of that, each module hears on_worker_drain and each of its open
+ * streams on_stream_drain (the protocols' on_shutdown deliver those).
  */
 #include "worker.h"
 
@@ -241,6 +243,10 @@ static void finish_drain(ir_worker_t *w) {
     ir_timer_t *t = irh_container_of(l, ir_timer_t, link);
     uv_close((uv_handle_t *)&t->handle, on_module_timer_closed);
   }
+  while (!irh_list_empty(&w->watches)) { /* watches a module did not stop */
+    irh_drainable *d = irh_container_of(w->watches.next, irh_drainable, link);
+    d->ops->close(d, IR_CLOSE_SHUTDOWN); /* unlinks d */
+  }
   end_of_turn(w);
   close_handle((uv_handle_t *)&w->wakeup);
   close_handle((uv_handle_t *)&w->before_poll);
@@ -272,7 +278,12 @@ static void on_shutdown_timeout(uv_timer_t *t) {
 static void begin_drain(ir_worker_t *w) {
   if (w->draining) return;
   w->draining = 1;
+  uint64_t timeout = w->server->config->shutdown_timeout_ms;
+  w->drain_due = uv_now(&w->loop) + timeout;
   irh_listeners_stop(&w->listeners);
+  /* The drain notice: the modules first, then (from each connection's
+   * shutdown, through its protocol) their open streams. */
+  irh_modules_worker_drain(w->server->modules, w, w->modules_ready, timeout);
   /* Idle connections close now, busy ones after their current response. */
   irh_link *l = w->conns.next;
   while (l != &w->conns) {
@@ -285,8 +296,7 @@ static void begin_drain(ir_worker_t *w) {
     finish_drain(w);
     return;
   }
-  uv_timer_start(&w->shutdown_timer, on_shutdown_timeout, w->server->config->shutdown_timeout_ms,
-                 0);
+  uv_timer_start(&w->shutdown_timer, on_shutdown_timeout, timeout, 0);
 }
 
 static void on_wakeup(uv_async_t *a) {
@@ -384,6 +394,7 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   irh_list_init(&w->flush_queue);
   irh_list_init(&w->finish_queue);
   irh_list_init(&w->timers);
+  irh_list_init(&w->watches);
   return w;
 }
 

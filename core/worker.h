@@ -108,6 +108,7 @@ struct ir_worker {
   irh_link flush_queue;  /* irh_deferred: connections with bytes to write */
   irh_link finish_queue; /* irh_deferred: streams whose end was asked for by a module */
   irh_link timers;       /* ir_timer_t handles modules started */
+  irh_link watches;      /* irh_drainable: fd watches modules started (watch.c) */
 
   uint8_t *read_buf; /* shared by the worker's connections; owned */
   size_t read_buf_size;
@@ -123,6 +124,7 @@ struct ir_worker {
   uint64_t conns_alive;     /* accepted and not yet freed */
   uint64_t last_reject_log; /* loop time of the last max_connections warning */
   int draining;
+  uint64_t drain_due; /* loop time (ms) of the shutdown_timeout, once draining */
   atomic_int closed; /* handles closed: no new timers, work or posts */
   int exit_status;
   size_t modules_ready; /* modules whose worker_init succeeded here: worker_exit is owed them */
@@ -163,6 +165,12 @@ static inline void irh_worker_forget(irh_drainable *d) { irh_list_remove(&d->lin
  * *len. Formatted once per second; valid until the next call on this worker
  * in a later second, so a caller that keeps it longer copies it. */
 const char *irh_worker_date(struct ir_worker *w, size_t *len);
+/* Milliseconds left until a draining worker closes what is still open
+ * (for the drain notices); 0 when not draining or past it. */
+static inline uint64_t irh_worker_drain_ms_left(const struct ir_worker *w) {
+  uint64_t now = uv_now(&w->loop);
+  return w->draining && w->drain_due > now ? w->drain_due - now : 0;
+}
 /* Called when a connection closed, to let a draining worker finish. */
 void irh_worker_conn_closed(struct ir_worker *w);
 

@@ -398,19 +398,25 @@ typedef struct ir_host_api {
 
   /* ---- ABI 1.4: fd watches (w's thread) ---- */
   /* Watches an fd the module owns (a library's socket) on w's loop: cb(wt,
-   * fd, events, data) runs when it is ready for what events (IR_WATCH_READ
-   * | IR_WATCH_WRITE) asks, with IR_WATCH_ERROR added on an error or
-   * hang-up. Level-triggered. The host never reads, writes or closes fd.
-   * NULL for a bad fd or events, when w is stopping, or out of memory. */
+   * fd, events, data) runs while it is ready for what events (IR_WATCH_READ
+   * | IR_WATCH_WRITE; 0 starts paused) asks, with IR_WATCH_ERROR added on a
+   * socket error (which pauses the watch until watch_change) or, with
+   * IR_WATCH_READ, a hang-up. Level-triggered. The host makes fd
+   * non-blocking and never reads, writes or closes it. NULL for a bad fd,
+   * one that cannot be polled or that w watches already (one watch per fd
+   * and worker), unknown events bits or a NULL cb, once w's worker_exit has
+   * run, or out of memory. */
   IR__SINCE_1_4(watch_start)
   ir_watch_t *(*watch_start)(ir_worker_t *w, int fd, uint32_t events, ir_watch_cb cb,
                              void *data);
-  /* Changes the interest (0 pauses the watch). IR_EINVAL for bad events.
-   * May be called from the watch's own callback. */
+  /* Changes the interest (0 pauses the watch: no callback while paused).
+   * IR_EINVAL for bad events, IR_ECLOSED after watch_stop (in the callback
+   * that stopped it). May be called from the watch's own callback. */
   IR__SINCE_1_4(watch_change) int (*watch_change)(ir_watch_t *wt, uint32_t events);
   /* Stops the watch and frees it: call it exactly once per watch, before
    * closing the fd; cb is never called after. May be called from cb.
-   * Watches still open when the worker stops are freed after worker_exit. */
+   * Watches still open when the worker stops are stopped and freed by the
+   * host after worker_exit (stop a watch yourself before closing its fd). */
   IR__SINCE_1_4(watch_stop) void (*watch_stop)(ir_watch_t *wt);
 
   /* ---- ABI 1.4: outbound connections (w's thread) ---- */

@@ -138,7 +138,8 @@ typedef struct ir_module_desc {
   void (*on_worker_drain)(ir_module_t *m, ir_worker_t *w, uint64_t ms_left);
   /* Once for each of the module's streams still open when the drain
    * starts (upgraded streams, and responses still being written such as
-   * event streams), on its worker: the module finishes it within ms_left
+   * event streams; not one whose response ended or was reset, nor one that
+   * starts later), on its worker: the module finishes it within ms_left
    * (a WebSocket sends close 1001, an event stream ends its response).
    * on_close follows as usual; IR_CLOSE_SHUTDOWN if it was still open at
    * the deadline. */
