@@ -121,6 +121,9 @@ static int answer_list(ir_stream_t *s) {
 /* ---- mode = count ---- */
 
 static int answer_counted(ir_stream_t *s) {
+  char worker[12];
+  snprintf(worker, sizeof worker, "%u", ir_worker_index(ir_stream_worker(s)));
+  ir_resp_header(s, "x-worker", worker); /* which worker's part it went to */
   return ir_respond_simple(s, 200, "text/plain", "counted\n", 8);
 }
 
