@@ -15,6 +15,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "negotiate.h"
 #include "router.h"
@@ -174,6 +175,7 @@ int irh_server_run(irh_config *c) {
   int status = 1;
   signal(SIGPIPE, SIG_IGN);
   if (irh_log_open(c) != 0 || set_thread_pool(c) != 0) return 1;
+  if (irh_metrics_open(srv.nworkers) != 0) goto out; /* before modules' init registers */
   srv.modules = irh_modules_load(c);
   if (!srv.modules) goto out;
   srv.any_upgrades = modules_take_upgrades(srv.modules);
@@ -208,14 +210,18 @@ out:
   free_tls_contexts(c, srv.tls);
   irh_router_free(srv.router);
   irh_modules_free(srv.modules);
+  irh_metrics_close();
   irh_log_close();
   return status;
 }
 
 int irh_server_check(irh_config *c) {
-  if (set_thread_pool(c) != 0) return 1;
+  if (set_thread_pool(c) != 0 || irh_metrics_open(1) != 0) return 1; /* the trial worker's */
   irh_modules *m = irh_modules_load(c);
-  if (!m) return 1;
+  if (!m) {
+    irh_metrics_close();
+    return 1;
+  }
   struct irh_tls_ctx **tls = make_tls_contexts(c);
   int *fds = calloc(c->nlistens ? c->nlistens : 1, sizeof(int));
   int rc = tls && fds && irh_listeners_bind(c, 1, 0, fds) == 0 ? 0 : 1;
@@ -227,5 +233,6 @@ int irh_server_check(irh_config *c) {
   free(fds);
   free_tls_contexts(c, tls);
   irh_modules_free(m);
+  irh_metrics_close();
   return rc;
 }

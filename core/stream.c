@@ -46,6 +46,7 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_deferred_init(&s->settle, run_settle);
   irh_deadline_init(&s->head_due, on_handler_timeout);
+  irh_list_init(&s->jobs);
   return s;
 }
 
@@ -226,6 +227,7 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
   if (s->host_reason != IRH_REASON_PROTOCOL) reason = s->host_reason;
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
+  if (!irh_list_empty(&s->jobs)) irh_work_owner_closed(&s->jobs); /* their done: IR_ECLOSED */
   if (s->method.len) stream_access_log(s, reason);
   if (s->file) { /* the file body's queued ranges outlive the stream */
     irh_stream_file *f = s->file;
@@ -234,6 +236,12 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
   }
   irh_arena_free(&s->arena);
   irh_slab_free(&s->worker->stream_slab, s);
+}
+
+ir_work_t *irh_stream_work_start(ir_worker_t *w, ir_stream_t *s, void (*work)(void *),
+                                 void (*done)(void *, int), void *data) {
+  if (s && (s->worker != w || (s->flags & IRH_STREAM_FINISHED))) return NULL;
+  return irh_work_start(w, s ? &s->jobs : NULL, work, done, data);
 }
 
 void irh_stream_schedule_settle(ir_stream_t *s) {

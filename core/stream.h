@@ -89,6 +89,7 @@ struct ir_stream {
   irh_stream_file *file;        /* the file body being sent (filesend.c), or NULL */
   irh_deferred settle;          /* in the worker's settle queue: runs ops->settle */
   irh_deadline head_due;        /* handler_timeout: the module owes its response head */
+  irh_link jobs;                /* ir_work_t bound to the stream (work_start), not done yet */
   unsigned flags;
   int host_reason; /* the ir_close_reason on_close gets whatever the protocol says (a
                       handler error: IR_CLOSE_ERROR), or IRH_REASON_PROTOCOL */
@@ -220,6 +221,12 @@ int irh_stream_write_completes(const ir_stream_t *s, size_t len);
  * declared (not for HEAD, 1xx/204/304 or an upgrade). resp_end refuses such
  * an end with IR_EINVAL, and the protocol's end() frames it as broken. */
 int irh_stream_ends_short(const ir_stream_t *s);
+
+/* work_start: a job bound to s when s is not NULL (s's worker must be w,
+ * and s not finished), cancelled if not started when s finishes, and its
+ * done then told IR_ECLOSED (host.h). */
+ir_work_t *irh_stream_work_start(struct ir_worker *w, ir_stream_t *s, void (*work)(void *),
+                                 void (*done)(void *, int), void *data);
 
 /* Whether the request method is exactly m (irh_method_is). */
 int irh_stream_method_is(const ir_stream_t *s, const char *m);

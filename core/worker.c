@@ -48,12 +48,18 @@ struct ir_timer {
   void *data;
 };
 
-typedef struct irh_work {
+/* A thread-pool job (work_submit, work_start). */
+struct ir_work {
   uv_work_t req;
+  ir_worker_t *worker;
+  irh_link link;       /* in worker->jobs until done */
+  irh_link owner_link; /* in its owner's list (a stream's) while the owner is open */
   void (*work)(void *);
   void (*done)(void *, int);
   void *data;
-} irh_work;
+  int cancelled;    /* what done gets when the pool dropped it: IR_ECANCELED or IR_ECLOSED */
+  int owner_closed; /* the owner closed first: done gets IR_ECLOSED */
+};
 
 /* ---- the end-of-turn pass ---- */
 
@@ -229,8 +235,14 @@ static void on_module_timer_closed(uv_handle_t *h) { free(h->data); }
 
 /* The last connection is gone: let modules clean up, then close our own
  * handles so that uv_run returns. */
+static void stop_jobs(ir_worker_t *w);
+
 static void finish_drain(ir_worker_t *w) {
   if (w->closed) return;
+  if (!irh_list_empty(&w->jobs)) { /* modules hear of every job before worker_exit */
+    stop_jobs(w);                  /* the last job's done calls us again */
+    return;
+  }
   irh_modules_worker_exit(w->server->modules, w, w->modules_ready);
   uv_mutex_lock(&w->post_lock);
   w->accepting_posts = 0;
@@ -395,6 +407,7 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   irh_list_init(&w->finish_queue);
   irh_list_init(&w->timers);
   irh_list_init(&w->watches);
+  irh_list_init(&w->jobs);
   return w;
 }
 
@@ -451,41 +464,79 @@ void irh_timer_stop(ir_timer_t *t) {
 }
 
 static void on_work(uv_work_t *req) {
-  irh_work *job = req->data;
+  ir_work_t *job = req->data;
   job->work(job->data);
 }
 
 static void on_work_done(uv_work_t *req, int status) {
-  irh_work *job = req->data;
-  if (job->done) job->done(job->data, status == UV_ECANCELED ? IR_ECLOSED : IR_OK);
+  ir_work_t *job = req->data;
+  ir_worker_t *w = job->worker;
+  irh_list_remove(&job->link);
+  if (irh_list_linked(&job->owner_link)) irh_list_remove(&job->owner_link);
+  int result = IR_OK;
+  if (status == UV_ECANCELED)
+    result = job->cancelled ? job->cancelled : IR_ECLOSED;
+  else if (job->owner_closed)
+    result = IR_ECLOSED;
+  if (job->done) job->done(job->data, result);
   free(job);
+  if (w->jobs_stopping && irh_list_empty(&w->jobs)) finish_drain(w);
 }
 
-int irh_work_submit(ir_worker_t *w, void (*work)(void *), void (*done)(void *, int), void *data) {
-  if (!work) return IR_EINVAL;
-  if (w->closed) return IR_ECLOSED;
-  irh_work *job = malloc(sizeof(*job));
-  if (!job) return IR_ENOMEM;
+/* Drops a job from the pool's queue if its work has not started. */
+static int job_cancel(ir_work_t *job, int status) {
+  if (job->cancelled || uv_cancel((uv_req_t *)&job->req) != 0) return -1;
+  job->cancelled = status;
+  return 0;
+}
+
+/* The worker is stopping: jobs not started are dropped (done gets
+ * IR_ECLOSED), running ones finish, and no new ones are taken. */
+static void stop_jobs(ir_worker_t *w) {
+  w->jobs_stopping = 1;
+  for (irh_link *l = w->jobs.next; l != &w->jobs; l = l->next)
+    job_cancel(irh_container_of(l, ir_work_t, link), IR_ECLOSED);
+}
+
+ir_work_t *irh_work_start(ir_worker_t *w, irh_link *owner, void (*work)(void *),
+                          void (*done)(void *, int), void *data) {
+  if (!w || !work || w->closed || w->jobs_stopping) return NULL;
+  ir_work_t *job = calloc(1, sizeof(*job));
+  if (!job) return NULL;
+  job->worker = w;
   job->work = work;
   job->done = done;
   job->data = data;
   job->req.data = job;
+  irh_list_init(&job->owner_link);
   if (uv_queue_work(&w->loop, &job->req, on_work, on_work_done) != 0) {
     free(job);
-    return IR_EINVAL;
+    return NULL;
   }
-  return IR_OK;
+  irh_list_push(&w->jobs, &job->link);
+  if (owner) irh_list_push(owner, &job->owner_link);
+  return job;
 }
 
-/* SKELETON (issue 9, SDK 1.4): work handles. */
-ir_work_t *irh_work_start(ir_worker_t *w, ir_stream_t *s, void (*work)(void *),
-                          void (*done)(void *, int), void *data) {
-  (void)w, (void)s, (void)work, (void)done, (void)data;
-  return NULL;
+int irh_work_submit(ir_worker_t *w, void (*work)(void *), void (*done)(void *, int), void *data) {
+  if (!work) return IR_EINVAL;
+  if (w->closed || w->jobs_stopping) return IR_ECLOSED;
+  return irh_work_start(w, NULL, work, done, data) ? IR_OK : IR_ENOMEM;
 }
+
 int irh_work_cancel(ir_work_t *wk) {
-  (void)wk;
-  return IR_ESTATE;
+  if (!wk) return IR_EINVAL;
+  if (wk->cancelled == IR_ECANCELED) return IR_OK; /* asked already: done still follows once */
+  return job_cancel(wk, IR_ECANCELED) == 0 ? IR_OK : IR_ESTATE;
+}
+
+void irh_work_owner_closed(irh_link *owner) {
+  while (!irh_list_empty(owner)) {
+    ir_work_t *job = irh_container_of(owner->next, ir_work_t, owner_link);
+    irh_list_remove(&job->owner_link);
+    job->owner_closed = 1;
+    job_cancel(job, IR_ECLOSED);
+  }
 }
 
 /* ---- every worker (process.h's irh_serving) ---- */

@@ -109,6 +109,8 @@ struct ir_worker {
   irh_link finish_queue; /* irh_deferred: streams whose end was asked for by a module */
   irh_link timers;       /* ir_timer_t handles modules started */
   irh_link watches;      /* irh_drainable: fd watches modules started (watch.c) */
+  irh_link jobs;         /* ir_work_t: thread-pool jobs whose done is owed */
+  int jobs_stopping;     /* draining ended: queued jobs dropped, no new ones */
 
   uint8_t *read_buf; /* shared by the worker's connections; owned */
   size_t read_buf_size;
@@ -181,8 +183,16 @@ void irh_timer_stop(ir_timer_t *t);
 int irh_work_submit(struct ir_worker *w, void (*work)(void *), void (*done)(void *, int),
                     void *data);
 int irh_worker_post(struct ir_worker *w, void (*cb)(void *), void *data);
-ir_work_t *irh_work_start(struct ir_worker *w, ir_stream_t *s, void (*work)(void *),
+/* A job for work_start (stream.c's irh_stream_work_start checks the
+ * stream): owner, when not NULL, is the list of an object's jobs (a
+ * stream's), which irh_work_owner_closed empties when the object closes:
+ * jobs not started are dropped, and every done then gets IR_ECLOSED. A
+ * worker that stops waits for its jobs' done calls before worker_exit,
+ * dropping those not started. NULL for a bad argument, a stopping worker
+ * or no memory. */
+ir_work_t *irh_work_start(struct ir_worker *w, irh_link *owner, void (*work)(void *),
                           void (*done)(void *, int), void *data);
+void irh_work_owner_closed(irh_link *owner);
 int irh_work_cancel(ir_work_t *wk);
 unsigned irh_worker_count(void);
 struct ir_worker *irh_worker_at(unsigned index);

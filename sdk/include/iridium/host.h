@@ -277,12 +277,14 @@ typedef struct ir_host_api {
   void (*timer_stop)(ir_timer_t *t);
   /* Runs work(data) on the host's thread pool ([server] thread_pool
    * threads, default 4, shared with the host's file reads under TLS), then
-   * done(data, status) on w's thread (done may be NULL). status is IR_OK,
-   * or IR_ECLOSED if the worker was stopping. done runs even when the
-   * stream the job was for has closed: use work_start (1.4) to tie a job
-   * to a stream. Returns IR_OK; IR_EINVAL (work NULL, or libuv refused the
-   * job); IR_ECLOSED when w has stopped; IR_ENOMEM. On an error neither
-   * work nor done is called. */
+   * done(data, status) on w's thread, exactly once (done may be NULL).
+   * status is IR_OK, or IR_ECLOSED if the worker was stopping: a stopping
+   * worker drops the jobs not started, waits for running ones, and calls
+   * every done before worker_exit. done runs even when the stream the job
+   * was for has closed: use work_start (1.4) to tie a job to a stream.
+   * Returns IR_OK; IR_EINVAL (work NULL); IR_ECLOSED when w is stopping;
+   * IR_ENOMEM (out of memory, or libuv refused the job). On an error
+   * neither work nor done is called. */
   int (*work_submit)(ir_worker_t *w, ir_task_cb work, ir_done_cb done, void *data);
   /* Runs cb(data) on w's thread soon, in posting order per poster. cb must
    * not be NULL. IR_OK; IR_ECLOSED once w stopped taking posts (its drain
@@ -374,15 +376,18 @@ typedef struct ir_host_api {
    * done: work may have run, and s must not be touched). With s, the job
    * belongs to that stream (s's worker is w): when s closes, a job not yet
    * started is cancelled. NULL when w is stopping or out of memory (done is
-   * then never called). The handle is valid until done returns. w's
-   * thread. */
+   * then never called), also for a bad argument (no work, s on another
+   * worker or closed). A stopping worker drops jobs not started (IR_ECLOSED)
+   * and calls every done before worker_exit. The handle is valid until done
+   * returns. w's thread. */
   IR__SINCE_1_4(work_start)
   ir_work_t *(*work_start)(ir_worker_t *w, ir_stream_t *s, ir_task_cb work, ir_done_cb done,
                            void *data);
   /* Cancels a job whose work has not started: IR_OK, and done follows
    * (from the loop, never inside this call) with IR_ECANCELED. IR_ESTATE
-   * when work is running or ran: done follows as usual. Its worker's
-   * thread. */
+   * when work is running or ran, or the job's stream closed: done follows
+   * as usual. IR_OK again for a job cancelled already; IR_EINVAL for NULL.
+   * Its worker's thread. */
   IR__SINCE_1_4(work_cancel) int (*work_cancel)(ir_work_t *wk);
   /* How many workers serve ([server] workers). Any thread, from the first
    * worker_init on (every worker exists by then, though the others may not
@@ -446,29 +451,38 @@ typedef struct ir_host_api {
   IR__SINCE_1_4(outbound_close) void (*outbound_close)(ir_outbound_t *o);
 
   /* ---- ABI 1.4: module metrics ---- */
-  /* Registers a metric: name ([a-zA-Z_:][a-zA-Z0-9_:]*, unique across
-   * modules), type IR_METRIC_*, a one-line help, and nlabels (0..8) fixed
-   * label names ([a-zA-Z_][a-zA-Z0-9_]*). All NUL-terminated; copied. NULL
-   * for a bad or taken name. Main thread, in init. */
+  /* Registers a metric: name ([a-zA-Z_:][a-zA-Z0-9_:]*, up to 200 bytes,
+   * unique across modules), type IR_METRIC_*, a one-line help (no newline,
+   * up to 1024 bytes), and nlabels (0..8) fixed label names
+   * ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", all different). All
+   * NUL-terminated; copied. NULL for any bad argument or a taken name, with
+   * an error-log line saying why. A metric without labels has one series
+   * (metric_series(mt, NULL, 0)), listed from the start. Main thread, in
+   * init. */
   IR__SINCE_1_4(metric_register)
   ir_metric_t *(*metric_register)(ir_module_t *m, const char *name, uint32_t type,
                                   const char *help, const char *const *label_names,
                                   size_t nlabels);
   /* The series of mt with these label values (exactly nlabels, ptr+len,
    * copied), made on first use; the same handle for the same values after.
-   * Values are any bytes (escaped when shown). NULL for a wrong count or out
-   * of memory. Any thread (it takes a lock: look series up once and keep
-   * them). */
+   * Values are any bytes (escaped when shown), up to 1024 bytes each. At
+   * most 1024 series per metric: past that NULL (logged once per metric),
+   * so labels made from client data cannot exhaust memory; a series costs
+   * a 64-byte slot per worker plus its values. NULL too for a wrong count,
+   * a value too long, or out of memory. Any thread (it takes the metric's
+   * lock: look series up once and keep them). */
   IR__SINCE_1_4(metric_series)
   ir_series_t *(*metric_series)(ir_metric_t *mt, const ir_str *label_values, size_t nvalues);
-  /* Adds delta to w's part of the series (counters: delta >= 0). No lock;
-   * w's thread only. */
+  /* Adds delta to w's part of the series (counters: a negative delta is
+   * ignored). No lock; w's thread only. */
   IR__SINCE_1_4(metric_add) void (*metric_add)(ir_worker_t *w, ir_series_t *se, int64_t delta);
-  /* Sets w's part of a gauge series. No lock; w's thread only. */
+  /* Sets w's part of a gauge series (ignored for a counter). No lock; w's
+   * thread only. */
   IR__SINCE_1_4(metric_set) void (*metric_set)(ir_worker_t *w, ir_series_t *se, int64_t value);
   /* Calls cb once per series of every module, in registration order, with
    * the sum of the workers' parts (each part read atomically; the sum is not
-   * one instant). Returns the count. Any thread. */
+   * one instant). Returns the count. cb may call any metric_* entry. Any
+   * thread. */
   IR__SINCE_1_4(metric_list) size_t (*metric_list)(ir_metric_visit_cb cb, void *data);
 } ir_host_api;
 
