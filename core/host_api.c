@@ -33,6 +33,8 @@ static const char *api_strerror(int err) {
   case IR_EVERSION: return "incompatible version";
   case IR_EIO: return "I/O error";
   case IR_ETIMEDOUT: return "timed out";
+  case IR_EREFUSED: return "connection refused";
+  case IR_ETLS: return "TLS handshake or verification failed";
   default: return "unknown error";
   }
 }

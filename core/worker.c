@@ -13,8 +13,8 @@
  * Draining: on a stop request the worker closes its listeners, closes idle
  * connections, lets busy ones finish their current response, and after
  * shutdown_timeout closes whatever is left. When the last connection is gone
- * it runs the modules' worker_exit hooks and closes its own handles, which
- * ends uv_run.
+ * it closes the modules' outbound connections (on_close IR_ECLOSED), runs
+ * their worker_exit hooks and closes its own handles, which ends uv_run.
  */
 #include "worker.h"
 
@@ -229,6 +229,11 @@ static void on_module_timer_closed(uv_handle_t *h) { free(h->data); }
  * handles so that uv_run returns. */
 static void finish_drain(ir_worker_t *w) {
   if (w->closed) return;
+  w->outbound_refused = 1;
+  while (!irh_list_empty(&w->owned)) { /* IR_ECLOSED, before the modules let go */
+    irh_closable *c = irh_container_of(w->owned.next, irh_closable, link);
+    c->close(c); /* unlinks c */
+  }
   irh_modules_worker_exit(w->server->modules, w, w->modules_ready);
   uv_mutex_lock(&w->post_lock);
   w->accepting_posts = 0;
@@ -384,6 +389,7 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   irh_list_init(&w->flush_queue);
   irh_list_init(&w->finish_queue);
   irh_list_init(&w->timers);
+  irh_list_init(&w->owned);
   return w;
 }
 
