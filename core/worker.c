@@ -13,10 +13,11 @@
  * Draining: on a stop request the worker closes its listeners, closes idle
  * connections, lets busy ones finish their current response, and after
  * shutdown_timeout closes whatever is left. When the last connection is gone
- * it runs the modules' worker_exit hooks and closes its own handles (and
- * the timers and fd watches modules left open), which ends uv_run. Before
- * any of that, each module hears on_worker_drain and each of its open
- * streams on_stream_drain (the protocols' on_shutdown deliver those).
+ * it closes the modules' outbound connections (on_close IR_ECLOSED), runs
+ * their worker_exit hooks and closes its own handles (and the timers and
+ * fd watches modules left open), which ends uv_run. Before any of that,
+ * each module hears on_worker_drain and each of its open streams
+ * on_stream_drain (the protocols' on_shutdown deliver those).
  */
 #include "worker.h"
 
@@ -243,6 +244,11 @@ static void finish_drain(ir_worker_t *w) {
     stop_jobs(w);                  /* the last job's done calls us again */
     return;
   }
+  w->outbound_refused = 1;
+  while (!irh_list_empty(&w->owned)) { /* IR_ECLOSED, before the modules let go */
+    irh_closable *c = irh_container_of(w->owned.next, irh_closable, link);
+    c->close(c); /* unlinks c */
+  }
   irh_modules_worker_exit(w->server->modules, w, w->modules_ready);
   uv_mutex_lock(&w->post_lock);
   w->accepting_posts = 0;
@@ -408,6 +414,7 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   irh_list_init(&w->timers);
   irh_list_init(&w->watches);
   irh_list_init(&w->jobs);
+  irh_list_init(&w->owned);
   return w;
 }
 

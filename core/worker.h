@@ -80,6 +80,14 @@ struct irh_drainable {
   const irh_drain_ops *ops;
 };
 
+/* Something a module opened on this worker that must be reported closed
+ * before the modules' worker_exit (an outbound connection, outbound.c):
+ * close(c) reports it to its module and unlinks it. */
+typedef struct irh_closable {
+  irh_link link; /* in worker->owned */
+  void (*close)(struct irh_closable *c);
+} irh_closable;
+
 struct ir_worker {
   unsigned index;
   struct irh_server *server;
@@ -111,6 +119,8 @@ struct ir_worker {
   irh_link watches;      /* irh_drainable: fd watches modules started (watch.c) */
   irh_link jobs;         /* ir_work_t: thread-pool jobs whose done is owed */
   int jobs_stopping;     /* draining ended: queued jobs dropped, no new ones */
+  irh_link owned;        /* irh_closable: modules' outbound connections */
+  int outbound_refused;  /* worker_exit is near: no new outbound connections */
 
   uint8_t *read_buf; /* shared by the worker's connections; owned */
   size_t read_buf_size;
@@ -162,6 +172,11 @@ int irh_worker_deadline(struct ir_worker *w, irh_deadline *d, uint64_t timeout_m
  * close unlinks it (irh_worker_forget). */
 void irh_worker_hold(struct ir_worker *w, irh_drainable *d);
 static inline void irh_worker_forget(irh_drainable *d) { irh_list_remove(&d->link); }
+/* Holds c until its close unlinks it; the worker calls c->close before
+ * worker_exit for whatever is still held. */
+static inline void irh_worker_own(struct ir_worker *w, irh_closable *c) {
+  irh_list_push(&w->owned, &c->link);
+}
 /* The Date field's value for this second, as an IMF-fixdate (RFC 9110
  * 5.6.7): "Sat, 21 Nov 2026 11:29:13 GMT", 29 bytes, no NUL counted in
  * *len. Formatted once per second; valid until the next call on this worker
