@@ -302,13 +302,23 @@ static void begin_drain(ir_worker_t *w) {
   /* The drain notice: the modules first, then (from each connection's
    * shutdown, through its protocol) their open streams. */
   irh_modules_worker_drain(w->server->modules, w, w->modules_ready, timeout);
-  /* Idle connections close now, busy ones after their current response. */
-  irh_link *l = w->conns.next;
-  while (l != &w->conns) {
-    irh_link *next = l->next; /* on_shutdown may close (and unlink) it */
+  /* Idle connections close now, busy ones after their current response.
+   * Each waits in `pending` until its turn: a shutdown may close its own
+   * connection or, through a module's drain notice, another one, and a
+   * closed connection just leaves whichever list holds it. */
+  irh_link pending;
+  irh_list_init(&pending);
+  while (!irh_list_empty(&w->conns)) {
+    irh_link *l = w->conns.next;
+    irh_list_remove(l);
+    irh_list_push(&pending, l);
+  }
+  while (!irh_list_empty(&pending)) {
+    irh_link *l = pending.next;
+    irh_list_remove(l);
+    irh_list_push(&w->conns, l);
     irh_drainable *d = irh_container_of(l, irh_drainable, link);
     d->ops->shutdown(d);
-    l = next;
   }
   if (w->conns_alive == 0) {
     finish_drain(w);
