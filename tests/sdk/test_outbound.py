@@ -23,6 +23,8 @@ server (max_queued_output 64k, so both directions meet backpressure):
   stop      SIGTERM with a connection held open by a silent backend: the
             server exits 0 (on_close IR_ECLOSED before worker_exit, nothing
             leaked under ASan)
+  README    sdk/README.md's "Outbound connections (1.4)" followed literally:
+            each C block is this module's code, and its INI route serves
 
 Environment: IRIDIUM_BIN and IRIDIUM_PROXY_MODULE. Every wait is bounded.
 """
@@ -266,7 +268,7 @@ class Outbound(unittest.TestCase):
         # one round first, so that lazily made worker state is not counted as a leak
         status, _, _, _ = post(cls.srv.port, "/plain", b"3\nabc")
         assert status == 200, status
-        cls.fds_before = cls.srv.num_fds()
+        cls.fds_before = settled_fds(cls.srv)
 
     @classmethod
     def tearDownClass(cls):
@@ -363,6 +365,19 @@ class Outbound(unittest.TestCase):
                         "fds before %d, after %d" % (self.fds_before, self.srv.num_fds()))
 
 
+def settled_fds(srv):
+    """The server's fd count once the warm-up's client connection, which
+    the server closes when it reads the EOF, is gone (bounded wait)."""
+    last = srv.num_fds()
+    for _ in range(int(H.scaled(5) / 0.2)):
+        time.sleep(0.2)
+        now = srv.num_fds()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 class StopWithOpenConnections(unittest.TestCase):
     def test_sigterm(self):
         """SIGTERM while a silent backend holds requests open: on_close comes
@@ -383,6 +398,48 @@ class StopWithOpenConnections(unittest.TestCase):
             self.assertEqual(srv.returncode, 0)
         finally:
             silent.close()
+
+
+class ReadmeSection(unittest.TestCase):
+    """sdk/README.md's "Outbound connections (1.4)", followed literally:
+    every C block is this module's code, and its INI route serves."""
+
+    def section(self):
+        src = os.environ.get("IRIDIUM_SRC", os.path.join(HERE, "..", ".."))
+        with open(os.path.join(src, "sdk", "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        start = text.index("## Outbound connections (1.4)")
+        return text[start:text.index("\n## ", start + 1)]
+
+    def blocks(self, lang):
+        parts = self.section().split("```" + lang + "\n")[1:]
+        return [p.split("```")[0] for p in parts]
+
+    def test_code_is_the_module(self):
+        with open(os.path.join(HERE, "outbound_module.c"), encoding="utf-8") as f:
+            module = f.read()
+        blocks = self.blocks("c")
+        self.assertGreaterEqual(len(blocks), 5)
+        for b in blocks:
+            self.assertIn(b, module, "README block not in outbound_module.c:\n" + b)
+
+    def test_ini_route_serves(self):
+        ini, = self.blocks("ini")
+        lines = [l.strip() for l in ini.splitlines() if l.strip()]
+        self.assertTrue(lines[0].startswith("[route ") and lines[0].endswith("]"), lines[0])
+        prefix = lines[0][len("[route "):-1]
+        keys = dict(l.split(" = ", 1) for l in lines[1:])
+        echo = EchoBackend()
+        keys["backend_port"] = str(echo.port)  # the README's 9001, here the test's backend
+        try:
+            with H.Server(modules=["proxy"], module_paths={"proxy": os.path.abspath(PROXY_SO)},
+                          routes=[(prefix, keys)]) as srv:
+                data = os.urandom(512 << 10)  # under the default max_body_size
+                status, digest, n, complete = post(srv.port, prefix, b"%d\n" % len(data) + data)
+                self.assertEqual((status, n, complete), (200, len(data), True))
+                self.assertEqual(digest, hashlib.sha256(data).hexdigest())
+        finally:
+            echo.close()
 
 
 if __name__ == "__main__":
