@@ -31,6 +31,7 @@ int irh_service_register(ir_module_t *m, const char *name, uint32_t version, con
 
 const void *irh_service_lookup(const char *name, uint32_t min_version, uint32_t *found_version) {
   const irh_service *best = NULL;
+  if (!name) return NULL;
   for (size_t i = 0; i < nservices; i++) {
     const irh_service *s = &services[i];
     if (strcmp(s->name, name) != 0 || s->version < min_version) continue;

@@ -209,6 +209,7 @@ static void run_posted(ir_worker_t *w) {
 }
 
 int irh_worker_post(ir_worker_t *w, void (*cb)(void *), void *data) {
+  if (!w || !cb) return IR_EINVAL;
   irh_task *t = malloc(sizeof(*t));
   if (!t) return IR_ENOMEM;
   t->cb = cb;

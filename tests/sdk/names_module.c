@@ -14,8 +14,9 @@
  *   GET /n/strerror?from=-14&to=0
  *     one "CODE=ir_strerror(CODE)" line per code, from..to.
  *   GET /n/workers
- *     "count=N at_last=1 beyond=0": ir_worker_count, and whether
- *     ir_worker_at gives a worker for N-1 and for N (it must not).
+ *     "count=N at_last=1 beyond=0 null_post=-1": ir_worker_count,
+ *     whether ir_worker_at gives a worker for N-1 and for N (it must
+ *     not), and what ir_worker_post answers for a NULL callback.
  */
 #include <stdio.h>
 #include <string.h>
@@ -62,9 +63,10 @@ static int names_on_request(ir_stream_t *s, void *instance_data) {
     return answer_strerror(s, q);
   if (path.len >= 8 && memcmp(path.ptr + path.len - 8, "/workers", 8) == 0) {
     unsigned n = ir_worker_count();
-    char body[80];
-    int len = snprintf(body, sizeof body, "count=%u at_last=%d beyond=%d\n", n,
-                       n && ir_worker_at(n - 1) != NULL, ir_worker_at(n) != NULL);
+    char body[96];
+    int len = snprintf(body, sizeof body, "count=%u at_last=%d beyond=%d null_post=%d\n", n,
+                       n && ir_worker_at(n - 1) != NULL, ir_worker_at(n) != NULL,
+                       ir_worker_post(ir_stream_worker(s), NULL, NULL));
     return ir_respond_simple(s, 200, "text/plain", body, (size_t)len);
   }
   ir_str get = query_param(q, "get"), set = query_param(q, "set");

@@ -120,9 +120,11 @@ class Names(unittest.TestCase):
         self.assertEqual(r.body, b"-15=unknown error\n")
 
     def test_worker_count_and_range(self):
-        # [server] workers = 2: two workers, and none at index 2.
+        # [server] workers = 2: two workers, and none at index 2; a post
+        # without a callback is refused (IR_EINVAL), not queued to crash.
         r = H.http_request(SRV.port, "GET", "/n/workers")
-        self.assertEqual((r.status, r.body), (200, b"count=2 at_last=1 beyond=0\n"), r)
+        self.assertEqual((r.status, r.body), (200, b"count=2 at_last=1 beyond=0 null_post=-1\n"),
+                         r)
 
 
 if __name__ == "__main__":

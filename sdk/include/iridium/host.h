@@ -286,9 +286,9 @@ typedef struct ir_host_api {
    * IR_ENOMEM (out of memory, or libuv refused the job). On an error
    * neither work nor done is called. */
   int (*work_submit)(ir_worker_t *w, ir_task_cb work, ir_done_cb done, void *data);
-  /* Runs cb(data) on w's thread soon, in posting order per poster. cb must
-   * not be NULL. IR_OK; IR_ECLOSED once w stopped taking posts (its drain
-   * ended): cb will never run; IR_ENOMEM. Any thread. */
+  /* Runs cb(data) on w's thread soon, in posting order per poster.
+   * IR_OK; IR_EINVAL for a NULL w or cb; IR_ECLOSED once w stopped taking
+   * posts (its drain ended): cb will never run; IR_ENOMEM. Any thread. */
   int (*worker_post)(ir_worker_t *w, ir_task_cb cb, void *data);
 
   /* ---- service registry ---- */
