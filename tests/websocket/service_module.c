@@ -11,6 +11,9 @@
  *     text "close CODE REASON"  the module calls close(CODE, REASON);
  *     text "subprotocol?"       answered "subprotocol=NAME" (or "=-"), the
  *                               service's subprotocol() as the module sees it;
+ *     text "burst N SIZE"       N binary messages of SIZE bytes sent at once
+ *                               (each: its index as 8 decimal digits, then
+ *                               the byte index % 256), to meet IR_EAGAIN;
  *     other text                sent back upper-cased (ASCII letters);
  *     binary                    sent back unchanged.
  *     Sends that meet IR_EAGAIN are held (in order) until on_writable.
@@ -114,6 +117,38 @@ static void on_writable(ir_ws_session_t *ws, void *data) {
   }
 }
 
+/* Reads a decimal number at m[*i] (skipping one leading space), capped. */
+static size_t number_at(const uint8_t *m, size_t len, size_t *i, size_t cap) {
+  size_t v = 0;
+  if (*i < len && m[*i] == ' ') (*i)++;
+  for (; *i < len && m[*i] >= '0' && m[*i] <= '9'; (*i)++) {
+    v = v * 10 + (size_t)(m[*i] - '0');
+    if (v > cap) v = cap;
+  }
+  return v;
+}
+
+/* "burst N SIZE": many messages from one callback, more than send_queue. */
+static void burst(ir_ws_session_t *ws, upper *u, const uint8_t *m, size_t len) {
+  size_t i = 5; /* after "burst" */
+  size_t n = number_at(m, len, &i, 4096);
+  size_t size = number_at(m, len, &i, 1u << 20);
+  if (size < 8) size = 8;
+  uint8_t *buf = malloc(size);
+  if (!buf) {
+    atomic_fetch_add(&g_send_errors, 1);
+    return;
+  }
+  for (size_t k = 0; k < n; k++) {
+    char head[9];
+    snprintf(head, sizeof head, "%08zu", k % 100000000u);
+    memcpy(buf, head, 8);
+    memset(buf + 8, (int)(k % 256), size - 8);
+    send_or_hold(ws, u, IR_WS_BINARY, buf, size);
+  }
+  free(buf);
+}
+
 /* "close CODE REASON": the module ends the session itself. */
 static void close_from_text(ir_ws_session_t *ws, const uint8_t *m, size_t len) {
   const ir_websocket_v1 *svc = atomic_load(&g_ws);
@@ -138,6 +173,10 @@ static void on_message(ir_ws_session_t *ws, unsigned type, const uint8_t *msg, s
   }
   if (has_prefix(msg, len, "close ")) {
     close_from_text(ws, msg, len);
+    return;
+  }
+  if (has_prefix(msg, len, "burst ")) {
+    burst(ws, u, msg, len);
     return;
   }
   if (len == 12 && memcmp(msg, "subprotocol?", 12) == 0) {
