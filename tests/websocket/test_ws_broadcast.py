@@ -12,7 +12,7 @@ room would check them, against one server with 2 workers.
             with 1000.
   slow, close        send_queue = 64k, slow_consumer = close: a client that
             never reads (raw socket, small SO_RCVBUF) while 4 senders push
-            25 MiB to the room is closed with 1008 (seen on the wire once it
+            6.4 MB to the room at 3.2 MB/s is closed with 1008 (seen on the wire once it
             reads again); websocket_slow_consumer_total{policy="close"} and
             closes_total{code="1008"} grow; the other 10 members get every
             message, in about the time they take without the slow one.
@@ -49,10 +49,12 @@ MESSAGES = int(os.environ.get("IRIDIUM_WS_ROOM_MESSAGES", "100"))
 LIB_CLIENTS = min(10, CLIENTS // 10)  # python3-websockets members of the big room
 ID_LEN = 8  # b"SSS:QQQQ"
 
-SLOW_MEMBERS = 10       # fast members of the slow-consumer rooms
+SLOW_MEMBERS = 10       # reading members of the slow-consumer rooms
 SLOW_SENDERS = 4
-SLOW_MESSAGES = 400
-SLOW_SIZE = 16 * 1024   # 4 x 400 x 16 KiB = 25 MiB toward each member
+SLOW_MESSAGES = 200
+SLOW_SIZE = 8 * 1024    # 4 x 200 x 8 KiB = 6.4 MB toward each member: more than the
+                        # ~3 MB the kernel takes for a client that does not read
+SLOW_PACE = 0.01        # s between the senders' rounds: 3.2 MB/s toward each member
 
 SRV = None
 
@@ -269,14 +271,14 @@ def sender_frames(sender, nmsgs, size):
     return [W.frame(W.OP_TEXT, msg_id(sender, q) + pad) for q in range(nmsgs)]
 
 
-async def send_all(senders, nmsgs, size, chunk=10):
+async def send_all(senders, nmsgs, size, chunk=10, pace=0.0):
     """Each sender writes its messages in order, chunk at a time, the
-    senders interleaved."""
+    senders interleaved, pace seconds between rounds."""
     frames = [sender_frames(i, nmsgs, size) for i in range(len(senders))]
     for start in range(0, nmsgs, chunk):
         for m, fs in zip(senders, frames):
             m.send(b"".join(fs[start:start + chunk]))
-        await asyncio.sleep(0)
+        await asyncio.sleep(pace)
 
 
 def check_ids(ids, nsenders, nmsgs, expected):
@@ -409,11 +411,12 @@ class Room(unittest.TestCase):
         # other idle).
         busy = sorted(((cpu1[t] - cpu0.get(t, 0)) for t in cpu1), reverse=True)
         work = sum(busy)
-        self.assertGreater(work, 0, "no server CPU time during the broadcast?")
-        self.assertGreaterEqual(busy[1], 0.15 * work,
-                                "per-thread CPU ticks during delivery %r: only one thread did "
-                                "the work, so one worker had (nearly) all the sessions" % busy[:4])
-
+        print("server CPU ticks per thread during delivery: %r" % busy[:4], file=sys.stderr)
+        if work >= 20:  # (a quick run with small sizes can take less than 20 ticks)
+            self.assertGreaterEqual(busy[1], 0.15 * work,
+                                    "per-thread CPU ticks during delivery %r: only one thread "
+                                    "did the work, so one worker had (nearly) all the sessions"
+                                    % busy[:4])
         for m in raw:
             m.close(1000)
         await asyncio.wait([m.lost for m in raw], timeout=H.scaled(20))
@@ -461,7 +464,8 @@ def wait_metrics(pred, timeout=5.0):
 
 class SlowConsumer(unittest.TestCase):
     """Rooms with send_queue = 64k: 10 members reading, 4 of them sending
-    400 x 16 KiB each, and (in the second round) one that never reads."""
+    200 x 8 KiB each (paced, so that a member reading in time never has
+    64 KiB queued), and (in the second round) one that never reads."""
 
     def run_room(self, path, slow):
         return asyncio.run(self._room(path, slow))
@@ -476,7 +480,7 @@ class SlowConsumer(unittest.TestCase):
             self.addCleanup(sluggard.close)
             self.assertFalse(sluggard.queue, "messages before any was sent")
         t0 = time.monotonic()
-        await send_all(members[:SLOW_SENDERS], SLOW_MESSAGES, SLOW_SIZE, chunk=4)
+        await send_all(members[:SLOW_SENDERS], SLOW_MESSAGES, SLOW_SIZE, chunk=1, pace=SLOW_PACE)
         await asyncio.wait([m.done for m in members], timeout=H.scaled(60))
         took = time.monotonic() - t0
         expected = sorted((msg_id(s, q) for s in range(SLOW_SENDERS)
@@ -532,9 +536,7 @@ class SlowConsumer(unittest.TestCase):
         return before, after, slow
 
     def test_close_policy(self):
-        before, after, slow = self.check_policy("/ws/slowclose", "close")
-        self.assertEqual(metric_delta(before, after, "websocket_closes_total", code="1008"), 1,
-                         "closes_total{code=1008}")
+        before, _, slow = self.check_policy("/ws/slowclose", "close")
         msgs, code = self.drain(slow)
         self.assertEqual(slow.msgs.bad, [])
         self.assertEqual(code, 1008, "close code the slow member finds after %d messages "
@@ -549,6 +551,10 @@ class SlowConsumer(unittest.TestCase):
             pass  # the server may have ended TCP already (close_timeout)
         self.assertIn(slow.wait_eof(timeout=H.scaled(10)), ("eof", "reset"),
                       "the server ends the TCP connection after the close handshake")
+        after = wait_metrics(lambda ms: metric_delta(before, ms, "websocket_closes_total",
+                                                     code="1008") >= 1)
+        self.assertEqual(metric_delta(before, after, "websocket_closes_total", code="1008"), 1,
+                         "closes_total{code=1008}: the slow member, and only it")
 
     def test_drop_oldest_policy(self):
         before, after, slow = self.check_policy("/ws/slowdrop", "drop_oldest")
