@@ -2,8 +2,9 @@
 """test_ws_broadcast.py — mod_websocket's broadcast rooms, as a user of a chat
 room would check them, against one server with 2 workers.
 
-  room      1000 clients in room r1 (990 lean asyncio clients framing by
-            hand, 10 python3-websockets clients offering permessage-deflate);
+  room      1000 clients in room r1 (980 lean asyncio clients framing by
+            hand, 10 python3-websockets clients offering permessage-deflate,
+            10 RFC 8441 streams on one h2c connection);
             100 of them send 100 text messages each ("SSS:QQQQ", sender and
             sequence). Every client gets each of the 10,000 messages exactly
             once and every sender's messages in the order sent; both worker
@@ -32,6 +33,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -47,6 +49,7 @@ CLIENTS = int(os.environ.get("IRIDIUM_WS_ROOM_CLIENTS", "1000"))
 SENDERS = int(os.environ.get("IRIDIUM_WS_ROOM_SENDERS", "100"))
 MESSAGES = int(os.environ.get("IRIDIUM_WS_ROOM_MESSAGES", "100"))
 LIB_CLIENTS = min(10, CLIENTS // 10)  # python3-websockets members of the big room
+H2_CLIENTS = min(10, CLIENTS // 10)   # HTTP/2 members: streams of one h2c connection
 ID_LEN = 8  # b"SSS:QQQQ"
 
 SLOW_MEMBERS = 10       # reading members of the slow-consumer rooms
@@ -68,8 +71,9 @@ def setUpModule():
     W.check_websocket_module()
     H.raise_nofile(4 * CLIENTS + 512)  # ours and the server's (inherited) fds
     common = {"module": "websocket", "mode": "broadcast", "ping_interval": "0"}
-    SRV = H.Server(
+    SRV = W.C.H2Server(
         server={"workers": 2, "log_level": "info"},
+        protocols="http/1.1, h2c",
         modules=["websocket"],
         routes=[("/ws/room", dict(common, room="r1")),
                 ("/ws/slowclose", dict(common, room="r2", send_queue="64k",
@@ -347,6 +351,83 @@ async def lib_member(uri, want, ready, out):
 
 
 # --------------------------------------------------------------------------
+# HTTP/2 members: RFC 8441 streams on one h2c connection, pumped by a thread
+
+
+class H2Members(threading.Thread):
+    def __init__(self, n, want):
+        super().__init__(daemon=True)
+        self.n, self.want = n, want
+        self.ready = threading.Event()
+        self.go_close = threading.Event()
+        self.stop = False
+        self.error = None
+        self.sids = []
+        self.ids = {}
+        self.close_codes = {}
+        self.bad = []
+        self.t_done = None
+        self.c = None
+        self.seen, self.counts = {}, {}
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = "%s: %s" % (type(e).__name__, e)
+            self.ready.set()
+
+    def received(self, sid):
+        """Text messages on sid so far (counted as they come)."""
+        st = self.c.streams[sid]
+        self.c._take(st)
+        q, i = st.ws_queue, self.seen.get(sid, 0)
+        self.counts[sid] = self.counts.get(sid, 0) + sum(1 for op, _ in q[i:] if op == W.OP_TEXT)
+        self.seen[sid] = len(q)
+        return self.counts[sid]
+
+    def _run(self):
+        c = self.c = W.H2WS(SRV.port, window=16 << 20)
+        if not c.wait_settings():
+            raise AssertionError("no SETTINGS")
+        self.sids = [c.connect_ws("/ws/room") for _ in range(self.n)]
+        for sid in self.sids:
+            st = c.wait_headers(sid, timeout=20)
+            if st.status != 200:
+                raise AssertionError("extended CONNECT to /ws/room: %s" % c.describe(sid))
+        self.ready.set()
+        deadline = time.monotonic() + H.scaled(120)
+        while not self.stop and time.monotonic() < deadline:
+            c.pump(lambda: self.stop or all(self.received(s) >= self.want for s in self.sids),
+                   timeout=0.5)
+            if all(self.received(s) >= self.want for s in self.sids):
+                self.t_done = time.monotonic()
+                break
+        time.sleep(H.scaled(0.5))  # a duplicate would show up now
+        c.pump(timeout=0.2)
+        for sid in self.sids:
+            st = c.streams[sid]
+            self.c._take(st)
+            ids = bytearray()
+            for op, payload in st.ws_queue:
+                if op == W.OP_TEXT:
+                    ids += payload[:ID_LEN]
+                else:
+                    self.bad.append("stream %d: opcode %d" % (sid, op))
+            self.ids[sid] = ids
+            self.bad += st.ws.bad
+            st.ws_queue = []
+        self.go_close.wait(H.scaled(120))
+        for sid in self.sids:
+            c.send_frame(sid, W.OP_CLOSE, W.close_payload(1000))
+        for sid in self.sids:
+            code, _, _ = c.recv_close(sid, timeout=10)
+            self.close_codes[sid] = code
+            c.wait_end(sid)
+        c.close()
+
+
+# --------------------------------------------------------------------------
 
 
 class Room(unittest.TestCase):
@@ -359,7 +440,10 @@ class Room(unittest.TestCase):
         expected = sorted((msg_id(s, q) for s in range(SENDERS) for q in range(MESSAGES)),
                           key=lambda r: r[:3])
         before = metrics()
-        raw = await connect_members(loop, "/ws/room", CLIENTS - LIB_CLIENTS, total)
+        h2m = H2Members(H2_CLIENTS, total)
+        h2m.start()
+        self.addCleanup(lambda: (setattr(h2m, "stop", True), h2m.go_close.set(), h2m.join(10)))
+        raw = await connect_members(loop, "/ws/room", CLIENTS - LIB_CLIENTS - H2_CLIENTS, total)
         self.addCleanup(lambda: [m.transport.abort() for m in raw])
         libs = []
         for _ in range(LIB_CLIENTS):
@@ -368,6 +452,8 @@ class Room(unittest.TestCase):
                                                     ready, out))
             libs.append((ready, out, task))
         await asyncio.wait_for(asyncio.gather(*[r for r, _, _ in libs]), H.scaled(20))
+        await loop.run_in_executor(None, h2m.ready.wait, H.scaled(20))
+        self.assertIsNone(h2m.error, "HTTP/2 members")
         self.assertEqual(metric_delta(before, metrics(), "websocket_sessions_open"), CLIENTS,
                          "sessions open once every member had its 101")
 
@@ -376,6 +462,7 @@ class Room(unittest.TestCase):
         await send_all(raw[:SENDERS], MESSAGES, ID_LEN)
         pending = [m.done for m in raw] + [t for _, _, t in libs]
         done, not_done = await asyncio.wait(pending, timeout=H.scaled(120))
+        await loop.run_in_executor(None, lambda: H.wait_for(lambda: h2m.ids, H.scaled(30)))
         t_all = time.monotonic() - t0
         cpu1 = thread_cpu(SRV.pid)
         late = [m for m in raw if not m.done.done()]
@@ -398,6 +485,12 @@ class Room(unittest.TestCase):
             self.assertEqual(m.count, total, "member %d: message count" % i)
             p = check_ids(m.ids, SENDERS, MESSAGES, expected)
             self.assertIsNone(p, "member %d (lean client): %s" % (i, p))
+        self.assertIsNone(h2m.error, "HTTP/2 members")
+        self.assertEqual(h2m.bad, [], "HTTP/2 members' frames")
+        self.assertEqual(len(h2m.ids), H2_CLIENTS, "HTTP/2 members that finished")
+        for sid, ids in h2m.ids.items():
+            p = check_ids(ids, SENDERS, MESSAGES, expected)
+            self.assertIsNone(p, "HTTP/2 member (stream %d): %s" % (sid, p))
         for i, (_, out, _) in enumerate(libs):
             self.assertNotIn("bad", out)
             p = check_ids(out["ids"], SENDERS, MESSAGES, expected)
@@ -419,7 +512,10 @@ class Room(unittest.TestCase):
                                     % busy[:4])
         for m in raw:
             m.close(1000)
+        h2m.go_close.set()
         await asyncio.wait([m.lost for m in raw], timeout=H.scaled(20))
+        await loop.run_in_executor(None, h2m.join, H.scaled(20))
+        self.assertEqual(set(h2m.close_codes.values()), {1000}, "HTTP/2 members' close codes")
         codes = {}
         for m in raw:
             codes[m.close_code] = codes.get(m.close_code, 0) + 1
@@ -428,7 +524,9 @@ class Room(unittest.TestCase):
 
         after = wait_metrics(lambda ms: metric_delta(before, ms, "websocket_sessions_open") == 0)
         self.assertEqual(metric_delta(before, after, "websocket_sessions_total", protocol="h1"),
-                         CLIENTS, "sessions_total{protocol=h1}")
+                         CLIENTS - H2_CLIENTS, "sessions_total{protocol=h1}")
+        self.assertEqual(metric_delta(before, after, "websocket_sessions_total", protocol="h2"),
+                         H2_CLIENTS, "sessions_total{protocol=h2}")
         self.assertEqual(metric_delta(before, after, "websocket_sessions_total", deflate="on"),
                          LIB_CLIENTS, "sessions with permessage-deflate")
         self.assertEqual(metric_delta(before, after, "websocket_messages_total", direction="in"),
@@ -442,6 +540,7 @@ class Room(unittest.TestCase):
         opens = [l for l in SRV.error_log_text().split("\n")
                  if "websocket open:" in l and "route=/ws/room" in l]
         self.assertEqual(len(opens), CLIENTS, "'websocket open' log lines for /ws/room")
+        self.assertEqual(len([l for l in opens if "protocol=h2" in l]), H2_CLIENTS)
 
 
 def metric_delta(before, after, name, **labels):
