@@ -21,6 +21,9 @@ loads https://127.0.0.1:PORT/ws.html from the shipped conf/www. Checked:
                  /ws/metrics counts those h2+deflate sessions, the messages,
                  fewer wire bytes than payload bytes in (the 64 KiB text was
                  compressed), and no open session once the browser is gone.
+  http page      the same page from the cleartext listener: ws:// over an
+                 HTTP/1.1 Upgrade, `protocol=h1 deflate=on` in the log and
+                 in the metrics, everything else as above.
 
 Chromium never runs outside a private network namespace: the test
 re-executes itself under `unshare -n` (root), brings lo up there, starts
@@ -31,7 +34,8 @@ its start at the latest.
 
 Environment: IRIDIUM_BIN, IRIDIUM_MODULES_DIR (as the integration tests),
 IRIDIUM_WS_ARTIFACTS_DIR (where the screenshot goes; default the current
-folder, which ctest makes the build dir), IRIDIUM_CHROMIUM (default
+folder, which ctest makes the build dir: ws_chromium_h2.png and
+ws_chromium_h1.png), IRIDIUM_CHROMIUM (default
 /usr/bin/chromium).
 """
 
@@ -426,13 +430,13 @@ class DemoInChromium(unittest.TestCase):
         if not os.environ.get("IRIDIUM_TEST_KEEP_TMP"):
             shutil.rmtree(self.work, ignore_errors=True)
 
-    def run_browser(self, url):
+    def run_browser(self, url, shot_name):
         """Loads url in Chromium, waits for #result to be done, saves a
         screenshot. Returns (result dict or None, screenshot path, text for
         failure messages)."""
         br = Chromium(self.work)
         result = None
-        shot = os.path.join(ARTIFACTS_DIR, "ws_chromium.png")
+        shot = os.path.join(ARTIFACTS_DIR, shot_name)
         state = text = ""
         try:
             br.start()
@@ -472,68 +476,92 @@ class DemoInChromium(unittest.TestCase):
                 % (state, text[:3000], "\n".join(console)[-3000:], br.log_text()[-3000:]))
         return result, shot, info
 
-    def test_echo_and_chat_over_h2_with_deflate(self):
+    def check_page(self, result, info, page_protocol):
+        """What the page itself reports: it came over page_protocol, the
+        echo and the chat round-tripped, both with permessage-deflate."""
+        self.assertIsNotNone(result, "the page never finished (#result not done)" + info)
+        self.assertEqual(result.get("page_protocol"), page_protocol,
+                         "the page did not come over %s%s" % (page_protocol, info))
+        echo = result.get("echo") or {}
+        self.assertTrue(echo.get("ok"), "echo failed: %r%s" % (echo.get("error"), info))
+        self.assertEqual(len(echo.get("text_rtt_ms", [])), 5, info)
+        self.assertTrue(echo.get("binary_ok") and echo.get("large_ok"), info)
+        self.assertEqual(echo.get("large_bytes"), 65536, info)
+        self.assertIn("permessage-deflate", echo.get("extensions", ""),
+                      "the echo socket has no permessage-deflate" + info)
+        chat = result.get("chat") or {}
+        self.assertTrue(chat.get("ok"), "chat message did not come back: %r%s"
+                        % (chat.get("error"), info))
+        self.assertTrue(chat.get("text", "").startswith("hello from guest-"), info)
+        self.assertIn("permessage-deflate", chat.get("extensions", ""), info)
+        print("test_ws_chromium: %s: echo text round trip median %.2f ms, 64 KiB %.2f ms, "
+              "chat %.2f ms" % (page_protocol, echo["text_rtt_median_ms"], echo["large_rtt_ms"],
+                                chat["rtt_ms"]))
+
+    def check_open_lines(self, srv, protocol, info):
+        for route in ("/ws/echo", "/ws/chat"):
+            rx = (r"websocket open: protocol=%s deflate=on subprotocol=\S+ route=%s\b"
+                  % (protocol, re.escape(route)))
+            self.assertTrue(C.wait_log(srv, rx, timeout=3.0),
+                            "no `websocket open: protocol=%s deflate=on ... route=%s` line in "
+                            "the error log%s" % (protocol, route, info))
+
+    def metrics_when_closed(self, srv, info):
+        """/ws/metrics once no session is open any more (the browser is gone):
+        every session of the page must have been closed."""
+        def get():
+            r = H.http_request(srv.port, "GET", "/ws/metrics")
+            self.assertEqual(r.status, 200, r)
+            self.assertTrue((r.header("content-type") or "").startswith("text/plain"), r)
+            return parse_metrics(r.body.decode("utf-8", "replace"))
+
+        ms = H.wait_for(lambda: (lambda m: m if metric(m, "websocket_sessions_open") == 0
+                                 else None)(get()), H.scaled(5.0)) or get()
+        self.assertEqual(metric(ms, "websocket_sessions_open"), 0,
+                         "sessions still open after Chromium quit" + info)
+        self.assertRegex(srv.error_log_text(), r"websocket close: code=\d+",
+                         "no `websocket close:` line after the browser quit")
+        # 5 texts + 1 binary + 1 large on the echo, 1 chat message.
+        self.assertGreaterEqual(metric(ms, "websocket_messages_total", direction="in"), 8, info)
+        self.assertGreaterEqual(metric(ms, "websocket_messages_total", direction="out"), 8, info)
+        bytes_in = metric(ms, "websocket_bytes_total", direction="in")
+        wire_in = metric(ms, "websocket_wire_bytes_total", direction="in")
+        self.assertGreater(bytes_in, 65536, info)
+        self.assertLess(wire_in, bytes_in / 4,
+                        "the 64 KiB compressible text was not compressed on the wire "
+                        "(wire %d vs payload %d bytes in)%s" % (wire_in, bytes_in, info))
+        return ms
+
+    def test_https_page_uses_h2_extended_connect_with_deflate(self):
         with ShippedConfServer() as srv:
             url = "https://127.0.0.1:%d/ws.html" % srv.tls_port
-            result, shot, info = self.run_browser(url)
+            result, shot, info = self.run_browser(url, "ws_chromium_h2.png")
             info += srv.diagnostics()
-            self.assertIsNotNone(result, "the page never finished (#result not done)" + info)
-            self.assertEqual(result.get("page_protocol"), "h2",
-                             "the page did not come over HTTP/2" + info)
-
-            echo = result.get("echo") or {}
-            self.assertTrue(echo.get("ok"), "echo failed: %r%s" % (echo.get("error"), info))
-            self.assertEqual(len(echo.get("text_rtt_ms", [])), 5, info)
-            self.assertTrue(echo.get("binary_ok") and echo.get("large_ok"), info)
-            self.assertEqual(echo.get("large_bytes"), 65536, info)
-            self.assertIn("permessage-deflate", echo.get("extensions", ""),
-                          "the echo socket has no permessage-deflate" + info)
-            chat = result.get("chat") or {}
-            self.assertTrue(chat.get("ok"), "chat message did not come back: %r%s"
-                            % (chat.get("error"), info))
-            self.assertTrue(chat.get("text", "").startswith("hello from guest-"), info)
-            self.assertIn("permessage-deflate", chat.get("extensions", ""), info)
-            print("test_ws_chromium: echo text round trip median %.2f ms, 64 KiB %.2f ms, "
-                  "chat %.2f ms" % (echo["text_rtt_median_ms"], echo["large_rtt_ms"],
-                                    chat["rtt_ms"]))
-
+            self.check_page(result, info, "h2")
             # Server side: Chromium used extended CONNECT with deflate.
-            for route in ("/ws/echo", "/ws/chat"):
-                rx = (r"websocket open: protocol=h2 deflate=on subprotocol=\S+ route=%s\b"
-                      % re.escape(route))
-                self.assertTrue(C.wait_log(srv, rx, timeout=3.0),
-                                "no `websocket open: protocol=h2 deflate=on ... route=%s` "
-                                "line in the error log%s" % (route, info))
+            self.check_open_lines(srv, "h2", info)
             self.assertNotRegex(srv.error_log_text(), r"websocket open: protocol=h1",
-                                "a session of the page came over HTTP/1.1")
-
-            # The browser is gone: its sessions must be closed and counted.
-            def metrics():
-                r = H.http_request(srv.port, "GET", "/ws/metrics")
-                self.assertEqual(r.status, 200, r)
-                return parse_metrics(r.body.decode("utf-8", "replace"))
-
-            ms = H.wait_for(lambda: (lambda m: m if metric(m, "websocket_sessions_open") == 0
-                                     else None)(metrics()), H.scaled(5.0)) or metrics()
-            self.assertEqual(metric(ms, "websocket_sessions_open"), 0,
-                             "sessions still open after Chromium quit" + info)
+                                "a session of the https page came over HTTP/1.1" + info)
+            ms = self.metrics_when_closed(srv, info)
             self.assertGreaterEqual(
                 metric(ms, "websocket_sessions_total", protocol="h2", deflate="on"), 2,
                 "websocket_sessions_total{protocol=\"h2\",deflate=\"on\"} < 2" + info)
             self.assertEqual(metric(ms, "websocket_sessions_total", protocol="h1"), 0, info)
-            # 5 texts + 1 binary + 1 large on the echo, 1 chat message.
-            self.assertGreaterEqual(metric(ms, "websocket_messages_total", direction="in"), 8)
-            self.assertGreaterEqual(metric(ms, "websocket_messages_total", direction="out"), 8)
-            bytes_in = metric(ms, "websocket_bytes_total", direction="in")
-            wire_in = metric(ms, "websocket_wire_bytes_total", direction="in")
-            self.assertGreater(bytes_in, 65536, info)
-            self.assertLess(wire_in, bytes_in / 4,
-                            "the 64 KiB compressible text was not compressed on the wire "
-                            "(wire %d vs payload %d bytes in)" % (wire_in, bytes_in))
-            self.assertRegex(srv.error_log_text(), r"websocket close: code=\d+",
-                             "no `websocket close:` line after the browser quit")
             if shot:
                 self.assertGreater(os.path.getsize(shot), 1000, "empty screenshot")
+
+    def test_http_page_uses_h1_upgrade_with_deflate(self):
+        with ShippedConfServer() as srv:
+            url = "http://127.0.0.1:%d/ws.html" % srv.port
+            result, shot, info = self.run_browser(url, "ws_chromium_h1.png")
+            info += srv.diagnostics()
+            self.check_page(result, info, "http/1.1")
+            self.check_open_lines(srv, "h1", info)
+            ms = self.metrics_when_closed(srv, info)
+            self.assertGreaterEqual(
+                metric(ms, "websocket_sessions_total", protocol="h1", deflate="on"), 2,
+                "websocket_sessions_total{protocol=\"h1\",deflate=\"on\"} < 2" + info)
+            self.assertEqual(metric(ms, "websocket_sessions_total", protocol="h2"), 0, info)
 
 
 def main():
