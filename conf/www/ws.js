@@ -33,6 +33,10 @@
     return s.length ? s[Math.floor(s.length / 2)] : null;
   }
 
+  function round2(ms) {
+    return Math.round(ms * 100) / 100;
+  }
+
   function fmtMs(ms) {
     return ms === null ? '-' : ms.toFixed(2) + ' ms';
   }
@@ -99,7 +103,7 @@
       const t0 = performance.now();
       echo.ws.send(msg);
       const got = await echo.next();
-      out.text_rtt_ms.push(performance.now() - t0);
+      out.text_rtt_ms.push(round2(performance.now() - t0));
       if (got !== msg) throw new Error('text echo differs: ' + String(got).slice(0, 80));
     }
     out.text_rtt_median_ms = median(out.text_rtt_ms);
@@ -110,7 +114,7 @@
     let t0 = performance.now();
     echo.ws.send(bin);
     const gotBin = await echo.next();
-    out.binary_rtt_ms = performance.now() - t0;
+    out.binary_rtt_ms = round2(performance.now() - t0);
     out.binary_ok = sameBytes(gotBin, bin);
     if (!out.binary_ok) throw new Error('binary echo differs or came back as text');
     $('echo-binary').textContent = 'same bytes, binary, ' + fmtMs(out.binary_rtt_ms);
@@ -119,7 +123,7 @@
     t0 = performance.now();
     echo.ws.send(large);
     const gotLarge = await echo.next();
-    out.large_rtt_ms = performance.now() - t0;
+    out.large_rtt_ms = round2(performance.now() - t0);
     out.large_bytes = large.length;
     out.large_ok = gotLarge === large;
     if (!out.large_ok) throw new Error('large echo differs');
@@ -196,7 +200,7 @@
         if (m && typeof m.text === 'string') chatLine(String(m.nick || '?'), m.text);
         else chatLine('?', String(ev.data));
         if (m && m.id === id) {
-          finish({ ok: true, text: m.text, rtt_ms: performance.now() - t0,
+          finish({ ok: true, text: m.text, rtt_ms: round2(performance.now() - t0),
                    extensions: ws.extensions });
         }
       });
