@@ -267,9 +267,10 @@ class Service(unittest.TestCase):
         r = rd.read_response()
         self.assertEqual(r.status, 426, r)
         self.assertEqual(r.header("sec-websocket-version"), "13", r)
-        s.sendall(H.build_request("GET", "/up/stats"))
-        r2 = rd.read_response()
-        self.assertEqual(r2.status, 200, "the connection after a refused handshake: %r" % r2)
+        self.assertEqual(W.next_request_status(s, rd, "/up/stats"), 200,
+                         "the next request on the HTTP/1.1 connection after the 426 (answered "
+                         "with connection: %s): a refused handshake leaves it usable"
+                         % r.header("connection"))
         d = self.delta()
         self.assertEqual((d["sessions"], d["refused"]), (0, 1), d)
 

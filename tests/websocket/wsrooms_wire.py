@@ -296,6 +296,16 @@ class H1WS:
             pass
 
 
+def next_request_status(sock, reader, path):
+    """Sends GET path on a connection that just had a refused handshake;
+    returns the answer's status, or how the connection ended instead."""
+    try:
+        sock.sendall(H.build_request("GET", path))
+        return reader.read_response().status
+    except (H.ConnectionClosed, OSError) as e:
+        return "closed (%s)" % (getattr(e, "how", None) or type(e).__name__)
+
+
 # --------------------------------------------------------------------------
 # HTTP/2 extended CONNECT (RFC 8441) with python3-h2
 
