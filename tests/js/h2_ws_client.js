@@ -253,6 +253,11 @@ class Session {
       else if (f.opcode === OP_CLOSE) {
         this.closeFrame = f.payload;
         for (const w of this.closeWaiters.splice(0)) w();
+        if (!this.closing) {
+          const code = f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 'none';
+          this.fail(new Error('the server closed with code ' + code + ' reason ' +
+            JSON.stringify(f.payload.subarray(2).toString('utf8'))));
+        }
       } else throw new Error('unknown control opcode ' + f.opcode);
       return;
     }
@@ -317,6 +322,7 @@ class Session {
     }
   }
   async close(ms) {
+    this.closing = true;
     const reason = Buffer.from('bye');
     const p = Buffer.alloc(2 + reason.length);
     p.writeUInt16BE(1000, 0);
