@@ -425,7 +425,6 @@ async function main() {
   };
   if (plan.ca) {
     opts.ca = fs.readFileSync(plan.ca);
-    opts.servername = new URL(plan.url).hostname;
   }
   const client = http2.connect(plan.url, opts);
   let failed = false;

@@ -67,7 +67,6 @@ async function runSession(plan, spec, ms) {
   };
   if (plan.ca) {
     opts.ca = fs.readFileSync(plan.ca);
-    opts.servername = new URL(plan.url).hostname;
   }
   const ws = new WebSocket(plan.url + spec.path, spec.protocols || [], opts);
   const inbox = [];
