@@ -76,6 +76,7 @@ typedef struct irh_h1 {
   unsigned saw_bytes : 1;   /* some bytes of a request arrived */
   unsigned h2c_upgrade : 1; /* answered 101 to h2c: HTTP/2 takes over after this request */
   unsigned tunnel : 1;      /* accepted an Upgrade: bytes now flow raw to the stream */
+  unsigned upgrade_parsed : 1; /* an upgrade request's message is complete (llhttp paused) */
   uint8_t *h2c_settings;    /* decoded HTTP2-Settings (in the stream's arena) */
   size_t h2c_settings_len;
 } irh_h1;
@@ -602,7 +603,10 @@ static int on_message_complete(llhttp_t *p) {
   /* An h2c upgrade: h1_parse hands the connection to HTTP/2, which
    * dispatches the request as stream 1 and then ends its body. */
   if (h->h2c_upgrade) return HPE_PAUSED;
-  if (s->upgrade.len) return HPE_PAUSED; /* what follows belongs to the upgraded stream */
+  if (s->upgrade.len) { /* what follows belongs to the upgraded stream, if accepted */
+    h->upgrade_parsed = 1;
+    return HPE_PAUSED;
+  }
   irh_stream_body_end(s);
   if (s->flags & IRH_STREAM_RESET) return HPE_PAUSED; /* settle closes */
   if (!(s->flags & IRH_STREAM_RESP_ENDED)) return HPE_PAUSED;
@@ -729,6 +733,14 @@ static void h1_parse(irh_conn *c, const char *data, size_t len) {
     note_tail(h, data, data + len);
     return;
   }
+  if (err == HPE_PAUSED_UPGRADE && !h->stream) {
+    /* The upgrade request before was refused (h1_settle): llhttp still
+     * stops where that request ended; HTTP goes on from here. */
+    const char *pos = llhttp_get_error_pos(&h->parser);
+    llhttp_resume_after_upgrade(&h->parser);
+    h1_parse(c, pos, (size_t)(data + len - pos));
+    return;
+  }
   if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
     const char *pos = llhttp_get_error_pos(&h->parser);
     note_tail(h, data, pos); /* what follows pos is parsed again on resume */
@@ -789,6 +801,7 @@ static void h1_exchange_done(irh_conn *c) {
   irh_h1 *h = h1_of(c);
   ir_stream_t *s = h->stream;
   h->stream = NULL;
+  h->upgrade_parsed = 0;
   int keep = h->keep_alive && !c->worker->draining && !(c->eof && !h->pending_len);
   irh_stream_finish(s, IR_CLOSE_DONE);
   head_release(h); /* what trailers used */
@@ -952,6 +965,23 @@ static void h1_settle(ir_stream_t *s) {
   if (h->stream != s) return;
   if (s->flags & IRH_STREAM_RESET) {
     irh_conn_close(c);
+    return;
+  }
+  if ((s->flags & IRH_STREAM_RESP_ENDED) && !(s->flags & IRH_STREAM_REQ_ENDED) &&
+      h->upgrade_parsed && !h->tunnel) {
+    /* An upgrade answered with something else than 101 (a WebSocket
+     * handshake refused with 400, 403, 426, 502): the request was whole,
+     * so it ends now and the connection goes on to the next one, whose
+     * bytes llhttp parses after its upgrade pause. */
+    h->upgrade_parsed = 0;
+    irh_stream_body_end(s);
+    if (h->stream != s) return;
+    if (s->flags & IRH_STREAM_RESET) {
+      irh_conn_close(c);
+      return;
+    }
+    h1_exchange_done(c);
+    h1_resume(c);
     return;
   }
   if ((s->flags & IRH_STREAM_RESP_ENDED) && !(s->flags & IRH_STREAM_REQ_ENDED) &&
