@@ -16,8 +16,8 @@ Raw frames come from wsraw.py over HTTP/1.1 unless said otherwise:
         before the final fragment) — while a valid sequence split the same
         way is accepted and echoed whole; bad UTF-8 inside a deflated message
   1009  a 64 KiB + 1 message (64 KiB itself echoes), one split in fragments,
-        a frame header announcing 1 TiB (closed at once, nothing sent after
-        the header); a deflate bomb (~100 KiB that inflates to 100 MiB)
+        a frame header announcing 1 TiB (closed at once: with one payload
+        byte, and with the header alone); a deflate bomb (~100 KiB that inflates to 100 MiB)
         closed within seconds while the server's RSS grows < 20 MiB
   h2    on an extended CONNECT stream: unmasked frame -> 1002, bad UTF-8 ->
         1007, with the HTTP/2 connection still serving GET /hello
@@ -310,14 +310,27 @@ class Hostile(unittest.TestCase):
 
     def test_huge_length_field(self):
         ws = self.open()
-        ws.send_raw(W.frame(W.BINARY, b"", length=1 << 40))
+        # A header announcing 1 TiB and its first payload byte: the server
+        # must refuse it at once, not buffer toward a terabyte.
+        ws.send_raw(W.frame(W.BINARY, b"", length=1 << 40) + b"x")
         t0 = time.monotonic()
-        # Only the header and mask key went out; the server must not wait
-        # for (or make room for) a terabyte.
         f = ws.recv_frame(2.0)
         self.assertIsNotNone(f, "no close after a header announcing 1 TiB" + SRV.diagnostics())
         self.assertLess(time.monotonic() - t0, H.scaled(2.0))
         self.expect_close(ws, 1009, "a frame header announcing 1 TiB")
+
+    def test_huge_length_field_header_only(self):
+        ws = self.open()
+        # Only the header (and mask key): the length alone is over
+        # max_frame_size, so nothing the client sends later can make the
+        # frame acceptable; the README says the limit is checked before the
+        # bytes arrive.
+        ws.send_raw(W.frame(W.BINARY, b"", length=1 << 40))
+        f = ws.recv_frame(2.0)
+        self.assertIsNotNone(f, "no close within %.1fs after a frame header announcing 1 TiB "
+                             "with no payload byte yet (the server waits for payload before "
+                             "checking max_frame_size)" % H.scaled(2.0))
+        self.expect_close(ws, 1009, "a lone frame header announcing 1 TiB")
 
     def test_deflate_bomb(self):
         ws = self.open(extensions="permessage-deflate; client_max_window_bits")
