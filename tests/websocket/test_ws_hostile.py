@@ -368,6 +368,9 @@ class Hostile(unittest.TestCase):
         self.assertLess(took, H.scaled(3.0), "the bomb took %.2fs to be refused" % took)
         count(1009)
         grown = (peak[0] - rss0) / 1024.0
+        print("\n[ws_hostile] deflate bomb: %d compressed bytes (100 MiB inflated), close %s "
+              "after %.3fs, server RSS peak +%.1f MiB" % (len(bomb), f.close_code, took, grown),
+              file=sys.stderr)
         self.assertLess(grown, 20.0, "server RSS grew %.1f MiB while inflating the bomb "
                         "(%d -> %d KiB)" % (grown, rss0, peak[0]))
         self.assertTrue(SRV.alive())
@@ -452,6 +455,8 @@ class Hostile(unittest.TestCase):
         self.assertLessEqual(fds, BASE["fds"], "server fds: %d at the start, %d after every "
                              "session closed%s" % (BASE["fds"], fds, SRV.diagnostics()))
         rss = SRV.rss_kib()
+        print("\n[ws_hostile] server fds %d -> %d, RSS %d -> %d KiB, closes by code %r"
+              % (BASE["fds"], fds, BASE["rss"], rss, COUNTED), file=sys.stderr)
         self.assertLess((rss - BASE["rss"]) / 1024.0, 20.0,
                         "server RSS %d KiB at the start, %d KiB after" % (BASE["rss"], rss))
         # Every close counted once, by code (other codes may not appear).

@@ -163,6 +163,8 @@ class Keepalive(unittest.TestCase):
     def check_dead_peer(self, ws, t0, what):
         f = ws.wait_close(PING_INTERVAL + PONG_TIMEOUT + 5.0, reply=False)
         took = time.monotonic() - t0
+        print("\n[ws_lifetime] %s dead peer: close %s %.2fs after opening, %d pings"
+              % (what, f and f.close_code, took, len(ws.pings)), file=sys.stderr)
         self.assertIsNotNone(f, "%s: no close for a client that never answers pings%s"
                              % (what, self.srv.diagnostics()))
         self.assertEqual(f.close_code, 1011, "%s: %r" % (what, f))
@@ -253,6 +255,9 @@ class Shutdown(unittest.TestCase):
             rc = srv.wait_exit(SHUTDOWN_TIMEOUT + H.scaled(5))
             exited = time.monotonic() - t0
             closes = result["closes"]
+            print("\n[ws_lifetime] shutdown: %d sessions, last close %.2fs after SIGTERM, exit "
+                  "status %s %.2fs after it" % (len(closes), max((t or 0) for _c, t in closes),
+                                                rc, exited), file=sys.stderr)
             codes = {}
             for code, _t in closes:
                 codes[code] = codes.get(code, 0) + 1
