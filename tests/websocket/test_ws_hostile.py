@@ -19,8 +19,11 @@ Raw frames come from wsraw.py over HTTP/1.1 unless said otherwise:
         a frame header announcing 1 TiB (closed at once: with one payload
         byte, and with the header alone); a deflate bomb (~100 KiB that inflates to 100 MiB)
         closed within seconds while the server's RSS grows < 20 MiB
+  flood 20000 pings from a client not reading: server RSS < +20 MiB, the
+        last pong answers the last ping, the echo after it comes back
   h2    on an extended CONNECT stream: unmasked frame -> 1002, bad UTF-8 ->
-        1007, with the HTTP/2 connection still serving GET /hello
+        1007, continuation without start -> 1002, a deflate bomb -> 1009,
+        with the HTTP/2 connection still serving GET /hello
 After all: the server's fds back to where they started, RSS within 20 MiB
 of the start, websocket_closes_total{code} counted every close, the error
 log has a close line per code, and a plain echo still works.
@@ -28,6 +31,7 @@ log has a close line per code, and a plain echo still works.
 
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -128,6 +132,32 @@ def setUpModule():
 def tearDownModule():
     if SRV is not None:
         SRV.__exit__(None, None, None)
+
+
+class Sender:
+    """Writes data from a thread on a dup of sock (the test reads, or does
+    not, meanwhile); errors are kept."""
+
+    def __init__(self, sock, data):
+        self.sock = sock.dup()
+        self.sock.setblocking(True)
+        self.sock.settimeout(H.scaled(30))
+        self.data = data
+        self.errors = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.sock.sendall(self.data)
+        except OSError as e:
+            self.errors.append(e)
+        finally:
+            self.sock.close()
+
+    def join(self):
+        self.thread.join(H.scaled(30))
+        return not self.thread.is_alive() and not self.errors
 
 
 def count(code):
@@ -238,6 +268,62 @@ class Hostile(unittest.TestCase):
         self.assertEqual((op, got), (W.TEXT, b"frag-ment"),
                          "a ping between fragments; frames %r" % ws.frames[-4:])
         self.assertIn(b"mid", [f.payload for f in ws.frames if f.opcode == W.PONG])
+
+    def test_rsv1_on_control_and_continuation(self):
+        for what, frames in (
+                ("RSV1 on a ping", [(W.PING, b"p", True, W.RSV1)]),
+                ("RSV1 on a continuation", [(W.BINARY, W.deflate_message(b"a" * 50)[:3], False,
+                                              W.RSV1), (W.CONT, b"\x00", True, W.RSV1)])):
+            with self.subTest(what=what):
+                ws = self.open(extensions="permessage-deflate")
+                self.assertIn("permessage-deflate",
+                              ws.response.header("sec-websocket-extensions") or "")
+                for op, payload, fin, rsv in frames:
+                    ws.send_frame(op, payload, fin=fin, rsv=rsv)
+                self.expect_close(ws, 1002, what + " with permessage-deflate negotiated")
+
+    def test_bad_close_frames(self):
+        for what, payload, code in (("a 1-byte close", b"\x03", 1002),
+                                    ("close code 1005 (reserved)", W.close_payload(1005), 1002),
+                                    ("close code 999", W.close_payload(999), 1002),
+                                    ("close code 5000", W.close_payload(5000), 1002),
+                                    ("a close reason not UTF-8", W.close_payload(1000, b"\xff"),
+                                     1007)):
+            with self.subTest(what=what):
+                ws = self.open()
+                ws.close_sent = True  # ours is the bad one; do not answer theirs
+                ws.send_frame(W.CLOSE, payload)
+                self.expect_close(ws, code, what)
+
+    def test_ping_flood(self):
+        """20000 pings (2.7 MB) from a client that does not read meanwhile:
+        the server keeps at most a pong or so per session, not one per ping."""
+        ws = self.open()
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        flood = b"".join(W.frame(W.PING, b"%05d" % i + b"p" * 120) for i in range(20000))
+        data = flood + W.frame(W.TEXT, b"after the flood")
+        rss0 = SRV.rss_kib()
+        sender = Sender(ws.sock, data)
+        peak = rss0
+        end = time.monotonic() + H.scaled(2.0)
+        while time.monotonic() < end:   # not reading: pongs pile up on the server's side
+            peak = max(peak, SRV.rss_kib())
+            time.sleep(0.02)
+        op, got = None, None
+        for _ in range(25000):   # pongs first, then the echo
+            op, got = ws.recv_message(5.0)
+            if op != W.PONG:
+                break
+        self.assertTrue(sender.join(), "sending the flood: %r" % sender.errors)
+        self.assertEqual((op, got), (W.TEXT, b"after the flood"),
+                         "the echo after the ping flood; last frames %r" % ws.frames[-3:])
+        pongs = [f for f in ws.frames if f.opcode == W.PONG]
+        self.assertTrue(pongs, "no pong at all for 20000 pings")
+        self.assertEqual(pongs[-1].payload[:5], b"19999", "the last pong answers the last ping")
+        grown = (peak - rss0) / 1024.0
+        print("\n[ws_hostile] ping flood: %d pongs for 20000 pings, server RSS +%.1f MiB"
+              % (len(pongs), grown), file=sys.stderr)
+        self.assertLess(grown, 20.0, "server RSS grew %.1f MiB during a ping flood" % grown)
 
     # -- 1007 ---------------------------------------------------------------
 
@@ -435,6 +521,23 @@ class Hostile(unittest.TestCase):
         conn, ws = self.h2_session()
         ws.send_frame(W.CONT, b"orphan")
         self.expect_close(ws, 1002, "continuation without start over h2")
+        self.h2_still_serves(conn)
+
+    def test_h2_deflate_bomb(self):
+        conn = C.RawConn(SRV.port)
+        self.addCleanup(conn.close)
+        self.assertTrue(C.wait_settings_and_ack(conn), conn.summary())
+        ws = W.H2WS(conn, "/ws/echo", extra=[("sec-websocket-extensions", "permessage-deflate")])
+        self.assertEqual(ws.status, 200, conn.summary())
+        ext = ws.stream.header("sec-websocket-extensions") or ""
+        self.assertIn("permessage-deflate", ext, "deflate over h2: %r" % ws.stream)
+        bomb = W.deflate_message(b"\0" * (100 * MIB), W.client_window_bits(ext))
+        rss0 = SRV.rss_kib()
+        t0 = time.monotonic()
+        ws.send_frame(W.BINARY, bomb, rsv=W.RSV1)
+        self.expect_close(ws, 1009, "a deflate bomb on an extended CONNECT stream", 5.0)
+        self.assertLess(time.monotonic() - t0, H.scaled(3.0))
+        self.assertLess((SRV.rss_kib() - rss0) / 1024.0, 20.0)
         self.h2_still_serves(conn)
 
     # -- after everything (runs last: unittest sorts by name) -----------------
