@@ -25,7 +25,7 @@ Raw frames come from wsraw.py over HTTP/1.1 unless said otherwise:
         1007, continuation without start -> 1002, a deflate bomb -> 1009,
         with the HTTP/2 connection still serving GET /hello
 After all: the server's fds back to where they started, RSS within 20 MiB
-of the start, websocket_closes_total{code} counted every close, the error
+of the start (64 MiB under ASan), websocket_closes_total{code} counted every close, the error
 log has a close line per code, and a plain echo still works.
 """
 
@@ -560,7 +560,10 @@ class Hostile(unittest.TestCase):
         rss = SRV.rss_kib()
         print("\n[ws_hostile] server fds %d -> %d, RSS %d -> %d KiB, closes by code %r"
               % (BASE["fds"], fds, BASE["rss"], rss, COUNTED), file=sys.stderr)
-        self.assertLess((rss - BASE["rss"]) / 1024.0, 20.0,
+        # ASan's quarantine keeps freed blocks in RSS (up to 256 MiB): under
+        # it the whole-run bound is looser; the per-bomb bounds stay.
+        bound = 64.0 if H.is_sanitized() else 20.0
+        self.assertLess((rss - BASE["rss"]) / 1024.0, bound,
                         "server RSS %d KiB at the start, %d KiB after" % (BASE["rss"], rss))
         # Every close counted once, by code (other codes may not appear).
         want = dict(COUNTED)
