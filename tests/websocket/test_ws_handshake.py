@@ -25,7 +25,6 @@ HTTP/2 (python3-h2, extended CONNECT): SETTINGS_ENABLE_CONNECT_PROTOCOL = 1;
 
 import base64
 import os
-import struct
 import sys
 import time
 import unittest

@@ -19,7 +19,6 @@ import base64
 import hashlib
 import os
 import select
-import socket
 import struct
 import sys
 import time
