@@ -18,7 +18,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
-TARGETS=(fuzz_h1 fuzz_h2 fuzz_h2c_upgrade fuzz_ini fuzz_static_path fuzz_static_http)
+TARGETS=(fuzz_h1 fuzz_h2 fuzz_h2c_upgrade fuzz_ini fuzz_static_path fuzz_static_http fuzz_ws_codec)
 
 # The files each target is meant to exercise, for its coverage line.
 sources_of() {
@@ -29,6 +29,7 @@ sources_of() {
   fuzz_ini) echo core/config.c ;;
   fuzz_static_path) echo modules/static/path.c ;;
   fuzz_static_http) echo modules/static/http_cond.c modules/static/encoding.c ;;
+  fuzz_ws_codec) echo modules/websocket/codec.c modules/websocket/deflate.c modules/websocket/utf8.c ;;
   esac
 }
 
