@@ -48,6 +48,11 @@ SERVER_CPU = {0}
 CLIENT_CPU = {1}
 
 
+def nofile():
+    """This process's RLIMIT_NOFILE soft limit, which its children inherit."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -227,8 +232,8 @@ class LighttpdWstunnel:
                     "server.port = %d" % port,
                     'server.errorlog = "%s/error.log"' % self.tmp,
                     "server.max-worker = 0",
-                    "server.max-fds = %d" % NOFILE,
-                    "server.max-connections = 30000",
+                    "server.max-fds = %d" % nofile(),
+                    "server.max-connections = %d" % (nofile() // 2 - 10),
                     'server.modules = ("mod_wstunnel")',
                     'wstunnel.server = ( "/ws/" => ( ( "host" => "%s", "port" => %d ) ) )'
                     % (H.HOST, self.backend_port),
@@ -615,8 +620,8 @@ def main():
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
     except (ValueError, OSError):
-        H.raise_nofile(NOFILE)
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        H.raise_nofile(NOFILE)  # without CAP_SYS_RESOURCE: up to the hard limit
+    soft = nofile()
     if soft < a.idle_sessions * 2 + 1000 and not a.no_idle:
         log("warning: RLIMIT_NOFILE %d may be too low for %d idle sessions"
             % (soft, a.idle_sessions))
@@ -679,6 +684,13 @@ def main():
                     plan.append(("iridium", proto, a.idle_deflate_sessions, True))
             for row, proto, n, dfl in plan:
                 _, cls, kind = SERVERS[row]
+                cap = int(nofile() * 0.9) // 2 - 200
+                if cls is LighttpdWstunnel and n > cap:
+                    # Each of its sessions holds a client and a backend socket,
+                    # and lighttpd stops accepting at 90% of server.max-fds.
+                    n = cap
+                    log("lighttpd: %d idle sessions (RLIMIT_NOFILE %d, two fds each, accepts "
+                        "up to 90%% of them)" % (n, nofile()))
                 r = idle_case(ws_load, cls, backend.port, row, kind, proto, n, dfl, a)
                 idle.append(r)
                 log("%-15s %-3s idle %5d%s: %7.2f KiB/session (RSS %.1f -> %.1f MiB, %d conns"
