@@ -362,9 +362,20 @@ def deflate_probe(ws_load, ports, path, proto):
     return r["opened"] == 1 and r["deflate"] == 1
 
 
-def idle_case(ws_load, cls, backend_port, row, kind, proto, n, deflate, a):
+# Idle variants: (ws_load flags, what the table says)
+IDLE_VARIANTS = {
+    "off": ([], "WebSocket, no extension"),
+    "plain": (["--plain"], "no upgrade: a plain GET (426), then keep-alive"),
+    "deflate": (["--deflate"], "permessage-deflate negotiated, no message yet"),
+    "deflate-1msg": (["--deflate", "--echo-once"], "permessage-deflate, after one "
+                     "64-byte round trip each (zlib contexts made)"),
+}
+
+
+def idle_case(ws_load, cls, backend_port, row, kind, proto, n, variant, a):
     """A fresh server; a warm-up of 100 sessions opened and closed; RSS; n
     sessions opened and held; RSS again after a settle."""
+    deflate = "deflate" in variant
     srv = cls(backend_port, h2_streams=max(256, n + 16))
     try:
         ports = srv.start()
@@ -373,8 +384,7 @@ def idle_case(ws_load, cls, backend_port, row, kind, proto, n, deflate, a):
                 "--connect-timeout", 60]
         if proto == "h2":
             base.append("--h2")
-        if deflate:
-            base.append("--deflate")
+        base += IDLE_VARIANTS[variant][0]
         run_client(ws_load, base + ["--sessions", 100, "--hold", 0], timeout=60)
         time.sleep(0.5)
         before = rss_kib(srv.pid)
@@ -421,7 +431,7 @@ def idle_case(ws_load, cls, backend_port, row, kind, proto, n, deflate, a):
         if deflate and r["deflate"] < r["opened"]:
             note.append("deflate on %d of %d" % (r["deflate"], r["opened"]))
         return {"row": row, "kind": kind, "proto": proto, "n": n, "opened": open_after,
-                "deflate": deflate, "conns": r["connections"], "before": before, "after": after,
+                "variant": variant, "conns": r["connections"], "before": before, "after": after,
                 "kib": (after - before) / max(open_after, 1), "note": "; ".join(note),
                 "open_s": r.get("open_seconds", 0), "failed_case": bool(note)}
     finally:
@@ -487,25 +497,26 @@ def echo_ratios(results):
 
 def idle_table(idle):
     out = []
-    head = "%-15s %-3s %-7s %7s %6s %10s %10s %11s %7s  %s" % (
-        "server", "pro", "deflate", "idle", "conns", "RSS0 MiB", "RSS1 MiB", "KiB/session",
+    head = "%-15s %-3s %-12s %7s %6s %10s %10s %11s %7s  %s" % (
+        "server", "pro", "variant", "idle", "conns", "RSS0 MiB", "RSS1 MiB", "KiB/session",
         "open s", "note")
     out.append(head)
     out.append("-" * len(head))
     for r in idle:
-        out.append("%-15s %-3s %-7s %7d %6d %10.1f %10.1f %11.2f %7.2f  %s"
-                   % (r["row"], r["proto"], "offered" if r["deflate"] else "off", r["opened"],
+        out.append("%-15s %-3s %-12s %7d %6d %10.1f %10.1f %11.2f %7.2f  %s"
+                   % (r["row"], r["proto"], r["variant"], r["opened"],
                       r["conns"], r["before"] / 1024.0, r["after"] / 1024.0, r["kib"],
                       r["open_s"], r["note"]))
-    by = {(r["row"], r["proto"], r["deflate"]): r for r in idle}
+    by = {(r["row"], r["proto"], r["variant"]): r for r in idle}
     lines = []
     for proto in PROTOCOLS:
-        i = by.get(("iridium", proto, False))
-        for peer in ("node-ws", "lighttpd"):
-            o = by.get((peer, proto, False))
-            if i and o and o["kib"] > 0:
-                lines.append("%-15s %-3s vs %-9s KiB/session ratio %.2f"
-                             % ("iridium", proto, peer, i["kib"] / o["kib"]))
+        for variant in ("off", "deflate-1msg"):
+            i = by.get(("iridium", proto, variant))
+            for peer in ("node-ws", "lighttpd"):
+                o = by.get((peer, proto, variant))
+                if i and o and o["kib"] > 0:
+                    lines.append("%-15s %-3s %-12s vs %-9s KiB/session ratio %.2f"
+                                 % ("iridium", proto, variant, peer, i["kib"] / o["kib"]))
     if lines:
         out.append("")
         out.append("Ratios Iridium / peer (lower is better):")
@@ -526,7 +537,7 @@ def targets(results, idle):
                        % (proto, i["cpu_us"], ", ".join("%s %.2f" % (p["row"], p["cpu_us"])
                                                         for p in peers), "yes" if ok else "NO"))
     for r in idle:
-        if r["row"] == "iridium" and not r["deflate"]:
+        if r["row"] == "iridium" and r["variant"] == "off":
             out.append("  %s: Iridium idle uncompressed session %.2f KiB < 8 KiB: %s"
                        % (r["proto"], r["kib"], "yes" if r["kib"] < 8 else "NO"))
     return "\n".join(out)
@@ -558,8 +569,7 @@ def main():
     ap.add_argument("--size", type=int, default=64, help="message bytes (64)")
     ap.add_argument("--idle-sessions", type=int, help="idle sessions (10000; --quick 2000)")
     ap.add_argument("--idle-deflate-sessions", type=int,
-                    help="idle sessions with permessage-deflate offered, Iridium only "
-                    "(1000; 0 = none)")
+                    help="idle sessions with permessage-deflate (1000; --quick 200; 0 = none)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before the idle RSS")
     ap.add_argument("--servers", default="iridium,iridium-tunnel,node-ws,lighttpd")
     ap.add_argument("--protocols", default="h1,h2")
@@ -622,7 +632,7 @@ def main():
     except (ValueError, OSError):
         H.raise_nofile(NOFILE)  # without CAP_SYS_RESOURCE: up to the hard limit
     soft = nofile()
-    if soft < a.idle_sessions * 2 + 1000 and not a.no_idle:
+    if soft < a.idle_sessions + 1000 and not a.no_idle:
         log("warning: RLIMIT_NOFILE %d may be too low for %d idle sessions"
             % (soft, a.idle_sessions))
 
@@ -678,11 +688,18 @@ def main():
                 if row == "iridium-tunnel":
                     continue  # its sessions each hold a backend connection: not "idle"
                 for proto in protos:
-                    plan.append((row, proto, a.idle_sessions, False))
-            if "iridium" in servers and a.idle_deflate_sessions > 0:
-                for proto in protos:
-                    plan.append(("iridium", proto, a.idle_deflate_sessions, True))
-            for row, proto, n, dfl in plan:
+                    plan.append((row, proto, a.idle_sessions, "off"))
+            if "iridium" in servers and "h1" in protos:
+                plan.append(("iridium", "h1", a.idle_sessions, "plain"))
+            if a.idle_deflate_sessions > 0:
+                for row in ("iridium", "node-ws"):
+                    if row not in servers:
+                        continue
+                    for proto in protos:
+                        if row == "iridium":
+                            plan.append((row, proto, a.idle_deflate_sessions, "deflate"))
+                        plan.append((row, proto, a.idle_deflate_sessions, "deflate-1msg"))
+            for row, proto, n, variant in plan:
                 _, cls, kind = SERVERS[row]
                 cap = int(nofile() * 0.9) // 2 - 200
                 if cls is LighttpdWstunnel and n > cap:
@@ -691,11 +708,11 @@ def main():
                     n = cap
                     log("lighttpd: %d idle sessions (RLIMIT_NOFILE %d, two fds each, accepts "
                         "up to 90%% of them)" % (n, nofile()))
-                r = idle_case(ws_load, cls, backend.port, row, kind, proto, n, dfl, a)
+                r = idle_case(ws_load, cls, backend.port, row, kind, proto, n, variant, a)
                 idle.append(r)
-                log("%-15s %-3s idle %5d%s: %7.2f KiB/session (RSS %.1f -> %.1f MiB, %d conns"
+                log("%-15s %-3s idle %5d %s: %7.2f KiB/session (RSS %.1f -> %.1f MiB, %d conns"
                     ", opened in %.2fs) %s"
-                    % (row, proto, r["opened"], " deflate" if dfl else "", r["kib"],
+                    % (row, proto, r["opened"], variant, r["kib"],
                        r["before"] / 1024.0, r["after"] / 1024.0, r["conns"], r["open_s"],
                        r["note"]))
     finally:
@@ -723,6 +740,8 @@ def main():
         print("Idle sessions: a fresh server, 100 sessions opened and closed, RSS0; then the "
               "sessions opened and held, %.1fs, RSS1; KiB/session = (RSS1 - RSS0) / sessions"
               % a.settle)
+        for k, (_, what) in IDLE_VARIANTS.items():
+            print("  %-12s %s" % (k, what))
         print(idle_table(idle))
     print()
     print(targets(results, idle))

@@ -19,7 +19,10 @@
  * getrusage at both ends of the window, and prints one JSON line.
  * idle: opens the sessions (at most --concurrency handshakes at once),
  * prints one JSON line, then keeps them open (answering pings) until its
- * standard input closes or has a line, or --hold seconds pass.
+ * standard input closes or has a line, or --hold seconds pass. --echo-once:
+ * each session first does one round trip (so that lazily made state, such
+ * as zlib's, exists); --plain (HTTP/1.1): no upgrade, a plain GET whose
+ * answer leaves the connection idle in keep-alive, as a baseline.
  * backend: a TCP echo server on 127.0.0.1 (port 0 = any), prints
  * "port N" and echoes until killed.
  *
@@ -69,6 +72,8 @@ static struct {
   const char *path;
   int text;
   int fixed;
+  int plain;     /* idle: plain GET kept alive, no upgrade (a baseline) */
+  int echo_once; /* idle: one message round trip per session first */
   int pids[MAX_PIDS];
   int npids;
 } opt = {.port = 0,
@@ -156,6 +161,7 @@ typedef struct {
   uint64_t sent_ns;
   size_t got; /* payload bytes back for the message in flight */
   int close_code;
+  int echoed; /* idle --echo-once: its round trip is done */
 } sess_t;
 
 enum { C_CONNECTING, C_OPEN, C_DEAD };
@@ -168,6 +174,7 @@ struct conn {
   sess_t *s;  /* h1: its one session */
   nghttp2_session *ng;
   int connected; /* TCP connect done */
+  int in_recv;   /* inside nghttp2_session_mem_recv: no mem_send now */
   int settings_seen;
   int streams; /* h2: sessions assigned */
   char key[32];
@@ -342,6 +349,14 @@ static void lat_add(uint64_t ns) {
 }
 
 static void on_payload(sess_t *s, size_t n) {
+  if (opt.echo_once && s->sent_ns) {
+    s->got += n;
+    if (s->got >= (size_t)opt.size) {
+      s->echoed = 1;
+      s->sent_ns = 0;
+    }
+    return;
+  }
   if (strcmp(opt.cmd, "echo") != 0 || s->sent_ns == 0) return;
   s->got += n;
   if (s->got < (size_t)opt.size) return;
@@ -441,7 +456,7 @@ static void sess_parse(sess_t *s) {
 static void sess_opened(sess_t *s) {
   s->state = S_OPEN;
   n_open++;
-  if (running) sess_send_next(s);
+  if (running || opt.echo_once) sess_send_next(s);
 }
 
 /* ---- sockets -------------------------------------------------------------- */
@@ -534,7 +549,14 @@ static void h1_start(sess_t *s) {
   for (int i = 0; i < 16; i++) raw[i] = (uint8_t)rng();
   b64(raw, 16, c->key);
   char req[1024];
-  int n = snprintf(req, sizeof req,
+  int n;
+  if (opt.plain) {
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", opt.path,
+                 opt.port);
+    buf_add(&c->w, req, (size_t)n);
+    return;
+  }
+  n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                    "Sec-WebSocket-Version: 13\r\n%s\r\n",
@@ -581,6 +603,14 @@ static void h1_handshake_read(conn_t *c, const uint8_t *d, size_t n) {
   }
   end[2] = 0; /* keep the last header's \r\n */
   s->http_status = atoi(h + 9);
+  if (opt.plain) { /* any answer will do; the connection stays open */
+    buf_free(&c->hs);
+    h1_inflight--;
+    c->state = C_OPEN;
+    s->state = S_OPEN;
+    n_open++;
+    return;
+  }
   if (strncmp(h, "HTTP/1.1 ", 9) != 0 || s->http_status != 101) {
     note_error("HTTP/1.1 handshake answered %.40s", h);
     conn_dead(c);
@@ -752,7 +782,7 @@ static void h2_assign(conn_t *c) {
 
 /* Moves nghttp2's output to the socket. */
 static void conn_flush(conn_t *c) {
-  if (c->state == C_DEAD) return;
+  if (c->state == C_DEAD || c->in_recv) return; /* conn_readable flushes after mem_recv */
   if (c->ng) {
     while (buf_used(&c->w) < (1 << 18)) {
       const uint8_t *d;
@@ -793,7 +823,9 @@ static void conn_readable(conn_t *c) {
     ssize_t n = read(c->fd, b, sizeof b);
     if (n > 0) {
       if (c->ng) {
+        c->in_recv = 1; /* nghttp2's callbacks must not call mem_send */
         ssize_t r = nghttp2_session_mem_recv(c->ng, b, (size_t)n);
+        c->in_recv = 0;
         if (r < 0) {
           note_error("nghttp2_session_mem_recv: %s", nghttp2_strerror((int)r));
           conn_dead(c);
@@ -802,7 +834,7 @@ static void conn_readable(conn_t *c) {
         conn_flush(c);
       } else if (c->s->state == S_HANDSHAKE) {
         h1_handshake_read(c, b, (size_t)n);
-      } else if (c->s->state == S_OPEN) {
+      } else if (c->s->state == S_OPEN && !opt.plain) {
         buf_add(&c->s->in, b, (size_t)n);
         sess_parse(c->s);
       }
@@ -861,7 +893,8 @@ static void loop(uint64_t until, int stop_when_open) {
     if (stop_when_open && next_assign >= opt.sessions && h1_inflight == 0) {
       int pending = 0;
       for (int i = 0; i < opt.sessions && !pending; i++)
-        pending = sessions[i].state == S_HANDSHAKE || sessions[i].state == S_WAITING;
+        pending = sessions[i].state == S_HANDSHAKE || sessions[i].state == S_WAITING ||
+                  (opt.echo_once && sessions[i].state == S_OPEN && !sessions[i].echoed);
       if (!pending) return;
     }
     uint64_t t = now_ns();
@@ -1073,6 +1106,7 @@ static void usage(void) {
           "usage: ws_load echo|idle --port P [--h2] [--deflate] [--sessions N] [--size B]\n"
           "         [--seconds S] [--warmup S] [--pid PID]... [--path P] [--text] [--fixed]\n"
           "         [--per-conn M] [--concurrency C] [--hold S] [--connect-timeout S]\n"
+          "         [--plain] [--echo-once]\n"
           "       ws_load backend [--port P]\n");
   exit(2);
 }
@@ -1088,6 +1122,8 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--deflate") == 0) opt.deflate = 1;
     else if (strcmp(a, "--text") == 0) opt.text = 1;
     else if (strcmp(a, "--fixed") == 0) opt.fixed = 1;
+    else if (strcmp(a, "--plain") == 0) opt.plain = 1;
+    else if (strcmp(a, "--echo-once") == 0) opt.echo_once = 1;
     else if (ARG("--port")) opt.port = atoi(v);
     else if (ARG("--sessions")) opt.sessions = atoi(v);
     else if (ARG("--size")) opt.size = atoi(v);
