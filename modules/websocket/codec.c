@@ -45,6 +45,7 @@ static ssize_t frames_recv(uint8_t *buf, size_t len, int flags, void *user) {
   memcpy(buf, c->in, n);
   c->in += n;
   c->in_len -= n;
+  c->fed += n;
   return (ssize_t)n;
 }
 
@@ -78,12 +79,19 @@ int ws_codec_init(ws_codec *c, const ws_pmd_params *pmd, uint64_t max_message,
     if (!c->pmd) return -1;
     ws_pmd_init(c->pmd, pmd);
   }
-  if (wslay_frame_context_init(&c->frames, &frame_cbs, c) != 0) {
-    free(c->pmd);
-    c->pmd = NULL;
-    return -1;
-  }
   return 0;
+}
+
+/* wslay's context, made when first needed (and again after a release). */
+static int frames_ready(ws_codec *c) {
+  return c->frames || wslay_frame_context_init(&c->frames, &frame_cbs, c) == 0;
+}
+
+int ws_codec_release(ws_codec *c) {
+  if (!c->frames || c->fed != c->framed || c->frame_active) return 0;
+  wslay_frame_context_free(c->frames);
+  c->frames = NULL;
+  return 1;
 }
 
 static void out_free(ws_out *o) {
@@ -340,6 +348,11 @@ static void data_end(ws_codec *c) {
 /* One piece of a frame from wslay. */
 static void on_piece(ws_codec *c, const struct wslay_frame_iocb *f) {
   int first = c->frame_off == 0;
+  if (first) { /* wslay enforces the shortest length encoding */
+    uint64_t n = f->payload_length;
+    c->framed += 2u + (n < 126 ? 0u : n < 65536 ? 2u : 8u) + (f->mask ? 4u : 0u);
+  }
+  c->framed += f->data_length;
   if (first && frame_start(c, f)) return;
   c->wire_in += f->data_length;
   if (c->frame_op >= WS_OP_CLOSE) {
@@ -371,6 +384,7 @@ static void on_piece(ws_codec *c, const struct wslay_frame_iocb *f) {
 void ws_codec_feed(ws_codec *c, const uint8_t *bytes, size_t len) {
   c->in = bytes;
   c->in_len = len;
+  if (!c->read_stopped && !frames_ready(c)) ws_codec_fail(c, 1011, "out of memory");
   while (!c->read_stopped) {
     struct wslay_frame_iocb f;
     memset(&f, 0, sizeof(f));
@@ -453,6 +467,7 @@ static int send_frame(ws_codec *c, unsigned opcode, int fin, int rsv1, const uin
 }
 
 int ws_codec_flush(ws_codec *c) {
+  if (!c->close_sent && (c->ctrl_head || c->data_head || c->cur) && !frames_ready(c)) return -1;
   while (!c->close_sent) {
     int mid = c->frame_active && !c->ctrl_active; /* a data frame is partly written */
     if (!mid && c->ctrl_head) {

@@ -70,6 +70,8 @@ typedef struct ws_codec {
   /* input */
   const uint8_t *in;
   size_t in_len;
+  uint64_t fed;    /* bytes handed to wslay */
+  uint64_t framed; /* bytes of frames (headers and payload) it gave back */
   uint64_t frame_off; /* bytes of the current frame's payload seen */
   uint8_t frame_op;
   uint8_t frame_fin;
@@ -151,6 +153,11 @@ size_t ws_codec_drop_oldest(ws_codec *c, size_t keep);
 /* Writes what it can. 0: everything queued went out; 1: blocked (call
  * again when writable); -1: the stream failed. */
 int ws_codec_flush(ws_codec *c);
+
+/* Frees wslay's frame context (about 4 KiB) when it holds nothing: no
+ * partial frame either way. The next feed or flush makes a new one. For
+ * idle sessions. Returns 1 when it was freed. */
+int ws_codec_release(ws_codec *c);
 
 /* RFC 6455 7.4: a code an endpoint may send or receive in a close frame. */
 int ws_close_code_valid(unsigned code);

@@ -139,8 +139,8 @@ static void format_response(const ws_pmd_params *p, int server_bits_asked, int c
     snprintf(resp + n, size - (size_t)n, "; client_max_window_bits=%d", p->client_bits);
 }
 
-int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, ws_pmd_params *out,
-                     char *resp, size_t resp_size) {
+int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, int context_takeover,
+                     ws_pmd_params *out, char *resp, size_t resp_size) {
   if (max_bits < 9 || max_bits > 15) max_bits = 15;
   cursor c = {offer, offer + len};
   memset(out, 0, sizeof(*out));
@@ -161,6 +161,7 @@ int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, ws_pmd_params 
       int r = parse_offer(&c, max_bits, out);
       if (r < 0) return -1;
       if (r > 0) {
+        if (!context_takeover) out->server_no_context_takeover = out->client_no_context_takeover = 1;
         /* Echo the window parameters the offer carried. */
         size_t plen = (size_t)(c.p - params);
         int sb = 0, cb = 0;
@@ -175,6 +176,48 @@ int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, ws_pmd_params 
     skip_space(&c);
     if (c.p < c.end) c.p++; /* the ',' */
   }
+}
+
+/* Without server context takeover every message starts afresh, so the
+ * sessions of a thread share one deflate stream per window size. */
+static __thread z_stream *shared_out[16];
+
+void ws_pmd_thread_free(void) {
+  for (int i = 0; i < 16; i++) {
+    if (!shared_out[i]) continue;
+    deflateEnd(shared_out[i]);
+    free(shared_out[i]);
+    shared_out[i] = NULL;
+  }
+}
+
+static int deflate_open(z_stream *zs, int bits) {
+  memset(zs, 0, sizeof(*zs));
+  return deflateInit2(zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, bits - 7,
+                      Z_DEFAULT_STRATEGY) == Z_OK
+             ? 0
+             : -1;
+}
+
+/* The stream to compress the next message with. */
+static z_stream *out_stream(ws_pmd *z) {
+  int bits = z->p.server_bits;
+  if (z->p.server_no_context_takeover) {
+    if (!shared_out[bits]) {
+      z_stream *zs = malloc(sizeof(*zs));
+      if (!zs || deflate_open(zs, bits) < 0) {
+        free(zs);
+        return NULL;
+      }
+      shared_out[bits] = zs;
+    }
+    return shared_out[bits];
+  }
+  if (!z->out_ready) {
+    if (deflate_open(&z->out, bits) < 0) return NULL;
+    z->out_ready = 1;
+  }
+  return &z->out;
 }
 
 void ws_pmd_init(ws_pmd *z, const ws_pmd_params *p) {
@@ -240,36 +283,43 @@ int ws_pmd_inflate(ws_pmd *z, const uint8_t *in, size_t n, int last, uint8_t **b
   int rc = inflate_some(z, in, n, buf, len, cap, limit);
   if (rc == WS_PMD_OK && last) rc = inflate_some(z, tail, sizeof(tail), buf, len, cap, limit);
   if (last || rc != WS_PMD_OK) {
-    if (z->p.client_no_context_takeover || rc != WS_PMD_OK) inflateReset(&z->in);
+    /* Without client context takeover nothing is kept between messages:
+     * an idle session holds no inflate state. */
+    if (z->p.client_no_context_takeover || rc != WS_PMD_OK) {
+      inflateEnd(&z->in);
+      z->in_ready = 0;
+    }
   }
   return rc;
 }
 
 int ws_pmd_deflate(ws_pmd *z, const uint8_t *in, size_t n, uint8_t **buf, size_t *len,
                    size_t *cap) {
-  if (!z->out_ready) {
-    int bits = z->p.server_bits;
-    if (deflateInit2(&z->out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, bits - 7,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
-      return WS_PMD_NOMEM;
-    z->out_ready = 1;
-  }
+  z_stream *zs = out_stream(z);
+  if (!zs) return WS_PMD_NOMEM;
   *len = 0;
-  size_t bound = deflateBound(&z->out, (uLong)n) + 16;
+  size_t bound = deflateBound(zs, (uLong)n) + 16;
   if (grow(buf, cap, bound) < 0) return WS_PMD_NOMEM;
-  z->out.next_in = (Bytef *)in;
-  z->out.avail_in = (uInt)n;
+  zs->next_in = (Bytef *)in;
+  zs->avail_in = (uInt)n;
+  int rc = WS_PMD_OK;
   for (;;) {
-    z->out.next_out = *buf + *len;
-    z->out.avail_out = (uInt)(*cap - *len);
-    int rc = deflate(&z->out, Z_SYNC_FLUSH);
-    *len = *cap - z->out.avail_out;
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return WS_PMD_BAD;
-    if (z->out.avail_in == 0 && z->out.avail_out > 0) break;
-    if (grow(buf, cap, *cap * 2) < 0) return WS_PMD_NOMEM;
+    zs->next_out = *buf + *len;
+    zs->avail_out = (uInt)(*cap - *len);
+    int zrc = deflate(zs, Z_SYNC_FLUSH);
+    *len = *cap - zs->avail_out;
+    if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+      rc = WS_PMD_BAD;
+      break;
+    }
+    if (zs->avail_in == 0 && zs->avail_out > 0) break;
+    if (grow(buf, cap, *cap * 2) < 0) {
+      rc = WS_PMD_NOMEM;
+      break;
+    }
   }
   /* RFC 7692 7.2.1: drop the 00 00 ff ff the sync flush ends with. */
-  if (*len >= 4) *len -= 4;
-  if (z->p.server_no_context_takeover) deflateReset(&z->out);
-  return WS_PMD_OK;
+  if (rc == WS_PMD_OK && *len >= 4) *len -= 4;
+  if (z->p.server_no_context_takeover || rc != WS_PMD_OK) deflateReset(zs);
+  return rc;
 }

@@ -2,10 +2,15 @@
  * negotiation and the per-session zlib streams, with a bound on what one
  * message may inflate to.
  *
- * Memory per session, allocated on the first compressed message each way:
- * inflate 2^client_bits + about 7 KiB, deflate 2^(server_bits + 2) +
- * 2^(mem_level + 9) (mem_level = server_bits - 7: 256 KiB at 15 bits,
- * 4 KiB at 9). */
+ * Memory. Without context takeover (the default: we answer both
+ * no_context_takeover parameters whatever the offer) a session holds no
+ * zlib state while idle: our deflate is one stream per worker thread and
+ * window size, reset after each message, and the inflate of a message
+ * (2^client_bits + about 7 KiB) lives only while that message arrives.
+ * With context takeover each session keeps its own: inflate as above,
+ * deflate 2^(server_bits + 2) + 2^(mem_level + 9) with mem_level =
+ * server_bits - 7 (256 KiB at 15 bits, 4 KiB at 9), both made on the
+ * first compressed message each way. */
 #ifndef WS_DEFLATE_H
 #define WS_DEFLATE_H
 
@@ -25,12 +30,13 @@ typedef struct ws_pmd_params {
 
 /* Picks the first permessage-deflate offer in a Sec-WebSocket-Extensions
  * value (one field, or several joined with ", ") that we can honour, with
- * our deflate window at most max_bits (9..15). Fills *out and writes the
+ * our deflate window at most max_bits (9..15); context_takeover 0 adds
+ * both no_context_takeover parameters (RFC 7692 7.1.1). Fills *out and writes the
  * response value into resp (NUL-terminated). Returns 1 when accepted, 0
  * when nothing fits (no extension), -1 for a value that does not parse
  * (the handshake fails with 400). */
-int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, ws_pmd_params *out,
-                     char *resp, size_t resp_size);
+int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, int context_takeover,
+                     ws_pmd_params *out, char *resp, size_t resp_size);
 
 /* Results of the streaming calls. */
 enum { WS_PMD_OK = 0, WS_PMD_TOO_BIG = -1, WS_PMD_BAD = -2, WS_PMD_NOMEM = -3 };
@@ -45,6 +51,8 @@ typedef struct ws_pmd {
 
 void ws_pmd_init(ws_pmd *z, const ws_pmd_params *p);
 void ws_pmd_free(ws_pmd *z);
+/* Frees the calling thread's shared deflate streams (worker exit). */
+void ws_pmd_thread_free(void);
 
 /* Inflates one piece of a compressed message, appending to *buf (realloc'd,
  * *len bytes used of *cap), never past limit bytes: WS_PMD_TOO_BIG when the

@@ -79,7 +79,8 @@ static int negotiate_deflate(ir_stream_t *s, const ir_ws_options *o, ws_handshak
     ir_str name, value;
     if (ir_req_header_at(s, i, &name, &value) != IR_OK) break;
     if (!str_eq(name, "sec-websocket-extensions")) continue;
-    int r = ws_pmd_negotiate(value.ptr, value.len, o->deflate_max_window_bits, &hs->pmd,
+    int r = ws_pmd_negotiate(value.ptr, value.len, o->deflate_max_window_bits,
+                             o->deflate_context_takeover, &hs->pmd,
                              hs->pmd_response, sizeof(hs->pmd_response));
     if (r < 0) return -1;
     if (r > 0) return 0;

@@ -139,6 +139,10 @@ void ws_session_kick(ws_session *ws) {
 
 static void session_tick(ws_session *ws, uint64_t now) {
   ws_codec *c = &ws->codec;
+  /* Quiet since the last tick: give back the frame buffers. */
+  if (c->fed == ws->fed_at_tick && c->wire_out == ws->sent_at_tick) ws_codec_release(c);
+  ws->fed_at_tick = c->fed;
+  ws->sent_at_tick = c->wire_out;
   if (ws->close_deadline && now >= ws->close_deadline) {
     ws->close_deadline = 0;
     if (ws->ended)

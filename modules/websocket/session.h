@@ -28,6 +28,8 @@ struct ir_ws_session {
   uint64_t close_deadline;
   uint8_t *held; /* peer bytes not fed yet (paused, or our output too far behind) */
   size_t held_len;
+  uint64_t fed_at_tick; /* codec input and output at the last tick */
+  uint64_t sent_at_tick;
   uint64_t reported[6]; /* codec counters already added to the metrics */
   uint8_t h2;
   uint8_t deflate;

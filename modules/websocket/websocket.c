@@ -44,6 +44,8 @@ static const ir_config_key ws_keys[] = {
     {sizeof(ir_config_key), IR_KEY_BOOL, "deflate", "on", 0, "accept permessage-deflate"},
     {sizeof(ir_config_key), IR_KEY_INT, "deflate_max_window_bits", "15", 0,
      "our deflate window, 9..15 (memory per session)"},
+    {sizeof(ir_config_key), IR_KEY_BOOL, "deflate_context_takeover", "off", 0,
+     "keep compression contexts between messages (better ratios, more memory)"},
     {sizeof(ir_config_key), IR_KEY_SIZE, "send_queue", "1m", 0,
      "bytes queued toward one client before backpressure or the slow-consumer policy"},
     {sizeof(ir_config_key), IR_KEY_STRING, "slow_consumer", "close", 0,
@@ -73,6 +75,7 @@ static void ws_worker_exit(ir_module_t *m, ir_worker_t *w) {
   ws_worker *ww = ir_worker_data(m, w);
   if (!ww) return;
   ws_sessions_worker_exit(ww);
+  ws_pmd_thread_free();
   ws_room_set_thread_worker(NULL);
   ir_worker_set_data(m, w, NULL);
   free(ww->rooms);
@@ -194,6 +197,7 @@ static int ws_instance_create(ir_instance_t *inst, void **data) {
   o->send_queue = (uint64_t)get_int(inst, "send_queue");
   o->deflate = get_int(inst, "deflate") != 0;
   o->deflate_max_window_bits = (int)bits;
+  o->deflate_context_takeover = get_int(inst, "deflate_context_takeover") != 0;
   if (!o->max_message_size || !o->max_frame_size || !o->send_queue) {
     ir_log(m, NULL, IR_LOG_ERROR, "route %s: max_message_size, max_frame_size and send_queue "
                                   "must not be 0", prefix);

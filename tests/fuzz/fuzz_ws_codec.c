@@ -87,5 +87,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < 1000 && ws_codec_flush(&c) == 1; i++) {
   }
   ws_codec_free(&c);
+  ws_pmd_thread_free();
   return 0;
 }

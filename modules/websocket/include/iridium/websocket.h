@@ -72,6 +72,8 @@ typedef struct ir_ws_options {
                                     * IR_EAGAIN; 0: 1 MiB */
   int deflate;                     /* accept permessage-deflate (RFC 7692) */
   int deflate_max_window_bits;     /* 9..15; 0: 15 */
+  int deflate_context_takeover;    /* keep deflate contexts between messages (better
+                                    * ratios, up to ~300 KiB per session); 0: none kept */
   int defer;                       /* 1: check now, answer the upgrade later (open) */
 } ir_ws_options;
 
