@@ -125,7 +125,7 @@ void ws_codec_free(ws_codec *c) {
 /* ---- output queue ---- */
 
 static ws_out *ctrl_frame(ws_codec *c, unsigned opcode, const uint8_t *p, size_t len) {
-  ws_out *o = calloc(1, sizeof(*o));
+  ws_out *o = calloc(1, sizeof(*o) + WS_CTRL_MAX); /* a pong's payload may be replaced */
   if (!o) return NULL;
   o->opcode = (uint8_t)opcode;
   o->small_len = (uint8_t)len;
@@ -195,17 +195,6 @@ size_t ws_codec_drop_oldest(ws_codec *c, size_t keep) {
 }
 
 /* ---- input ---- */
-
-static int grow_msg(ws_codec *c, size_t need) {
-  if (need <= c->msg_cap) return 0;
-  size_t n = c->msg_cap ? c->msg_cap : 256;
-  while (n < need) n *= 2;
-  uint8_t *g = realloc(c->msg, n);
-  if (!g) return -1;
-  c->msg = g;
-  c->msg_cap = n;
-  return 0;
-}
 
 static void reset_msg(ws_codec *c) {
   c->msg_op = 0;
@@ -284,7 +273,7 @@ static int data_piece(ws_codec *c, const uint8_t *p, size_t n) {
   if (c->msg_op == WS_OP_TEXT && ws_utf8_feed(&c->utf8, p, n))
     return ws_codec_fail(c, 1007, "invalid UTF-8"), -1;
   if (!n) return 0;
-  if (grow_msg(c, c->msg_len + n) < 0) return ws_codec_fail(c, 1011, "out of memory"), -1;
+  if (ws_grow(&c->msg, &c->msg_cap, c->msg_len + n) < 0) return ws_codec_fail(c, 1011, "out of memory"), -1;
   memcpy(c->msg + c->msg_len, p, n);
   c->msg_len += n;
   return 0;

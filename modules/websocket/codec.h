@@ -50,13 +50,15 @@ typedef struct ws_codec_cbs {
   ssize_t (*write)(void *user, const uint8_t *bytes, size_t len);
 } ws_codec_cbs;
 
+#define WS_CTRL_MAX 125 /* largest control frame payload (RFC 6455 5.5) */
+
 /* A queued frame or message. */
 typedef struct ws_out {
   struct ws_out *next;
-  ws_buf *buf;    /* the payload (data messages; pongs and closes copy theirs) */
+  ws_buf *buf; /* a data message's payload (shared) */
   uint8_t opcode;
   uint8_t small_len;
-  uint8_t small[125]; /* control payloads */
+  uint8_t small[]; /* a control frame's own payload: WS_CTRL_MAX bytes allocated */
 } ws_out;
 
 typedef struct ws_codec {

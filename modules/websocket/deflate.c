@@ -73,11 +73,14 @@ static int window_bits(const char *v) {
   return n >= 8 && n <= 15 ? n : -1;
 }
 
-/* One offer's parameters, c after its name. 1: acceptable (*out filled),
+/* One offer's parameters, c after its name; *sbits_asked / *cbits_asked
+ * say whether it carried the two window parameters (the response then
+ * names them). 1: acceptable (*out filled),
  * 0: not acceptable (a parameter we cannot honour, or a repeated or
  * unknown one, which RFC 7692 says to decline), -1: malformed. Leaves c
  * at the ',' ending the offer or at the end. */
-static int parse_offer(cursor *c, int max_bits, ws_pmd_params *out) {
+static int parse_offer(cursor *c, int max_bits, ws_pmd_params *out, int *sbits_asked,
+                       int *cbits_asked) {
   int ok = 1, seen_snct = 0, seen_cnct = 0, seen_sbits = 0, seen_cbits = 0;
   int server_bits = max_bits, client_bits = 15, client_bits_offered = 0;
   memset(out, 0, sizeof(*out));
@@ -116,6 +119,8 @@ static int parse_offer(cursor *c, int max_bits, ws_pmd_params *out) {
       ok = 0;
     }
   }
+  *sbits_asked = seen_sbits > 0;
+  *cbits_asked = client_bits_offered;
   if (!ok) return 0;
   /* When the client said it can limit its window, we ask it for ours:
    * the smaller window keeps our inflate memory down. */
@@ -153,22 +158,15 @@ int ws_pmd_negotiate(const char *offer, size_t len, int max_bits, int context_ta
       continue;
     }
     if (!take_token(&c, name, sizeof(name))) return -1;
-    const char *params = c.p;
+    int sb, cb;
     if (strcmp(name, PMD_NAME) != 0) {
       ws_pmd_params ignored;
-      if (parse_offer(&c, 15, &ignored) < 0) return -1;
+      if (parse_offer(&c, 15, &ignored, &sb, &cb) < 0) return -1;
     } else {
-      int r = parse_offer(&c, max_bits, out);
+      int r = parse_offer(&c, max_bits, out, &sb, &cb);
       if (r < 0) return -1;
       if (r > 0) {
         if (!context_takeover) out->server_no_context_takeover = out->client_no_context_takeover = 1;
-        /* Echo the window parameters the offer carried. */
-        size_t plen = (size_t)(c.p - params);
-        int sb = 0, cb = 0;
-        for (size_t i = 0; i + 22 <= plen; i++) {
-          if (!memcmp(params + i, "server_max_window_bits", 22)) sb = 1;
-          if (!memcmp(params + i, "client_max_window_bits", 22)) cb = 1;
-        }
         format_response(out, sb, cb, resp, resp_size);
         return 1;
       }
@@ -231,7 +229,7 @@ void ws_pmd_free(ws_pmd *z) {
   z->in_ready = z->out_ready = 0;
 }
 
-static int grow(uint8_t **buf, size_t *cap, size_t need) {
+int ws_grow(uint8_t **buf, size_t *cap, size_t need) {
   if (need <= *cap) return 0;
   size_t n = *cap ? *cap : 256;
   while (n < need) n *= 2;
@@ -252,7 +250,7 @@ static int inflate_some(ws_pmd *z, const uint8_t *in, size_t n, uint8_t **buf, s
   for (;;) {
     size_t room = limit + 1 - *len;
     if (room > INFLATE_CHUNK) room = INFLATE_CHUNK;
-    if (grow(buf, cap, *len + room) < 0) return WS_PMD_NOMEM;
+    if (ws_grow(buf, cap, *len + room) < 0) return WS_PMD_NOMEM;
     z->in.next_out = *buf + *len;
     z->in.avail_out = (uInt)room;
     int rc = inflate(&z->in, Z_SYNC_FLUSH);
@@ -299,7 +297,7 @@ int ws_pmd_deflate(ws_pmd *z, const uint8_t *in, size_t n, uint8_t **buf, size_t
   if (!zs) return WS_PMD_NOMEM;
   *len = 0;
   size_t bound = deflateBound(zs, (uLong)n) + 16;
-  if (grow(buf, cap, bound) < 0) return WS_PMD_NOMEM;
+  if (ws_grow(buf, cap, bound) < 0) return WS_PMD_NOMEM;
   zs->next_in = (Bytef *)in;
   zs->avail_in = (uInt)n;
   int rc = WS_PMD_OK;
@@ -313,7 +311,7 @@ int ws_pmd_deflate(ws_pmd *z, const uint8_t *in, size_t n, uint8_t **buf, size_t
       break;
     }
     if (zs->avail_in == 0 && zs->avail_out > 0) break;
-    if (grow(buf, cap, *cap * 2) < 0) {
+    if (ws_grow(buf, cap, *cap * 2) < 0) {
       rc = WS_PMD_NOMEM;
       break;
     }

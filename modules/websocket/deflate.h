@@ -49,6 +49,10 @@ typedef struct ws_pmd {
   uint8_t out_ready;
 } ws_pmd;
 
+/* Grows *buf (realloc) to at least need bytes, doubling from 256; *cap
+ * is its size. 0, or -1 out of memory (*buf unchanged). */
+int ws_grow(uint8_t **buf, size_t *cap, size_t need);
+
 void ws_pmd_init(ws_pmd *z, const ws_pmd_params *p);
 void ws_pmd_free(ws_pmd *z);
 /* Frees the calling thread's shared deflate streams (worker exit). */

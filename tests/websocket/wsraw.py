@@ -75,6 +75,8 @@ def mask_bytes(payload, key):
 
 
 def close_payload(code=1000, reason=b""):
+    if isinstance(reason, str):
+        reason = reason.encode()
     return struct.pack("!H", code) + reason
 
 

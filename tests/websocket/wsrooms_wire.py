@@ -11,8 +11,6 @@ test_ws_tunnel.py and test_ws_service.py (and used by nothing else).
 Every wait is bounded; only 127.0.0.1 is used.
 """
 
-import base64
-import hashlib
 import os
 import re
 import socket
@@ -24,9 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness as H  # noqa: E402
 import h2client as C  # noqa: E402
+import wsraw as R  # noqa: E402
 
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 WEBSOCKET_SO = os.path.join(H.MODULES_DIR, "websocket.so")
 
@@ -44,47 +42,12 @@ def check_websocket_module():
         sys.exit(1)
 
 
-def new_key():
-    return base64.b64encode(os.urandom(16)).decode()
-
-
-def accept_for(key):
-    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-
-
-# --------------------------------------------------------------------------
-# frames
-
-
-def frame(opcode, payload=b"", fin=True, mask=True, rsv=0):
-    """One frame; masked (as a client must) unless mask=False."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    n = len(payload)
-    mbit = 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack("!BB", b0, mbit | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, mbit | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, mbit | 127, n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + xor_mask(payload, key)
-
-
-def xor_mask(data, key):
-    if not data:
-        return b""
-    n = len(data)
-    k = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
-
-
-def close_payload(code=1000, reason=b""):
-    return struct.pack("!H", code) + (reason.encode() if isinstance(reason, str) else reason)
+# The frame helpers are wsraw's (one encoder for every test here).
+new_key = R.new_key
+accept_for = R.accept_for
+frame = R.frame
+xor_mask = R.mask_bytes
+close_payload = R.close_payload
 
 
 def close_code(payload):
