@@ -33,7 +33,8 @@ typedef struct mq_bridge {
   ir_outbound_t *o;    /* NULL once the broker link closed */
   mq_framer up, down;  /* client → broker, broker → client */
   unsigned level;      /* 0 until CONNECT */
-  uint8_t h2, opened, connect_seen, connack_seen, ending, broker_paused, broker_closing;
+  uint8_t h2, opened, connect_seen, connack_seen, ending, broker_closing;
+  uint8_t ws_paused, broker_paused;
   char *username;      /* username_header's value */
   uint8_t *to_broker;  /* bytes the broker link has not taken yet */
   size_t to_broker_len;
@@ -82,6 +83,23 @@ static void count_packet(mq_bridge *b, int dir, size_t len) {
   mq_count(w, mq_metric.bytes[dir], (int64_t)len);
 }
 
+/* Reading from a side stops while bytes for the other wait: the client
+ * while the broker link or the client's own queue holds anything (so the
+ * bridge's own answers cannot pile up either), the broker while the
+ * client's queue is full. */
+static void sync_pause(mq_bridge *b) {
+  uint8_t ws_pause = b->to_broker_len || b->to_client_len;
+  if (b->ws && !b->ending && ws_pause != b->ws_paused) {
+    b->ws_paused = ws_pause;
+    mq_ws->pause(b->ws, ws_pause);
+  }
+  uint8_t broker_pause = b->to_client_len != 0;
+  if (b->o && !b->broker_closing && broker_pause != b->broker_paused) {
+    b->broker_paused = broker_pause;
+    ir_outbound_pause(b->o, broker_pause);
+  }
+}
+
 /* Closes the broker link once (its on_close follows). */
 static void close_broker(mq_bridge *b) {
   if (!b->o || b->broker_closing) return;
@@ -128,10 +146,7 @@ static void to_client(mq_bridge *b, const uint8_t *pkt, size_t len) {
     end_session(b, IR_WS_CLOSE_INTERNAL, "out of memory");
     return;
   }
-  if (!b->broker_paused && b->o) {
-    b->broker_paused = 1;
-    ir_outbound_pause(b->o, 1);
-  }
+  sync_pause(b);
 }
 
 static void flush_to_client(mq_bridge *b) {
@@ -146,10 +161,7 @@ static void flush_to_client(mq_bridge *b) {
   }
   memmove(b->to_client, b->to_client + at, b->to_client_len - at);
   b->to_client_len -= at;
-  if (!b->to_client_len && b->broker_paused && b->o) {
-    b->broker_paused = 0;
-    ir_outbound_pause(b->o, 0);
-  }
+  sync_pause(b);
 }
 
 /* A protocol violation by the client: (5.0) DISCONNECT with code, then
@@ -173,6 +185,7 @@ static void to_broker(mq_bridge *b, const uint8_t *p, size_t len) {
   if ((size_t)n == len) return;
   if (append(&b->to_broker, &b->to_broker_len, p + n, len - (size_t)n) < 0)
     end_session(b, IR_WS_CLOSE_INTERNAL, "out of memory");
+  sync_pause(b);
 }
 
 /* CONNECT: the level, the client id rule, the username from the header. */
@@ -247,18 +260,16 @@ static int on_connect_packet(mq_bridge *b, const uint8_t *pkt, size_t len) {
 
 typedef struct sub_scan {
   mq_bridge *b;
-  uint8_t *refused;
-  size_t n, nrefused;
+  uint8_t *refused; /* a flag per filter */
+  size_t cap, n, nrefused;
 } sub_scan;
 
 static int scan_filter(void *data, size_t index, mq_bytes f, uint8_t options) {
   sub_scan *sc = data;
   (void)options;
-  uint8_t *g = realloc(sc->refused, index + 1);
-  if (!g) return 1;
-  sc->refused = g;
+  if (index >= sc->cap) return 1;
   int ok = mq_may_subscribe(&sc->b->r->rules, (const char *)f.ptr, f.len);
-  g[index] = !ok;
+  sc->refused[index] = !ok;
   if (!ok) {
     sc->nrefused++;
     mq_violation(sc->b->s, MQ_RULE_SUBSCRIBE, "subscribe to \"%.*s\" refused",
@@ -291,8 +302,13 @@ static uint8_t failure_code(const mq_bridge *b) {
  * codes put back when the broker answers (or answered here when none is
  * left, or when too many such SUBSCRIBEs are outstanding). */
 static int on_subscribe_packet(mq_bridge *b, const uint8_t *pkt, size_t len) {
-  sub_scan sc = {b, NULL, 0, 0};
+  /* Each filter takes at least 3 bytes (length prefix, options). */
+  sub_scan sc = {b, malloc(len / 3 + 1), len / 3 + 1, 0, 0};
   uint16_t id = 0;
+  if (!sc.refused) {
+    end_session(b, IR_WS_CLOSE_INTERNAL, "out of memory");
+    return -1;
+  }
   if (mq_parse_subscribe(pkt, len, b->level, &id, scan_filter, &sc) != MQ_OK || !sc.n) {
     free(sc.refused);
     refuse_malformed(b, MQ_RULE_MALFORMED, MQ_RC_MALFORMED, "malformed SUBSCRIBE");
@@ -434,7 +450,7 @@ static void ws_message(ir_ws_session_t *ws, unsigned type, const uint8_t *msg, s
     refuse_malformed(b, MQ_RULE_MALFORMED, MQ_RC_MALFORMED, "bad remaining length");
   else if (rc == MQ_E_NOMEM)
     end_session(b, IR_WS_CLOSE_INTERNAL, "out of memory");
-  if (b->to_broker_len && b->ws && !b->ending) mq_ws->pause(b->ws, 1);
+  sync_pause(b);
 }
 
 static void ws_writable(ir_ws_session_t *ws, void *data) {
@@ -493,7 +509,7 @@ static int patched_suback(mq_bridge *b, const uint8_t *pkt, size_t len) {
     }
     if (n) to_client(b, out, n);
     free(codes), free(out), free(p->refused);
-    *p = b->patches[--b->npatches];
+    memmove(p, p + 1, (size_t)(b->patches + --b->npatches - p) * sizeof(*p));
     return 1;
   }
   return 0;
@@ -532,7 +548,7 @@ static void broker_writable(ir_outbound_t *o, void *data) {
   if (n < 0) return;
   memmove(b->to_broker, b->to_broker + n, b->to_broker_len - (size_t)n);
   b->to_broker_len -= (size_t)n;
-  if (!b->to_broker_len && b->ws && !b->ending) mq_ws->pause(b->ws, 0);
+  sync_pause(b);
 }
 
 static void broker_closed(ir_outbound_t *o, int status, void *data) {
