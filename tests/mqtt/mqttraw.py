@@ -125,3 +125,14 @@ def established_to(port, pid):
             if state == "01" and int(remote.split(":")[1], 16) == port and inode in inodes:
                 n += 1
     return n
+
+
+def stop_all(srv, *cleanups):
+    """tearDownModule's work: the server stopped (raising on a crash or a
+    sanitizer report), then every cleanup called whatever happened."""
+    try:
+        if srv is not None:
+            srv.__exit__(None, None, None)
+    finally:
+        for c in cleanups:
+            c()

@@ -57,14 +57,8 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        if SRV is not None:
-            SRV.__exit__(None, None, None)
-    finally:
-        if BROKER is not None:
-            BROKER.close()
-        if TMP:
-            shutil.rmtree(TMP, ignore_errors=True)
+    M.stop_all(SRV, lambda: BROKER and BROKER.close(),
+               lambda: TMP and shutil.rmtree(TMP, ignore_errors=True))
 
 
 def pub_three(topic):

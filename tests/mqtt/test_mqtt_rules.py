@@ -90,14 +90,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        if SRV is not None:
-            SRV.__exit__(None, None, None)
-    finally:
-        if BROKER is not None:
-            BROKER.close()
-        if DROPPER is not None:
-            DROPPER.close()
+    M.stop_all(SRV, lambda: BROKER and BROKER.close(), lambda: DROPPER and DROPPER.close())
 
 
 def session(path="/mqtt", level=4, client_id="c1", headers=None):
