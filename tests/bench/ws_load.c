@@ -26,6 +26,13 @@
  * backend: a TCP echo server on 127.0.0.1 (port 0 = any), prints
  * "port N" and echoes until killed.
  *
+ * --mqtt (echo): each session offers the subprotocol "mqtt" and speaks
+ * MQTT 3.1.1 inside its binary messages: CONNECT (client id b<N>, clean
+ * session) and SUBSCRIBE to bench/<N> at QoS 0 first, then the message in
+ * flight is a QoS 0 PUBLISH of --size payload bytes to bench/<N>, which
+ * the broker sends back as the same bytes: a round trip through an MQTT
+ * broker (mod_mqtt's bridge, or a broker's own WebSocket listener).
+ *
  * permessage-deflate (RFC 7692), with --deflate: offers
  * "permessage-deflate; client_max_window_bits" (as browsers do), keeps both
  * contexts unless the answer says *_no_context_takeover, and honours a
@@ -74,6 +81,7 @@ static struct {
   int fixed;
   int plain;     /* idle: plain GET kept alive, no upgrade (a baseline) */
   int echo_once; /* idle: one message round trip per session first */
+  int mqtt;      /* echo: MQTT 3.1.1 PUBLISH round trips (see above) */
   int pids[MAX_PIDS];
   int npids;
 } opt = {.port = 0,
@@ -162,6 +170,9 @@ typedef struct {
   size_t got; /* payload bytes back for the message in flight */
   int close_code;
   int echoed; /* idle --echo-once: its round trip is done */
+  int mqtt_asked; /* --mqtt: CONNECT and SUBSCRIBE sent */
+  int mqtt_ready; /* --mqtt: CONNACK and SUBACK came back */
+  size_t want;    /* bytes the message in flight brings back */
 } sess_t;
 
 enum { C_CONNECTING, C_OPEN, C_DEAD };
@@ -339,6 +350,8 @@ static void sess_send_msg(sess_t *s, int opcode, const uint8_t *p, size_t n) {
   buf_free(&f);
 }
 
+enum { MQTT_SETUP_ANSWER = 4 + 5 }; /* --mqtt: CONNACK + SUBACK with one code */
+
 static void lat_add(uint64_t ns) {
   if (lat_n == lat_cap) {
     lat_cap = lat_cap ? lat_cap * 2 : 65536;
@@ -357,9 +370,17 @@ static void on_payload(sess_t *s, size_t n) {
     }
     return;
   }
-  if (strcmp(opt.cmd, "echo") != 0 || s->sent_ns == 0) return;
+  if (strcmp(opt.cmd, "echo") != 0) return;
+  if (opt.mqtt && !s->mqtt_ready) {
+    s->got += n;
+    if (s->got < MQTT_SETUP_ANSWER) return;
+    s->mqtt_ready = 1;
+    if (running) sess_send_next(s);
+    return;
+  }
+  if (s->sent_ns == 0) return;
   s->got += n;
-  if (s->got < (size_t)opt.size) return;
+  if (s->got < s->want) return;
   uint64_t t = now_ns();
   if (counting) {
     rtts++;
@@ -382,12 +403,82 @@ static void payload_refill(void) {
   }
 }
 
+/* ---- MQTT 3.1.1 (--mqtt) ----------------------------------------------- */
+
+static size_t mqtt_varint(uint8_t *out, size_t v) {
+  size_t n = 0;
+  do {
+    out[n] = (uint8_t)(v & 0x7f);
+    v >>= 7;
+    if (v) out[n] |= 0x80;
+    n++;
+  } while (v);
+  return n;
+}
+
+/* Appends a packet: first byte, remaining length, body. */
+static void mqtt_packet(buf_t *out, uint8_t first, const uint8_t *body, size_t n) {
+  uint8_t h[5];
+  h[0] = first;
+  size_t hl = 1 + mqtt_varint(h + 1, n);
+  buf_add(out, h, hl);
+  buf_add(out, body, n);
+}
+
+static void mqtt_str(buf_t *b, const char *str, size_t n) {
+  uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+  buf_add(b, l, 2);
+  buf_add(b, str, n);
+}
+
+/* CONNECT and SUBSCRIBE, in one binary message. */
+static void mqtt_setup(sess_t *s) {
+  char id[32], topic[32];
+  int idn = snprintf(id, sizeof id, "b%d", (int)(s - sessions));
+  int tn = snprintf(topic, sizeof topic, "bench/%d", (int)(s - sessions));
+  buf_t body = {0}, msg = {0};
+  static const uint8_t head[] = {0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60};
+  buf_add(&body, head, sizeof head);
+  mqtt_str(&body, id, (size_t)idn);
+  mqtt_packet(&msg, 0x10, body.p, buf_used(&body));
+  body.off = body.len = 0;
+  static const uint8_t pid[] = {0, 1};
+  buf_add(&body, pid, 2);
+  mqtt_str(&body, topic, (size_t)tn);
+  buf_add(&body, "", 1); /* QoS 0 */
+  mqtt_packet(&msg, 0x82, body.p, buf_used(&body));
+  s->got = 0;
+  s->mqtt_asked = 1;
+  sess_send_msg(s, 2, msg.p, buf_used(&msg));
+  buf_free(&body);
+  buf_free(&msg);
+}
+
 static void sess_send_next(sess_t *s) {
   if (s->state != S_OPEN) return;
+  if (opt.mqtt && !s->mqtt_ready) {
+    if (!s->mqtt_asked) mqtt_setup(s);
+    return;
+  }
   payload_refill();
-  s->sent_ns = now_ns();
   s->got = 0;
-  sess_send_msg(s, opt.text ? 1 : 2, payload, (size_t)opt.size);
+  if (!opt.mqtt) {
+    s->sent_ns = now_ns();
+    s->want = (size_t)opt.size;
+    sess_send_msg(s, opt.text ? 1 : 2, payload, (size_t)opt.size);
+    return;
+  }
+  char topic[32];
+  int tn = snprintf(topic, sizeof topic, "bench/%d", (int)(s - sessions));
+  buf_t body = {0}, msg = {0};
+  mqtt_str(&body, topic, (size_t)tn);
+  buf_add(&body, payload, (size_t)opt.size);
+  mqtt_packet(&msg, 0x30, body.p, buf_used(&body));
+  s->want = buf_used(&msg);
+  s->sent_ns = now_ns();
+  sess_send_msg(s, 2, msg.p, buf_used(&msg));
+  buf_free(&body);
+  buf_free(&msg);
 }
 
 /* Parses the server's frames in s->in. */
@@ -559,11 +650,12 @@ static void h1_start(sess_t *s) {
   n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                   "Sec-WebSocket-Version: 13\r\n%s%s\r\n",
                    opt.path, opt.port, c->key,
                    opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
                                  "client_max_window_bits\r\n"
-                               : "");
+                               : "",
+                   opt.mqtt ? "Sec-WebSocket-Protocol: mqtt\r\n" : "");
   buf_add(&c->w, req, (size_t)n);
 }
 
@@ -761,8 +853,12 @@ static void h2_assign(conn_t *c) {
                      NV(":path", opt.path),
                      NV(":authority", auth),
                      NV("sec-websocket-version", "13"),
+                     NV("sec-websocket-protocol", "mqtt"),
                      NV("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")};
-  size_t nnv = opt.deflate ? 7 : 6;
+  size_t nnv = 6;
+  if (opt.mqtt) nnv++;
+  else nv[6] = nv[7];
+  if (opt.deflate) nnv++;
   while (c->streams < cap && next_assign < opt.sessions) {
     sess_t *s = &sessions[next_assign++];
     s->c = c;
@@ -918,7 +1014,8 @@ static void loop(uint64_t until, int stop_when_open) {
   }
 }
 
-static long long cpu_ticks(void) {
+/* The CPU ticks of every --pid together; each[i]: pid i's alone. */
+static long long cpu_ticks(long long each[MAX_PIDS]) {
   long long total = 0;
   for (int i = 0; i < opt.npids; i++) {
     char path[64], st[2048];
@@ -934,7 +1031,7 @@ static long long cpu_ticks(void) {
     /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt
      * majflt cmajflt utime stime */
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) == 2)
-      total += (long long)(ut + stt);
+      total += each[i] = (long long)(ut + stt);
   }
   return total;
 }
@@ -1003,14 +1100,15 @@ static int run_client(void) {
   running = 1;
   for (int i = 0; i < opt.sessions; i++) sess_send_next(&sessions[i]);
   loop(now_ns() + (uint64_t)(opt.warmup * 1e9), 0);
-  long long k0 = cpu_ticks();
+  long long e0[MAX_PIDS] = {0}, e1[MAX_PIDS] = {0};
+  long long k0 = cpu_ticks(e0);
   double c0 = self_cpu();
   uint64_t m0 = now_ns();
   counting = 1;
   loop(m0 + (uint64_t)(opt.seconds * 1e9), 0);
   counting = 0;
   uint64_t m1 = now_ns();
-  long long k1 = cpu_ticks();
+  long long k1 = cpu_ticks(e1);
   double c1 = self_cpu();
   running = 0;
   double secs = (double)(m1 - m0) / 1e9;
@@ -1019,10 +1117,13 @@ static int run_client(void) {
   print_common();
   printf(", \"rtt\": %llu, \"seconds\": %.3f, \"rate\": %.1f, \"p50_us\": %.0f, "
          "\"p99_us\": %.0f, \"p999_us\": %.0f, \"max_us\": %.0f, \"server_ticks\": %lld, "
-         "\"clk_tck\": %ld, \"client_cpu_s\": %.3f, \"wire_bytes_out\": %llu, \"size\": %d}\n",
+         "\"clk_tck\": %ld, \"client_cpu_s\": %.3f, \"wire_bytes_out\": %llu, \"size\": %d",
          (unsigned long long)rtts, secs, (double)rtts / secs, pct(0.5), pct(0.99), pct(0.999),
          lat_n ? (double)lat_us[lat_n - 1] : 0.0, k1 - k0, sysconf(_SC_CLK_TCK), c1 - c0,
          (unsigned long long)bytes_out_wire, opt.size);
+  printf(", \"pid_ticks\": [");
+  for (int i = 0; i < opt.npids; i++) printf("%s%lld", i ? ", " : "", e1[i] - e0[i]);
+  printf("]}\n");
   fflush(stdout);
   return n_open == opt.sessions && !first_error[0] ? 0 : 1;
 }
@@ -1106,7 +1207,7 @@ static void usage(void) {
           "usage: ws_load echo|idle --port P [--h2] [--deflate] [--sessions N] [--size B]\n"
           "         [--seconds S] [--warmup S] [--pid PID]... [--path P] [--text] [--fixed]\n"
           "         [--per-conn M] [--concurrency C] [--hold S] [--connect-timeout S]\n"
-          "         [--plain] [--echo-once]\n"
+          "         [--plain] [--echo-once] [--mqtt]\n"
           "       ws_load backend [--port P]\n");
   exit(2);
 }
@@ -1124,6 +1225,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--fixed") == 0) opt.fixed = 1;
     else if (strcmp(a, "--plain") == 0) opt.plain = 1;
     else if (strcmp(a, "--echo-once") == 0) opt.echo_once = 1;
+    else if (strcmp(a, "--mqtt") == 0) opt.mqtt = 1;
     else if (ARG("--port")) opt.port = atoi(v);
     else if (ARG("--sessions")) opt.sessions = atoi(v);
     else if (ARG("--size")) opt.size = atoi(v);
