@@ -114,11 +114,15 @@ class MqttJsInChromium(unittest.TestCase):
             deadline = br.deadline(20.0)
             while time.monotonic() < deadline and state != "done":
                 time.sleep(0.2)
-                state = br.evaluate(s, "document.getElementById('result').dataset.state") or ""
-            text = br.evaluate(s, "document.getElementById('result').textContent") or ""
+                state = br.evaluate(s, "(document.getElementById('result')||{dataset:{}})"
+                                       ".dataset.state||''") or ""
+            text = br.evaluate(s, "(document.getElementById('result')||{}).textContent||''") or ""
         finally:
             console = br.console_lines()
             br.stop()
+            self.addCleanup(seen.stdout.close)
+            self.addCleanup(seen.stderr.close)
+            self.addCleanup(lambda: seen.poll() is None and (seen.kill(), seen.wait(5)))
         info = "\nresult: %s\nconsole: %s\nerror log: %s" % (
             text[:2000], "\n".join(console)[-2000:], self.srv.error_log_text()[-2000:])
         self.assertEqual(state, "done", info)
