@@ -72,7 +72,7 @@ static void on_message(const ir_mqtt_message *msg, void *data) {
 static void on_state(int up, void *data) {
   ws_room_local *r = data;
   ir_log(ws_module, NULL, up ? IR_LOG_INFO : IR_LOG_WARN, "room topic %s: broker %s",
-         links[r->id].topic, up ? "connected (messages sent meanwhile were dropped)" : "down");
+         links[r->id].topic, up ? "subscribed" : "down (messages are dropped until it is back)");
 }
 
 static const ir_mqtt_sub_cbs sub_cbs = {
