@@ -42,7 +42,13 @@ int ws_metrics_register(ir_module_t *m) {
       ir_metric_register(m, "websocket_slow_consumer_total", IR_METRIC_COUNTER,
                          "Broadcast messages a slow member cost: sessions closed, or messages dropped",
                          policy, 1);
-  if (!open || !total || !messages || !bytes || !wire || !ws_metric.closes || !slow) return -1;
+  ir_metric_t *drops =
+      ir_metric_register(m, "websocket_room_drops_total", IR_METRIC_COUNTER,
+                         "Messages of rooms with a room_topic dropped: the broker was unreachable",
+                         NULL, 0);
+  if (!open || !total || !messages || !bytes || !wire || !ws_metric.closes || !slow || !drops)
+    return -1;
+  ws_metric.room_drops = ir_metric_series(drops, NULL, 0);
   for (int p = 0; p < 2; p++) {
     ws_metric.open[p] = series1(open, protos[p]);
     for (int d = 0; d < 2; d++) {

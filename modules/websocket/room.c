@@ -3,8 +3,11 @@
  * posts it to every other worker (worker_post keeps each poster's order,
  * so every member sees a sender's messages in order). Each member's queue
  * is bounded: past its limit the member is closed with 1008, or its
- * oldest queued messages are dropped, as the route says. */
+ * oldest queued messages are dropped, as the route says. A room with a
+ * room_topic goes through the broker instead (backbone.c). */
 #include "room.h"
+
+#include "backbone.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +91,21 @@ static void deliver_posted(void *data) {
   ws_buf_unref(b);
 }
 
+void ws_room_deliver_local(ws_worker *ww, uint32_t room, unsigned type, const uint8_t *msg,
+                           size_t len) {
+  ws_buf *b = ws_buf_new(msg, len);
+  if (!b) return;
+  b->room = room;
+  b->type = type;
+  deliver(ww, b);
+  ws_buf_unref(b);
+}
+
 void ws_room_publish(ws_worker *ww, uint32_t room, unsigned type, const uint8_t *msg, size_t len) {
+  if (ws_backbone_has(room)) {
+    ws_backbone_publish(ww, room, type, msg, len);
+    return;
+  }
   ws_buf *b = ws_buf_new(msg, len);
   if (!b) return;
   b->room = room;

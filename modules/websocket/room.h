@@ -25,8 +25,12 @@ void ws_rooms_free(void);
 
 void ws_room_join(ws_worker *ww, ws_member *m);
 void ws_room_leave(ws_worker *ww, ws_member *m);
-/* Sends a message to the room (the sender included). */
+/* Sends a message to the room (the sender included); through the broker
+ * when the room has a room_topic. */
 void ws_room_publish(ws_worker *ww, uint32_t room, unsigned type, const uint8_t *msg, size_t len);
+/* Hands a message to ww's own members of room only. */
+void ws_room_deliver_local(ws_worker *ww, uint32_t room, unsigned type, const uint8_t *msg,
+                           size_t len);
 
 /* The worker thread's own ws_worker (room deliveries posted from other
  * workers find theirs through it). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backbone.h"
 #include "room.h"
 #include "tunnel.h"
 
@@ -27,6 +28,10 @@ static const ir_config_key ws_keys[] = {
      "echo, broadcast, tunnel or metrics"},
     {sizeof(ir_config_key), IR_KEY_STRING, "room", NULL, 0,
      "broadcast: the room's name (default: the route's prefix)"},
+    {sizeof(ir_config_key), IR_KEY_STRING, "room_topic", NULL, 0,
+     "broadcast: an MQTT topic that carries the room across instances (needs mod_mqtt)"},
+    {sizeof(ir_config_key), IR_KEY_STRING, "room_broker", "127.0.0.1:1883", 0,
+     "broadcast with room_topic: the MQTT broker, HOST:PORT"},
     {sizeof(ir_config_key), IR_KEY_STRING, "backend", NULL, 0, "tunnel: HOST:PORT to bridge to"},
     {sizeof(ir_config_key), IR_KEY_STRING, "origins", "", 0,
      "allowed Origin values, space-separated; empty: any"},
@@ -68,13 +73,21 @@ static int ws_worker_init(ir_module_t *m, ir_worker_t *w) {
   }
   ir_worker_set_data(m, w, ww);
   ws_room_set_thread_worker(ww);
-  return IR_OK;
+  int rc = ws_backbone_worker_init(ww);
+  if (rc != IR_OK) {
+    ws_room_set_thread_worker(NULL);
+    ir_worker_set_data(m, w, NULL);
+    free(ww->rooms);
+    free(ww);
+  }
+  return rc;
 }
 
 static void ws_worker_exit(ir_module_t *m, ir_worker_t *w) {
   ws_worker *ww = ir_worker_data(m, w);
   if (!ww) return;
   ws_sessions_worker_exit(ww);
+  ws_backbone_worker_exit(ww);
   ws_pmd_thread_free();
   ws_room_set_thread_worker(NULL);
   ir_worker_set_data(m, w, NULL);
@@ -208,6 +221,9 @@ static int ws_instance_create(ir_instance_t *inst, void **data) {
     int id = ws_room_id(room ? room : prefix);
     if (id < 0) return IR_ENOMEM;
     r->room = (uint32_t)id;
+    const char *topic = get_str(inst, "room_topic");
+    if (topic && *topic && ws_backbone_set(r->room, topic, get_str(inst, "room_broker"), prefix))
+      return IR_EINVAL;
   }
   if (r->mode == MODE_TUNNEL) {
     const char *backend = get_str(inst, "backend");
@@ -304,6 +320,7 @@ static int ws_init(ir_module_t *m) {
 
 static void ws_fini(ir_module_t *m) {
   (void)m;
+  ws_backbone_free();
   ws_rooms_free();
 }
 

@@ -18,12 +18,16 @@ typedef struct ws_metrics {
   ir_series_t *bytes[2];    /* websocket_bytes_total{direction} */
   ir_series_t *wire[2];     /* websocket_wire_bytes_total{direction} */
   ir_series_t *slow[2];     /* websocket_slow_consumer_total{policy}: close, drop_oldest */
+  ir_series_t *room_drops;  /* websocket_room_drops_total: not handed to a room's broker */
 } ws_metrics;
 
 /* A room's members on one worker. */
 typedef struct ws_room_local {
   ws_member *head;
   size_t count;
+  struct ws_worker *ww;        /* its worker, for the broker's callbacks */
+  uint32_t id;
+  struct ir_mqtt_sub *sub;     /* room_topic: the worker's subscription */
 } ws_room_local;
 
 typedef struct ws_worker {
@@ -33,6 +37,7 @@ typedef struct ws_worker {
   ir_timer_t *tick;     /* keepalive and close deadlines, while there are sessions */
   ws_room_local *rooms; /* [nrooms] */
   size_t nrooms;
+  ir_timer_t *subscribe; /* room_topic: subscribes once every worker_init ran */
 } ws_worker;
 
 extern ir_module_t *ws_module;
