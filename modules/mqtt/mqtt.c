@@ -93,8 +93,7 @@ static void free_list(char **list) {
   free(list);
 }
 
-/* broker = HOST:PORT or [IPv6]:PORT. */
-static int parse_broker(mq_broker *b, const char *text) {
+int mq_broker_parse(mq_broker *b, const char *text) {
   const char *colon = strrchr(text, ':');
   if (!colon || colon == text || !colon[1]) return -1;
   char *end;
@@ -160,7 +159,7 @@ static int mq_instance_create(ir_instance_t *inst, void **data) {
   while (r->prefix_len && prefix[r->prefix_len - 1] == '/') r->prefix_len--;
 
   const char *broker = get_str(inst, "broker");
-  if (!broker || parse_broker(&r->broker, broker) < 0) {
+  if (!broker || mq_broker_parse(&r->broker, broker) < 0) {
     ir_log(mq_module, NULL, IR_LOG_ERROR, "route %s: broker = %s: not HOST:PORT", prefix,
            broker ? broker : "");
     return IR_EINVAL;

@@ -21,6 +21,10 @@ typedef struct mq_broker {
   char *ca_file; /* broker_ca: CA bundle for libmosquitto; NULL: the system's */
 } mq_broker;
 
+/* Fills b's name, host and port from HOST:PORT or [IPv6]:PORT (mqtt.c):
+ * 0, or -1 for a bad address or out of memory. */
+int mq_broker_parse(mq_broker *b, const char *text);
+
 /* One route of the module (instance data), read-only once workers run. */
 typedef struct mq_route {
   const char *prefix; /* the route's path prefix */

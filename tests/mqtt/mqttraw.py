@@ -11,7 +11,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "websocket"))
 import wsraw  # noqa: E402
-from wsraw import H  # noqa: E402
+from wsraw import H  # noqa: E402,F401  (re-exported to the tests)
 
 CONNACK, PUBLISH, PUBACK, PUBREC, SUBACK, DISCONNECT = 2, 3, 4, 5, 9, 14
 

@@ -23,7 +23,6 @@ Every wait is bounded; only 127.0.0.1 is used.
 
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
