@@ -479,18 +479,27 @@ int mq_client_publish(mq_worker *mw, const mq_broker *b, const char *topic, cons
     free(p);
     return IR_ENOMEM;
   }
-  int rc = mosquitto_publish_v5(c->mosq, &p->mid, topic, (int)len, payload, o.qos, o.retain != 0,
-                                props);
-  mosquitto_property_free_all(&props);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    free(p);
-    client_after(c, rc == MOSQ_ERR_NOMEM || rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc);
-    return rc == MOSQ_ERR_NOMEM ? IR_ENOMEM : rc == MOSQ_ERR_INVAL ? IR_EINVAL : IR_ECLOSED;
-  }
+  /* Listed before the call: libmosquitto sets the mid first and, with no
+   * thread of its own, may write a QoS 0 PUBLISH and report it (on_publish,
+   * which frees p) before it returns. */
+  p->mid = -1;
   p->done = o.done;
   p->data = o.data;
   p->next = c->pending;
   c->pending = p;
+  int rc = mosquitto_publish_v5(c->mosq, &p->mid, topic, (int)len, payload, o.qos, o.retain != 0,
+                                props);
+  mosquitto_property_free_all(&props);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    for (mq_pending **pp = &c->pending; *pp; pp = &(*pp)->next)
+      if (*pp == p) {
+        *pp = p->next;
+        free(p);
+        break;
+      }
+    client_after(c, rc == MOSQ_ERR_NOMEM || rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc);
+    return rc == MOSQ_ERR_NOMEM ? IR_ENOMEM : rc == MOSQ_ERR_INVAL ? IR_EINVAL : IR_ECLOSED;
+  }
   client_update_watch(c);
   return IR_OK;
 }

@@ -278,8 +278,7 @@ static int stream_kind(ir_stream_t *s) {
   return kind ? *kind : 0;
 }
 
-/* A short text/plain answer; allow names the one method taken (405). */
-static int answer(ir_stream_t *s, int status, const char *allow, const char *text) {
+int mq_answer(ir_stream_t *s, int status, const char *allow, const char *text) {
   size_t len = strlen(text);
   char cl[24];
   int n = snprintf(cl, sizeof cl, "%zu", len);
@@ -309,21 +308,21 @@ static int mq_on_request(ir_stream_t *s, void *data) {
 
   if (is_session(s)) {
     if (rest.len && !path_is(rest, "/"))
-      return answer(s, 404, NULL, "no such MQTT endpoint\n");
-    if (!mq_ws) return answer(s, 503, NULL, "mod_websocket is not loaded\n");
+      return mq_answer(s, 404, NULL, "no such MQTT endpoint\n");
+    if (!mq_ws) return mq_answer(s, 503, NULL, "mod_websocket is not loaded\n");
     return mq_bridge_start(s, r);
   }
   if (rest.len > 9 && !memcmp(rest.ptr, "/publish/", 9)) {
-    if (!post) return answer(s, 405, "POST", "publish takes POST\n");
+    if (!post) return mq_answer(s, 405, "POST", "publish takes POST\n");
     return mq_publish_start(s, r, rest.ptr + 9, rest.len - 9);
   }
   if (path_is(rest, "/subscribe")) {
-    if (!get) return answer(s, 405, "GET", "subscribe takes GET\n");
+    if (!get) return mq_answer(s, 405, "GET", "subscribe takes GET\n");
     return mq_sse_start(s, r);
   }
   if (!rest.len || path_is(rest, "/"))
-    return answer(s, 426, NULL, "MQTT over WebSocket: upgrade with subprotocol mqtt\n");
-  return answer(s, 404, NULL, "no such MQTT endpoint\n");
+    return mq_answer(s, 426, NULL, "MQTT over WebSocket: upgrade with subprotocol mqtt\n");
+  return mq_answer(s, 404, NULL, "no such MQTT endpoint\n");
 }
 
 static int mq_on_body(ir_stream_t *s, const uint8_t *bytes, size_t len) {

@@ -102,6 +102,9 @@ void mq_violation(ir_stream_t *s, int rule, const char *fmt, ...)
 int mq_query_param(ir_str query, const char *name, char *out, size_t cap);
 /* Percent-decodes in into out (cap bytes, NUL-terminated): the length, or -1. */
 int mq_percent_decode(const char *in, size_t len, char *out, size_t cap);
+/* A complete short text/plain answer; allow (or NULL) names the methods
+ * taken, for a 405. */
+int mq_answer(ir_stream_t *s, int status, const char *allow, const char *text);
 
 /* ---- bridge.c: MQTT over WebSocket (an upgrade request on the route) ---- */
 int mq_bridge_start(ir_stream_t *s, const mq_route *r);

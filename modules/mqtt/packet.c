@@ -172,7 +172,7 @@ static mq_bytes rd_binary(rd *r) {
 
 /* Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
  * past U+10FFFF) without U+0000, as MQTT requires of every string. */
-static int utf8_valid(const uint8_t *s, size_t n) {
+int mq_utf8_valid(const uint8_t *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     uint8_t c = s[i];
@@ -200,7 +200,7 @@ static int utf8_valid(const uint8_t *s, size_t n) {
 
 static mq_bytes rd_string(rd *r) {
   mq_bytes b = rd_binary(r);
-  if (!r->bad && !utf8_valid(b.ptr, b.len)) r->bad = 1;
+  if (!r->bad && !mq_utf8_valid(b.ptr, b.len)) r->bad = 1;
   return b;
 }
 

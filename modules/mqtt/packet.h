@@ -55,6 +55,9 @@ void mq_framer_free(mq_framer *f);
 /* Bytes of an unfinished packet held now. */
 size_t mq_framer_pending(const mq_framer *f);
 
+/* Well-formed UTF-8 (RFC 3629) without U+0000, as MQTT strings must be. */
+int mq_utf8_valid(const uint8_t *s, size_t n);
+
 /* A whole packet's type (high nibble of its first byte). */
 static inline unsigned mq_type(const uint8_t *pkt) { return pkt[0] >> 4; }
 
