@@ -29,6 +29,11 @@ struct ir_mqtt_sub {
   void *data;
   int gone;      /* unsubscribed during a dispatch: freed by the sweep */
   int notify_up; /* on_state(1) owed once the broker subscription is made */
+  /* Retained messages: the broker sends them right after the SUBACK of each
+   * SUBSCRIBE of the filter, and each subscriber gets those of the first
+   * SUBACK after it joined (or after a reconnect), not a later one's. */
+  int awaiting;    /* joined since the last SUBACK of f */
+  int retained_ok; /* the retained messages arriving now are for it */
   struct ir_mqtt_sub *next;
 };
 
@@ -66,6 +71,7 @@ struct mq_client {
   int sweep;               /* some subscription went during it */
   int lost;                /* the connection went inside a libmosquitto call */
   int draining;
+  int hurried;             /* the pending retry was brought forward (client_hurry) */
   mq_filter *filters;
   mq_pending *pending;
   mq_client *next;
@@ -237,7 +243,20 @@ static void retry_cb(ir_timer_t *t, void *data) {
   mq_client *c = data;
   ir_timer_stop(t);
   c->retry = NULL;
+  c->hurried = 0;
   client_attempt(c);
+}
+
+/* Work waits for the broker (a publish found it down): the next attempt
+ * comes within MQ_BACKOFF_MIN_MS instead of the backoff's whole wait, once
+ * per wait, so a flood of publishes makes no more attempts than that. */
+static void client_hurry(mq_client *c) {
+  if (!c->retry || c->hurried || c->draining) return;
+  ir_timer_t *t = ir_timer_start(c->mw->w, MQ_BACKOFF_MIN_MS, 0, retry_cb, c);
+  if (!t) return;
+  ir_timer_stop(c->retry);
+  c->retry = t;
+  c->hurried = 1;
 }
 
 static void client_retry_later(mq_client *c) {
@@ -264,7 +283,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     ir_log(mq_module, NULL, IR_LOG_INFO, "mqtt broker %s: reconnected", c->b.name);
   }
   c->ever_connected = 1;
-  for (mq_filter *f = c->filters; f; f = f->next) filter_send_subscribe(f);
+  for (mq_filter *f = c->filters; f; f = f->next) {
+    for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) s->awaiting = 1;
+    filter_send_subscribe(f);
+  }
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
@@ -291,6 +313,10 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count,
       return;
     }
     f->subscribed = 1;
+    for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) {
+      s->retained_ok = s->awaiting;
+      s->awaiting = 0;
+    }
     notify_state(c, f, 1);
     return;
   }
@@ -330,7 +356,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
   for (mq_filter *f = c->filters; f; f = f->next) {
     if (!mq_topic_match(f->filter, strlen(f->filter), m->topic, tlen)) continue;
     for (ir_mqtt_sub_t *s = f->subs; s; s = s->next)
-      if (!s->gone && s->cbs.on_message) s->cbs.on_message(&msg, s->data);
+      if (!s->gone && s->cbs.on_message && (!m->retain || s->retained_ok))
+        s->cbs.on_message(&msg, s->data);
   }
   if (--c->busy == 0 && c->sweep) client_sweep(c);
 }
@@ -448,7 +475,15 @@ ir_mqtt_sub_t *mq_client_subscribe(mq_worker *mw, const mq_broker *b, const char
     c->filters = f;
     filter_send_subscribe(f);
     client_update_watch(c);
+  } else {
+    /* Subscribing again makes the broker send the filter's retained
+     * messages again (MQTT 3.1.1 3.8.4), for the newcomer only; the
+     * subscription's QoS is the highest any subscriber asked. */
+    if (qos > f->qos) f->qos = qos;
+    filter_send_subscribe(f);
+    client_update_watch(c);
   }
+  s->awaiting = 1;
   s->f = f;
   s->notify_up = !f->subscribed && !c->connected;
   s->next = f->subs;
@@ -471,7 +506,10 @@ int mq_client_publish(mq_worker *mw, const mq_broker *b, const char *topic, cons
     return IR_EINVAL;
   mq_client *c = client_get(mw, b);
   if (!c) return mw->draining ? IR_ECLOSED : IR_ENOMEM;
-  if (!c->connected || !c->mosq) return IR_ECLOSED;
+  if (!c->connected || !c->mosq) {
+    client_hurry(c);
+    return IR_ECLOSED;
+  }
   mq_pending *p = calloc(1, sizeof(*p));
   if (!p) return IR_ENOMEM;
   mosquitto_property *props = NULL;

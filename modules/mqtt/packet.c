@@ -383,7 +383,9 @@ static int subscribe_body(rd *r, unsigned type, unsigned flags, unsigned level,
 
 static int suback_code_ok(uint8_t c, unsigned level) {
   if (c <= 2) return 1;
-  if (level < 5) return level == 4 && c == 0x80;
+  /* 0x80 is 3.1.1's failure code; 3.1 has none, but brokers (Mosquitto)
+   * and the bridge itself send it to 3.1 clients too */
+  if (level < 5) return c == 0x80;
   switch (c) {
   case 0x80: case 0x83: case 0x87: case 0x8F: case 0x91: case 0x97: case 0x9E: case 0xA1:
   case 0xA2: return 1;

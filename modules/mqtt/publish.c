@@ -76,8 +76,8 @@ static void pub_send(mq_pub *p) {
 }
 
 static void pub_timer(ir_timer_t *t, void *data) {
-  (void)t;
   mq_pub *p = data;
+  ir_timer_stop(t); /* a one-shot timer is freed by its stop, fired or not */
   p->timer = NULL;
   if (!p->in_flight) {
     pub_send(p);

@@ -18,7 +18,8 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
-TARGETS=(fuzz_h1 fuzz_h2 fuzz_h2c_upgrade fuzz_ini fuzz_static_path fuzz_static_http fuzz_ws_codec)
+TARGETS=(fuzz_h1 fuzz_h2 fuzz_h2c_upgrade fuzz_ini fuzz_static_path fuzz_static_http fuzz_ws_codec
+  fuzz_mqtt_packet)
 
 # The files each target is meant to exercise, for its coverage line.
 sources_of() {
@@ -30,6 +31,7 @@ sources_of() {
   fuzz_static_path) echo modules/static/path.c ;;
   fuzz_static_http) echo modules/static/http_cond.c modules/static/encoding.c ;;
   fuzz_ws_codec) echo modules/websocket/codec.c modules/websocket/deflate.c modules/websocket/utf8.c ;;
+  fuzz_mqtt_packet) echo modules/mqtt/packet.c modules/mqtt/topic.c ;;
   esac
 }
 

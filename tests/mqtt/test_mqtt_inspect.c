@@ -78,6 +78,7 @@ static const pkt_case good[] = {
   {4, 0, "d0 00"},
   {5, 0, "b0 04 0001 00 00"},
   {5, 0, "e0 01 8e"},
+  {3, 0, "90 03 0003 80"}, /* 3.1 SUBACK failure, as Mosquitto sends it (found by fuzz_mqtt_packet) */
 };
 
 /* Malformed packets (each must be refused by mq_check). */
