@@ -249,6 +249,7 @@ static int seal(ir_outbound_t *o) {
 }
 
 static void on_write(uv_write_t *req, int status);
+static void want_pump(ir_outbound_t *o);
 static void on_shutdown(uv_shutdown_t *req, int status);
 
 /* Starts the next socket write when none is in flight. */
@@ -276,8 +277,29 @@ static void flush(ir_outbound_t *o) {
     }
     return;
   }
+  /* As conn.c: what the socket takes at once goes without a request, so
+   * libuv does not re-register the socket with epoll, as it does whenever
+   * a uv_write's queue drains; only the rest waits in a uv_write. */
   uv_buf_t iov[WRITE_IOVECS];
   size_t bytes;
+  for (;;) {
+    unsigned n = irh_bufq_peek(q, iov, WRITE_IOVECS, &bytes);
+    ssize_t done = uv_try_write((uv_stream_t *)&o->tcp, iov, n);
+    if (done < 0 && done != UV_EAGAIN) {
+      fail_now(o, status_of_uv((int)done));
+      return;
+    }
+    if (done > 0) irh_bufq_consume(q, (size_t)done);
+    if (done != (ssize_t)bytes) break;
+    if (!q->len) { /* as on_write: owed on_writable, then what it wrote, or the close */
+      if (o->want_writable && !o->close_asked && queued(o) < o->max_queued) {
+        o->want_writable = 0;
+        if (o->cbs->on_writable) o->cbs->on_writable(o, o->data);
+      }
+      if (o->state == OB_OPEN && (queued(o) || o->close_asked)) want_pump(o);
+      return;
+    }
+  }
   unsigned n = irh_bufq_peek(q, iov, WRITE_IOVECS, &bytes);
   int rc = uv_write(&o->write_req, (uv_stream_t *)&o->tcp, iov, n, on_write);
   if (rc != 0) {
@@ -301,6 +323,10 @@ static void on_write(uv_write_t *req, int status) {
   }
   irh_bufq_consume(o->tls ? &o->wire : &o->out, o->in_flight);
   o->in_flight = 0;
+  if (o->peer_eof && !o->tls) { /* the end on_read found, now that the write went out */
+    fail_now(o, IR_ECLOSED);
+    return;
+  }
   if (o->state == OB_HANDSHAKE) { /* the rest of a flight */
     handshake(o);
     return;
@@ -426,7 +452,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     set_reading(o, 0);
     o->reading = 0;
     if (!o->tls) {
-      fail_now(o, IR_ECLOSED);
+      /* A reset that a failed write already reported to the kernel reads
+       * as an end: with a write in flight its callback tells which it was
+       * (it comes this turn when it failed; write_timeout bounds the wait). */
+      if (o->writing) arm_timer(o, o->write_timeout_ms);
+      else fail_now(o, IR_ECLOSED);
       return;
     }
   } else if (o->tls) {
