@@ -78,6 +78,7 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_PATH, "modules_dir", IRIDIUM_DEFAULT_MODULES_DIR, "folder of module .so files"),
     KEY(IR_KEY_STRING, "error_log", "stderr", "stderr, stdout, off or a file"),
     KEY(IR_KEY_STRING, "access_log", "off", "stderr, stdout, off or a file"),
+    KEY(IR_KEY_STRING, "access_log_format", "iridium", "iridium, combined or json"),
     KEY(IR_KEY_STRING, "log_level", "info", "debug, info, warn or error"),
     KEY(IR_KEY_INT, "max_connections", "10000", NULL),
     KEY(IR_KEY_SIZE, "max_header_size", "32k", NULL),
@@ -728,16 +729,24 @@ static void apply_numbers(irh_config *c, const irh_section *s) {
   }
 }
 
-static void apply_log_level(irh_config *c, const irh_section *s) {
+static const char *const access_format_words[] = {[IRH_ACCESS_IRIDIUM] = "iridium",
+                                                  [IRH_ACCESS_COMBINED] = "combined",
+                                                  [IRH_ACCESS_JSON] = "json"};
+
+/* A [server] key that takes one of words[first..last] (any case): its
+ * index into *out, else the bad value reported. */
+static void apply_word(irh_config *c, const irh_section *s, const char *key,
+                       const char *const *words, int first, int last, const char *expected,
+                       int *out) {
   const irh_kv *kv;
-  const char *text = key_text(s, server_keys, "log_level", &kv);
-  for (int level = IR_LOG_DEBUG; level <= IR_LOG_ERROR; level++) {
-    if (strcasecmp(text, level_words[level]) == 0) {
-      c->log_level = level;
+  const char *text = key_text(s, server_keys, key, &kv);
+  for (int i = first; i <= last; i++) {
+    if (strcasecmp(text, words[i]) == 0) {
+      *out = i;
       return;
     }
   }
-  report_bad_value(c, kv, "debug, info, warn or error");
+  report_bad_value(c, kv, expected);
 }
 
 /* A log target: stderr, stdout and off as they are, a path resolved. */
@@ -749,18 +758,19 @@ static char *log_target(const irh_config *c, const char *text) {
 
 /* The value of a path-like [server] key, refusing an empty one (which would
  * silently mean the INI's folder or an unnamed file). NULL when empty. */
-static const char *path_text(irh_config *c, const irh_section *s, const char *key) {
+static const char *path_text(irh_config *c, const irh_section *s, const char *key, int *line) {
   const irh_kv *kv;
   const char *text = key_text(s, server_keys, key, &kv);
+  if (line) *line = kv ? kv->line : 0;
   if (text[0] != '\0') return text;
   report_bad_value(c, kv, "a path");
   return NULL;
 }
 
 static void apply_paths(irh_config *c, const irh_section *s) {
-  const char *modules_dir = path_text(c, s, "modules_dir");
-  const char *error_log = path_text(c, s, "error_log");
-  const char *access_log = path_text(c, s, "access_log");
+  const char *modules_dir = path_text(c, s, "modules_dir", NULL);
+  const char *error_log = path_text(c, s, "error_log", &c->error_log_line);
+  const char *access_log = path_text(c, s, "access_log", &c->access_log_line);
   if (!modules_dir || !error_log || !access_log) return;
   c->modules_dir = irh_config_resolve(c, modules_dir);
   c->error_log = log_target(c, error_log);
@@ -774,7 +784,10 @@ static void apply_server(irh_config *c, const irh_section *s) {
   if (s) irh_config_check_keys(c, s, server_keys, NULL, NULL);
   apply_workers(c, s);
   apply_numbers(c, s);
-  apply_log_level(c, s);
+  apply_word(c, s, "log_level", level_words, IR_LOG_DEBUG, IR_LOG_ERROR,
+             "debug, info, warn or error", &c->log_level);
+  apply_word(c, s, "access_log_format", access_format_words, IRH_ACCESS_IRIDIUM, IRH_ACCESS_JSON,
+             "iridium, combined or json", &c->access_log_format);
   apply_paths(c, s);
 }
 

@@ -38,6 +38,13 @@
 #define IRH_PROTO_H2 0x4u    /* "h2": HTTP/2 over TLS, chosen by ALPN */
 #define IRH_MAX_ALPN 2
 
+/* access_log_format: the lines log.h shows. */
+typedef enum irh_access_format {
+  IRH_ACCESS_IRIDIUM = 0, /* the default */
+  IRH_ACCESS_COMBINED,
+  IRH_ACCESS_JSON
+} irh_access_format;
+
 typedef struct irh_kv {
   char *key;   /* owned by the config */
   char *value; /* owned by the config */
@@ -99,6 +106,8 @@ typedef struct irh_config {
   char *modules_dir;
   char *error_log;  /* "stderr", "stdout", "off" or a path */
   char *access_log; /* likewise; default "off" */
+  int error_log_line, access_log_line; /* where the file set them; 0: the default */
+  int access_log_format;               /* an irh_access_format */
   int log_level;    /* an ir_log_level */
   uint64_t max_connections;
   uint64_t max_header_size; /* request line + headers, bytes */

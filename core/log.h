@@ -6,11 +6,25 @@
  * (conn=, stream= and module= appear only when known.)
  *
  * Access log: one line per finished request, collected in a per-worker
- * buffer and written once per loop turn (or when the buffer is large):
+ * buffer and written once per loop turn (or when the buffer is large), in
+ * the access_log_format of [server]:
+ *   iridium (default):
  *   2026-11-21T11:29:13.123Z 127.0.0.1:53312 "GET /hello?x=1" 200 18 0.000123 HTTP/1.1
- * fields: end time (UTC), client, "method target", status, body bytes sent,
- * duration in seconds, protocol. Bytes outside printable ASCII, '"' and '\'
- * in method and target are written as \xHH so a request cannot forge lines.
+ *       "localhost:8080" "-" "curl/7.88.1" hello
+ *     end time (UTC), client, "method target", status, body bytes sent,
+ *     duration in seconds, protocol, "host", "referer", "user-agent",
+ *     module (- when none: a host-made answer);
+ *   combined (Apache's and nginx's, for log analysers):
+ *   127.0.0.1 - - [21/Nov/2026:11:29:13 +0000] "GET /hello?x=1 HTTP/1.1" 200 18 "-" "curl/7.88.1"
+ *   json (one object per line; absent fields are null):
+ *   {"time":"2026-11-21T11:29:13.123Z","client":"127.0.0.1:53312","method":"GET",
+ *    "target":"/hello?x=1","protocol":"HTTP/1.1","status":200,"bytes":18,
+ *    "duration":0.000123,"host":"localhost:8080","referer":null,
+ *    "user_agent":"curl/7.88.1","module":"hello"}
+ * Bytes outside printable ASCII, '"' and '\' are written as \xHH (JSON:
+ * \u00HH, and \" \\) so a request cannot forge lines; an absent text
+ * field is "-". Text fields are cut (then "...") at 4096 bytes for the
+ * target, 1024 the referer, 512 the user agent, 256 the host, 128 others.
  */
 #ifndef IRIDIUM_CORE_LOG_H
 #define IRIDIUM_CORE_LOG_H
@@ -28,6 +42,17 @@ struct irh_config;
  * workers start. On failure prints a message naming the file and returns -1. */
 int irh_log_open(const struct irh_config *c);
 void irh_log_close(void);
+
+/* SIGUSR1: opens the log files again by their paths (after a rotation
+ * moved them) in place of the ones in use; stderr and stdout stay. Main
+ * thread, any time. -1 when one could not be reopened (logged; it keeps
+ * the file it had). */
+int irh_log_reopen(void);
+
+/* Whether every log file of c can be opened for appending (an existing
+ * file is opened, a missing one needs a writable folder; nothing is
+ * created): each problem reported as "INI:LINE: ..." and counted. 0 or -1. */
+int irh_log_check(struct irh_config *c);
 
 /* Whether a line of this level would be written. Any thread. */
 int irh_log_enabled(int level);
@@ -53,6 +78,13 @@ typedef struct irh_access_entry {
   const char *target; /* path and query as received */
   size_t target_len;
   const char *protocol; /* "HTTP/1.1" */
+  const char *host;     /* :authority, else Host; NULL when neither came */
+  size_t host_len;
+  const char *referer;
+  size_t referer_len;
+  const char *user_agent;
+  size_t user_agent_len;
+  const char *module; /* the route's module (NUL-terminated), NULL for a host answer */
   int status;
   uint64_t body_bytes;
   uint64_t duration_ns;

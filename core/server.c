@@ -24,7 +24,7 @@
 
 typedef struct irh_main_loop {
   uv_loop_t loop;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t poll_workers;
   irh_server *srv;
   int signals;
@@ -48,6 +48,26 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   irh_log_info("signal %d: finishing in-flight requests, then exiting", signum);
   stop_workers(m->srv);
+}
+
+/* SIGUSR1: the log files again (logrotate moved them). */
+static void on_reopen(uv_signal_t *h, int signum) {
+  (void)h;
+  if (irh_log_reopen() == 0) irh_log_info("signal %d: reopened the log files", signum);
+}
+
+/* SIGHUP, by an operator's habit, must not stop the server. */
+static void on_hangup(uv_signal_t *h, int signum) {
+  (void)h;
+  irh_log_warn("signal %d: reloading the configuration is not supported yet; it stays as it is",
+               signum);
+}
+
+static void close_signals(irh_main_loop *m) {
+  uv_close((uv_handle_t *)&m->sigterm, NULL);
+  uv_close((uv_handle_t *)&m->sigint, NULL);
+  uv_close((uv_handle_t *)&m->sigusr1, NULL);
+  uv_close((uv_handle_t *)&m->sighup, NULL);
 }
 
 /* Before stopping: whether every worker started (then "started" is
@@ -79,23 +99,26 @@ static void on_poll_workers(uv_timer_t *t) {
   }
   for (unsigned i = 0; i < m->srv->nworkers; i++)
     if (!m->srv->workers[i]->closed) return;
-  uv_close((uv_handle_t *)&m->sigterm, NULL);
-  uv_close((uv_handle_t *)&m->sigint, NULL);
+  close_signals(m);
   uv_close((uv_handle_t *)&m->poll_workers, NULL);
 }
 
-/* Catches SIGTERM and SIGINT from here on; before the workers start, so
- * that a signal sent as soon as they serve is never fatal. The callbacks
- * run once main_loop_run runs the loop. */
+/* Catches SIGTERM, SIGINT, SIGUSR1 and SIGHUP from here on; before the
+ * workers start, so that a signal sent as soon as they serve is never
+ * fatal. The callbacks run once main_loop_run runs the loop. */
 static void main_loop_init(irh_main_loop *m, irh_server *srv) {
   *m = (irh_main_loop){.srv = srv};
   uv_loop_init(&m->loop);
   uv_signal_init(&m->loop, &m->sigterm);
   uv_signal_init(&m->loop, &m->sigint);
+  uv_signal_init(&m->loop, &m->sigusr1);
+  uv_signal_init(&m->loop, &m->sighup);
   uv_timer_init(&m->loop, &m->poll_workers);
   m->sigterm.data = m->sigint.data = m->poll_workers.data = m;
   uv_signal_start(&m->sigterm, on_signal, SIGTERM);
   uv_signal_start(&m->sigint, on_signal, SIGINT);
+  uv_signal_start(&m->sigusr1, on_reopen, SIGUSR1);
+  uv_signal_start(&m->sighup, on_hangup, SIGHUP);
 }
 
 /* Waits for a signal, then for every worker to end (run = 1); or only
@@ -104,8 +127,7 @@ static void main_loop_run(irh_main_loop *m, int run) {
   if (run) {
     uv_timer_start(&m->poll_workers, on_poll_workers, 20, 20);
   } else {
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
+    close_signals(m);
     uv_close((uv_handle_t *)&m->poll_workers, NULL);
   }
   uv_run(&m->loop, UV_RUN_DEFAULT);
@@ -174,7 +196,7 @@ int irh_server_run(irh_config *c) {
   irh_server srv = {.config = c, .nworkers = c->workers, .on_accept = irh_negotiate_accept};
   int status = 1;
   signal(SIGPIPE, SIG_IGN);
-  if (irh_log_open(c) != 0 || set_thread_pool(c) != 0) return 1;
+  if (irh_log_check(c) != 0 || irh_log_open(c) != 0 || set_thread_pool(c) != 0) return 1;
   if (irh_metrics_open(srv.nworkers) != 0) goto out; /* before modules' init registers */
   srv.modules = irh_modules_load(c);
   if (!srv.modules) goto out;
@@ -216,6 +238,7 @@ out:
 }
 
 int irh_server_check(irh_config *c) {
+  if (irh_log_check(c) != 0) return 1;
   if (set_thread_pool(c) != 0 || irh_metrics_open(1) != 0) return 1; /* the trial worker's */
   irh_modules *m = irh_modules_load(c);
   if (!m) {

@@ -201,11 +201,31 @@ void irh_stream_drain_notice(ir_stream_t *s) {
   d->on_stream_drain(s, irh_worker_drain_ms_left(s->worker));
 }
 
+static int header_is(const irh_header *h, const char *name, size_t len) {
+  return h->name.len == len && strncasecmp(h->name.ptr, name, len) == 0;
+}
+
+/* Host (when no :authority came), Referer and User-Agent, in one pass. */
+static void access_headers(const ir_stream_t *s, irh_access_entry *e) {
+  for (size_t i = 0; i < s->nheaders; i++) {
+    const irh_header *h = &s->headers[i];
+    if (!e->host && header_is(h, "host", 4))
+      e->host = h->value.ptr, e->host_len = h->value.len;
+    else if (!e->referer && header_is(h, "referer", 7))
+      e->referer = h->value.ptr, e->referer_len = h->value.len;
+    else if (!e->user_agent && header_is(h, "user-agent", 10))
+      e->user_agent = h->value.ptr, e->user_agent_len = h->value.len;
+  }
+}
+
 static void stream_access_log(ir_stream_t *s, int reason) {
   if (!irh_access_log_enabled()) return;
   int status = s->status;
   if (!(s->flags & IRH_STREAM_HEAD_SENT)) status = reason == IR_CLOSE_DONE ? 0 : 499;
   irh_access_entry e = {
+      .host = s->authority.len ? s->authority.ptr : NULL,
+      .host_len = s->authority.len,
+      .module = stream_module_name(s),
       .peer = s->conn->peer,
       .peer_len = s->conn->peer_len,
       .method = s->method.ptr,
@@ -217,6 +237,7 @@ static void stream_access_log(ir_stream_t *s, int reason) {
       .body_bytes = s->body_sent,
       .duration_ns = uv_hrtime() - s->start_ns,
   };
+  access_headers(s, &e);
   irh_access_log(&s->worker->access, &e);
 }
 

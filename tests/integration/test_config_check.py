@@ -264,6 +264,35 @@ class ConfigCheck(unittest.TestCase):
             self.assertIn("nosuchmod", p.stderr, "%s: the missing module is not named:\n%s"
                           % (mode, p.stderr))
 
+    def test_log_in_missing_folder(self):
+        """-t (and a start) refuse a log whose folder does not exist, at its
+        line; nothing is created."""
+        missing = os.path.join(self.tmp, "no-such-dir")
+        c = Conf(self.tmp).server(error_log=os.path.join(missing, "error.log"),
+                                  access_log=os.path.join(missing, "access.log")).listen() \
+            .module().route(module="hello", greeting="Hi")
+        for mode in ("-t", "-c"):
+            p = self.check(c, 1, run_mode=mode)
+            self.assert_error_at(p, c, c.at["error_log"], "error_log", "does not exist")
+            self.assert_error_at(p, c, c.at["access_log"], "access_log", "does not exist")
+            self.assertFalse(os.path.exists(missing))
+
+    def test_log_that_is_a_folder(self):
+        c = Conf(self.tmp).server(access_log=self.tmp).listen().module() \
+            .route(module="hello", greeting="Hi")
+        p = self.check(c, 1)
+        self.assert_error_at(p, c, c.at["access_log"], "is a folder")
+
+    def test_log_checked_not_created(self):
+        log = os.path.join(self.tmp, "access.log")
+        c = Conf(self.tmp).server(access_log=log, access_log_format="json").listen().module() \
+            .route(module="hello", greeting="Hi")
+        self.check(c, 0)
+        self.assertFalse(os.path.exists(log), "-t created the access log")
+
+    def test_bad_access_log_format(self):
+        self.bad_value("access_log_format", "apache")
+
     def test_module_whose_descriptor_name_differs_warns(self):
         """[module greeter] path = hello.so: the .so says it is 'hello'. It
         loads (routes use the section's name), with a warning at the path's

@@ -1,12 +1,17 @@
 #!/usr/bin/python3
 """The access log (one line per request, fields checked against what the
-client saw) and the error log (TIME [level] ... format, level filtering,
-stderr/stdout/off destinations)."""
+client saw, in the iridium, combined and json formats; SIGUSR1 reopens the
+files after a rotation without losing a line) and the error log (TIME
+[level] ... format, level filtering, stderr/stdout/off destinations);
+SIGHUP does not stop the server."""
 
 import datetime
+import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import unittest
 
@@ -16,8 +21,10 @@ import harness as H  # noqa: E402
 
 TS = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
 QUOTED = r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\x[0-9a-fA-F]{2})*)"'
-ACCESS_RE = re.compile(r"^%s (\S+):(\d+) %s (\d{3}) (\d+) (\d+\.\d+) (HTTP/\d(?:\.\d)?)$"
-                       % (TS, QUOTED))
+ACCESS_RE = re.compile(r"^%s (\S+):(\d+) %s (\d{3}) (\d+) (\d+\.\d+) (HTTP/\d(?:\.\d)?) %s %s %s "
+                       r"(\S+)$" % (TS, QUOTED, QUOTED, QUOTED, QUOTED))
+COMBINED_RE = re.compile(r'^(\S+) - - \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000)\] %s (\d{3}) (\d+) '
+                         r'%s %s$' % (QUOTED, QUOTED, QUOTED))
 ERROR_RE = re.compile(r"^%s \[(debug|info|warn|error)\] (.+)$" % TS)
 GREETING = H.DEFAULT_GREETING
 
@@ -26,9 +33,10 @@ def parse_access(line):
     m = ACCESS_RE.match(line)
     if not m:
         return None
-    ts, peer, port, reqs, status, nbytes, dur, proto = m.groups()
+    ts, peer, port, reqs, status, nbytes, dur, proto, host, referer, agent, module = m.groups()
     return {"time": ts, "peer": peer, "port": int(port), "request": reqs, "status": int(status),
-            "bytes": int(nbytes), "duration": float(dur), "protocol": proto}
+            "bytes": int(nbytes), "duration": float(dur), "protocol": proto, "host": host,
+            "referer": referer, "user_agent": agent, "module": module}
 
 
 def parse_ts(ts):
@@ -78,6 +86,9 @@ class AccessLog(unittest.TestCase):
                 self.assertEqual(e["bytes"], len(resp.body), "body bytes in %r (client got %d)"
                                  % (line, len(resp.body)))
                 self.assertEqual(e["protocol"], "HTTP/1.1", line)
+                self.assertEqual(e["host"], "127.0.0.1", line)
+                self.assertEqual((e["referer"], e["user_agent"]), ("-", "-"), line)
+                self.assertEqual(e["module"], "-" if reqline == "GET /nope" else "hello", line)
                 self.assertTrue(0 <= e["duration"] < H.scaled(5), line)
                 t = parse_ts(e["time"])
                 self.assertTrue(before - datetime.timedelta(seconds=1) <= t <=
@@ -148,6 +159,111 @@ class AccessLog(unittest.TestCase):
                              "access log written although off")
             self.assertNotIn("/hello?off=1", srv.stdout_text())
             self.assertNotIn("/hello?off=1", srv.stderr_text())
+
+
+class AccessFormats(unittest.TestCase):
+    """access_log_format = combined and json, filled from real clients."""
+
+    def curl_hello(self, srv, *extra):
+        out = H.curl(["-sS", "-A", "tester/1.0 (\"quoted\")", "-e", "http://ref.example/p?q=1",
+                      "-o", "/dev/null", "-w", "%{http_code} %{size_download}"] + list(extra) +
+                     ["http://127.0.0.1:%d/hello?fmt=1" % srv.port])
+        code, size = out.stdout.split()
+        return int(code), int(size)
+
+    def test_combined_from_curl(self):
+        with H.Server(server={"access_log_format": "combined"}) as srv:
+            code, size = self.curl_hello(srv)
+            self.assertEqual(code, 200)
+            lines = srv.wait_access_lines(1)
+            self.assertEqual(len(lines), 1, lines)
+            m = COMBINED_RE.match(lines[0])
+            self.assertIsNotNone(m, "not the combined format: %r" % lines[0])
+            addr, when, request, status, nbytes, referer, agent = m.groups()
+            self.assertEqual(addr, "127.0.0.1")
+            t = datetime.datetime.strptime(when, "%d/%b/%Y:%H:%M:%S %z")
+            self.assertLess(abs((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()),
+                            H.scaled(10))
+            self.assertEqual(request, "GET /hello?fmt=1 HTTP/1.1")
+            self.assertEqual((int(status), int(nbytes)), (200, size))
+            self.assertEqual(referer, "http://ref.example/p?q=1")
+            self.assertEqual(agent, "tester/1.0 (\\x22quoted\\x22)")
+
+    def test_json_from_curl_over_h1_and_h2(self):
+        with H.Server(server={"access_log_format": "json"}, protocols="http/1.1, h2c") as srv:
+            self.assertEqual(self.curl_hello(srv)[0], 200)
+            code, size = self.curl_hello(srv, "--http2-prior-knowledge")
+            self.assertEqual(code, 200)
+            self.assertEqual(H.http_request(srv.port, "GET", "/nope").status, 404)
+            lines = srv.wait_access_lines(3)
+            self.assertEqual(len(lines), 3, lines)
+            rows = [json.loads(l) for l in lines]
+            names = ["time", "client", "method", "target", "protocol", "status", "bytes",
+                     "duration", "host", "referer", "user_agent", "module"]
+            for r in rows:
+                self.assertEqual(list(r), names, r)
+                parse_ts(r["time"])
+                self.assertRegex(r["client"], r"^127\.0\.0\.1:\d+$")
+                self.assertIsInstance(r["duration"], float)
+            h1 = next(r for r in rows if r["protocol"] == "HTTP/1.1" and r["target"] != "/nope")
+            h2 = next(r for r in rows if r["protocol"] == "HTTP/2")
+            for r in (h1, h2):
+                self.assertEqual((r["method"], r["target"], r["status"], r["bytes"]),
+                                 ("GET", "/hello?fmt=1", 200, size), r)
+                self.assertEqual(r["referer"], "http://ref.example/p?q=1")
+                self.assertEqual(r["user_agent"], 'tester/1.0 ("quoted")')
+                self.assertEqual(r["module"], "hello")
+                self.assertEqual(r["host"], "127.0.0.1:%d" % srv.port)
+            miss = next(r for r in rows if r["target"] == "/nope")
+            self.assertEqual((miss["status"], miss["module"], miss["referer"]), (404, None, None))
+
+
+class Rotation(unittest.TestCase):
+    """What logrotate does: move the files, then kill -USR1."""
+
+    def test_usr1_reopens_under_load_without_losing_a_line(self):
+        with H.Server() as srv:
+            n, sent, errors = 400, [], []
+
+            def load():
+                for i in range(n):
+                    try:
+                        r = H.http_request(srv.port, "GET", "/hello?i=%d" % i)
+                        if r.status == 200:
+                            sent.append(i)
+                    except OSError as e:
+                        errors.append(e)
+            t = threading.Thread(target=load, daemon=True)
+            t.start()
+            self.assertTrue(H.wait_for(lambda: len(sent) >= n // 4, H.scaled(20)))
+            os.rename(srv.access_log, srv.access_log + ".1")
+            os.rename(srv.error_log, srv.error_log + ".1")
+            srv.signal(signal.SIGUSR1)
+            t.join(H.scaled(60))
+            self.assertFalse(t.is_alive())
+            self.assertEqual((errors, len(sent)), ([], n))
+
+            def both():
+                return [l for f in (srv.access_log + ".1", srv.access_log)
+                        for l in srv._read(f).split("\n") if l]
+            self.assertTrue(H.wait_for(lambda: len(both()) >= n, H.scaled(5)), len(both()))
+            old = [l for l in srv._read(srv.access_log + ".1").split("\n") if l]
+            new = [l for l in srv._read(srv.access_log).split("\n") if l]
+            self.assertTrue(old and new, "lines before %d, after %d" % (len(old), len(new)))
+            got = sorted(int(parse_access(l)["request"].split("=")[1]) for l in old + new)
+            self.assertEqual(got, list(range(n)), "each request once, none lost")
+            self.assertTrue(H.wait_for(lambda: "reopened the log files" in srv.error_log_text(),
+                                       H.scaled(3)), srv.error_log_text())
+            self.assertIn("started", srv._read(srv.error_log + ".1"))
+            self.assertTrue(srv.alive())
+
+    def test_sighup_does_not_stop_the_server(self):
+        with H.Server() as srv:
+            srv.signal(signal.SIGHUP)
+            self.assertTrue(H.wait_for(lambda: "signal 1:" in srv.error_log_text(), H.scaled(3)),
+                            srv.error_log_text())
+            self.assertEqual(H.http_request(srv.port, "GET", "/hello").status, 200)
+            self.assertTrue(srv.alive())
 
 
 class ErrorLog(unittest.TestCase):

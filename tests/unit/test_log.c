@@ -1,13 +1,15 @@
 /* test_log.c — unit tests for core/log.c: the error line format (on stderr
  * before irh_log_open, then in a file named by a config), level filtering,
- * the access line format and its escaping, the per-worker buffer, "off",
- * and the message when a log file cannot be opened.
+ * the access line formats (iridium, combined, json) and their escaping, the
+ * per-worker buffer, "off", the message when a log file cannot be opened,
+ * reopening after a rotation, and the -t check of the log paths.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -205,7 +207,14 @@ static irh_access_entry entry(const char *method, const char *target, int status
                             .protocol = "HTTP/1.1",
                             .status = status,
                             .body_bytes = bytes,
-                            .duration_ns = ns};
+                            .duration_ns = ns,
+                            .host = "localhost:8080",
+                            .host_len = 14,
+                            .referer = "http://r/",
+                            .referer_len = 9,
+                            .user_agent = "curl/7.88.1",
+                            .user_agent_len = 11,
+                            .module = "hello"};
 }
 
 static void test_access_lines(void) {
@@ -223,6 +232,10 @@ static void test_access_lines(void) {
   e.target = "/x\0y";
   e.target_len = 4;
   e.protocol = "HTTP/2";
+  e.host = "a\"b", e.host_len = 3;
+  e.referer = NULL, e.referer_len = 0;
+  e.user_agent = "x\n", e.user_agent_len = 2;
+  e.module = NULL;
   irh_access_log(&b, &e);
   e = (irh_access_entry){.status = 400}; /* nothing known */
   irh_access_log(&b, &e);
@@ -236,13 +249,16 @@ static void test_access_lines(void) {
   char *text = read_file(in_tmp("access.log"));
   CHECK(count_lines(text) == 4);
   const char *line = text;
-  EXPECT_LINE(line, " 127.0.0.1:53312 \"GET /hello?x=1\" 200 18 0.000123 HTTP/1.1");
+  EXPECT_LINE(line, " 127.0.0.1:53312 \"GET /hello?x=1\" 200 18 0.000123 HTTP/1.1 "
+                    "\"localhost:8080\" \"http://r/\" \"curl/7.88.1\" hello");
   line = strchr(line, '\n') + 1;
-  EXPECT_LINE(line, " 127.0.0.1:53312 \"GE\\x22T /a\\x5cb\\x0a\\xff c\" 404 0 1.500000 HTTP/1.1");
+  EXPECT_LINE(line, " 127.0.0.1:53312 \"GE\\x22T /a\\x5cb\\x0a\\xff c\" 404 0 1.500000 HTTP/1.1 "
+                    "\"localhost:8080\" \"http://r/\" \"curl/7.88.1\" hello");
   line = strchr(line, '\n') + 1;
-  EXPECT_LINE(line, " 127.0.0.1:53312 \"PUT /x\\x00y\" 201 5 0.000000 HTTP/2");
+  EXPECT_LINE(line, " 127.0.0.1:53312 \"PUT /x\\x00y\" 201 5 0.000000 HTTP/2 \"a\\x22b\" "
+                    "\"-\" \"x\\x0a\" -");
   line = strchr(line, '\n') + 1;
-  EXPECT_LINE(line, " - \"- -\" 400 0 0.000000 -");
+  EXPECT_LINE(line, " - \"- -\" 400 0 0.000000 - \"-\" \"-\" \"-\" -");
   free(text);
 
   irh_access_buf_free(&b);
@@ -268,7 +284,9 @@ static void test_access_long_target(void) {
 
   char *text = read_file(in_tmp("access.log"));
   char want[4200];
-  snprintf(want, sizeof want, " 127.0.0.1:53312 \"GET %.4096s...\" 414 0 0.000000 HTTP/1.1",
+  snprintf(want, sizeof want,
+           " 127.0.0.1:53312 \"GET %.4096s...\" 414 0 0.000000 HTTP/1.1 \"localhost:8080\" "
+           "\"http://r/\" \"curl/7.88.1\" hello",
            target);
   EXPECT_LINE(text, want);
   free(text);
@@ -303,7 +321,7 @@ static void test_access_buffer_limits(void) {
   char *text = read_file(in_tmp("access.log"));
   CHECK(count_lines(text) == 500);
   for (const char *line = text; *line; line = strchr(line, '\n') + 1)
-    CHECK(is_timestamp(line) && strstr(line, " 0.000001 HTTP/1.1\n") != NULL);
+    CHECK(is_timestamp(line) && strstr(line, " 0.000001 HTTP/1.1 \"localhost:8080\"") != NULL);
   free(text);
   irh_access_buf_free(&b);
   irh_log_close();
@@ -347,6 +365,153 @@ static void test_open_failure(void) {
   unlink(in_tmp("error.log"));
 }
 
+/* combined: the address without its port, the local time in brackets (UTC
+ * here), the request line with its protocol, referer and user agent. */
+static void test_access_combined(void) {
+  irh_config *c = load_config("access_log = access.log\naccess_log_format = combined\n");
+  CHECK(irh_log_open(c) == 0);
+  irh_access_buf b = {0};
+  irh_access_entry e = entry("GET", "/hello?x=1", 200, 18, 123456);
+  irh_access_log(&b, &e);
+  e.peer = "[::1]:40000", e.peer_len = 11, e.referer = NULL, e.referer_len = 0;
+  e.user_agent = "q\"", e.user_agent_len = 2;
+  irh_access_log(&b, &e);
+  irh_access_flush(&b);
+  char *text = read_file(in_tmp("access.log"));
+  CHECK(count_lines(text) == 2);
+  /* 127.0.0.1 - - [04/Dec/2026:18:07:15 +0000] "GET ..." */
+  const char *l1 = text, *l2 = strchr(text, '\n') + 1;
+  CHECK(strncmp(l1, "127.0.0.1 - - [", 15) == 0);
+  CHECK(isdigit((unsigned char)l1[15]) && l1[17] == '/' && l1[21] == '/' && l1[26] == ':');
+  CHECK(strncmp(l1 + 35, " +0000] ", 8) == 0);
+  const char *rest1 = "\"GET /hello?x=1 HTTP/1.1\" 200 18 \"http://r/\" \"curl/7.88.1\"\n";
+  CHECK(strncmp(l1 + 43, rest1, strlen(rest1)) == 0);
+  CHECK(strncmp(l2, "::1 - - [", 9) == 0);
+  const char *rest2 = "\"GET /hello?x=1 HTTP/1.1\" 200 18 \"-\" \"q\\x22\"\n";
+  CHECK(strncmp(l2 + 37, rest2, strlen(rest2)) == 0);
+  free(text);
+  irh_access_buf_free(&b);
+  irh_log_close();
+  irh_config_free(c);
+  unlink(in_tmp("access.log"));
+}
+
+/* json: stable names, numbers as numbers, absent fields null, every byte
+ * outside printable ASCII as \u00HH. */
+static void test_access_json(void) {
+  irh_config *c = load_config("access_log = access.log\naccess_log_format = JSON\n");
+  CHECK(irh_log_open(c) == 0);
+  irh_access_buf b = {0};
+  irh_access_entry e = entry("GET", "/a\"b\\c\n\xc3\xa9", 404, 7, UINT64_C(2000001000));
+  e.referer = NULL, e.referer_len = 0, e.module = NULL;
+  irh_access_log(&b, &e);
+  irh_access_flush(&b);
+  char *text = read_file(in_tmp("access.log"));
+  CHECK(count_lines(text) == 1);
+  CHECK(strncmp(text, "{\"time\":\"", 9) == 0 && is_timestamp(text + 9));
+  const char *rest = "\",\"client\":\"127.0.0.1:53312\",\"method\":\"GET\","
+                     "\"target\":\"/a\\\"b\\\\c\\u000a\\u00c3\\u00a9\",\"protocol\":\"HTTP/1.1\","
+                     "\"status\":404,\"bytes\":7,\"duration\":2.000001,"
+                     "\"host\":\"localhost:8080\",\"referer\":null,"
+                     "\"user_agent\":\"curl/7.88.1\",\"module\":null}\n";
+  if (strcmp(text + 9 + TIME_LEN, rest) != 0) {
+    fprintf(stderr, "json line: %s", text);
+    exit(1);
+  }
+  free(text);
+  irh_access_buf_free(&b);
+  irh_log_close();
+  irh_config_free(c);
+  unlink(in_tmp("access.log"));
+}
+
+static void test_access_format_refused(void) {
+  write_file(in_tmp("log.ini"), "[server]\naccess_log_format = apache\n[listen 127.0.0.1:8080]\n");
+  capture_start();
+  irh_config *c = irh_config_load(in_tmp("log.ini"));
+  char *out = capture_stop();
+  CHECK(c == NULL);
+  CHECK(strstr(out, "log.ini:2: bad value 'apache' for key 'access_log_format' (expected "
+                    "iridium, combined or json)") != NULL);
+  free(out);
+}
+
+/* rename(2) of two files of tmpdir (in_tmp's buffer holds one name). */
+static void move_in_tmp(const char *from, const char *to) {
+  char a[256];
+  snprintf(a, sizeof a, "%s", in_tmp(from));
+  CHECK(rename(a, in_tmp(to)) == 0);
+}
+
+/* After a rotation moved the files, irh_log_reopen writes to new ones at
+ * the same paths; the moved files keep what came before. */
+static void test_reopen(void) {
+  irh_config *c = load_config("error_log = error.log\naccess_log = access.log\n");
+  CHECK(irh_log_open(c) == 0);
+  irh_access_buf b = {0};
+  irh_access_entry e = entry("GET", "/before", 200, 1, 1);
+  irh_access_log(&b, &e);
+  irh_access_flush(&b);
+  irh_log_info("before the rotation");
+  move_in_tmp("error.log", "error.log.1");
+  move_in_tmp("access.log", "access.log.1");
+  CHECK(irh_log_reopen() == 0);
+  e = entry("GET", "/after", 200, 1, 1);
+  irh_access_log(&b, &e);
+  irh_access_flush(&b);
+  irh_log_info("after the rotation");
+
+  char *old_a = read_file(in_tmp("access.log.1")), *new_a = read_file(in_tmp("access.log"));
+  char *old_e = read_file(in_tmp("error.log.1")), *new_e = read_file(in_tmp("error.log"));
+  CHECK(count_lines(old_a) == 1 && strstr(old_a, "/before"));
+  CHECK(count_lines(new_a) == 1 && strstr(new_a, "/after"));
+  CHECK(count_lines(old_e) == 1 && strstr(old_e, "before the rotation"));
+  CHECK(count_lines(new_e) == 1 && strstr(new_e, "after the rotation"));
+  free(old_a), free(new_a), free(old_e), free(new_e);
+
+  /* A path that can no longer be opened: said, and the file in use stays. */
+  move_in_tmp("access.log", "access.log.2");
+  CHECK(mkdir(in_tmp("access.log"), 0755) == 0);
+  CHECK(irh_log_reopen() == -1);
+  char *said = read_file(in_tmp("error.log"));
+  CHECK(strstr(said, "cannot reopen the access log") != NULL);
+  free(said);
+  e = entry("GET", "/kept", 200, 1, 1);
+  irh_access_log(&b, &e);
+  irh_access_flush(&b);
+  char *kept = read_file(in_tmp("access.log.2"));
+  CHECK(strstr(kept, "/kept") != NULL);
+  free(kept);
+
+  irh_access_buf_free(&b);
+  irh_log_close();
+  irh_config_free(c);
+  CHECK(rmdir(in_tmp("access.log")) == 0);
+  const char *files[] = {"error.log", "error.log.1", "access.log.1", "access.log.2"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(in_tmp(files[i]));
+}
+
+/* The -t check: a log in a missing folder, or a folder as a log, is
+ * "INI:LINE: ..."; a file to be created in a writable folder passes and
+ * is not created. */
+static void test_log_check(void) {
+  irh_config *c = load_config("error_log = /nonexistent-dir/e.log\naccess_log = .\n");
+  capture_start();
+  int rc = irh_log_check(c);
+  char *out = capture_stop();
+  CHECK(rc == -1 && c->errors == 2);
+  CHECK(strstr(out, "log.ini:2: error_log '/nonexistent-dir/e.log': its folder "
+                    "'/nonexistent-dir' does not exist") != NULL);
+  CHECK(strstr(out, "log.ini:3: access_log '") != NULL && strstr(out, "' is a folder") != NULL);
+  free(out);
+  irh_config_free(c);
+
+  c = load_config("error_log = new-error.log\naccess_log = stdout\n");
+  CHECK(irh_log_check(c) == 0 && c->errors == 0);
+  CHECK(access(in_tmp("new-error.log"), F_OK) != 0); /* not created */
+  irh_config_free(c);
+}
+
 int main(void) {
   CHECK(mkdtemp(tmpdir) != NULL);
   test_error_line_on_stderr();
@@ -358,6 +523,11 @@ int main(void) {
   test_access_buffer_limits();
   test_access_off();
   test_open_failure();
+  test_access_combined();
+  test_access_json();
+  test_access_format_refused();
+  test_reopen();
+  test_log_check();
   unlink(in_tmp("log.ini"));
   CHECK(rmdir(tmpdir) == 0);
   printf("test_log: all passed\n");
