@@ -80,31 +80,44 @@ static const ir_config_key server_keys[] = {
     KEY(IR_KEY_STRING, "access_log", "off", "stderr, stdout, off or a file"),
     KEY(IR_KEY_STRING, "access_log_format", "iridium", "iridium, combined or json"),
     KEY(IR_KEY_STRING, "log_level", "info", "debug, info, warn or error"),
-    KEY(IR_KEY_INT, "max_connections", "10000", NULL),
-    KEY(IR_KEY_SIZE, "max_header_size", "32k", NULL),
-    KEY(IR_KEY_INT, "max_header_count", "100", NULL),
-    KEY(IR_KEY_SIZE, "max_uri_length", "8k", NULL),
-    KEY(IR_KEY_SIZE, "max_body_size", "1m", NULL),
-    KEY(IR_KEY_INT, "keepalive_requests", "1000", NULL),
-    KEY(IR_KEY_DURATION, "header_timeout", "30s", NULL),
-    KEY(IR_KEY_DURATION, "body_timeout", "60s", NULL),
-    KEY(IR_KEY_DURATION, "keepalive_timeout", "75s", NULL),
-    KEY(IR_KEY_DURATION, "write_timeout", "60s", NULL),
-    KEY(IR_KEY_DURATION, "shutdown_timeout", "10s", NULL),
+    KEY(IR_KEY_INT, "max_connections", "10000",
+        "open connections on all workers; past it a new one is closed at once"),
+    KEY(IR_KEY_SIZE, "max_header_size", "32k", "request line and headers, bytes; past it 431"),
+    KEY(IR_KEY_INT, "max_header_count", "100", "header fields per request; past it 431"),
+    KEY(IR_KEY_SIZE, "max_uri_length", "8k", "request target, bytes; past it 414"),
+    KEY(IR_KEY_SIZE, "max_body_size", "1m", "request body (not an upgraded stream); past it 413"),
+    KEY(IR_KEY_INT, "keepalive_requests", "1000",
+        "requests on one connection, then it closes (HTTP/2: GOAWAY)"),
+    KEY(IR_KEY_DURATION, "header_timeout", "30s",
+        "time to send a whole request head; then 408 and close"),
+    KEY(IR_KEY_DURATION, "body_timeout", "60s",
+        "time between two pieces of a request body; then 408 and close"),
+    KEY(IR_KEY_DURATION, "keepalive_timeout", "75s",
+        "an idle connection between requests; then close"),
+    KEY(IR_KEY_DURATION, "write_timeout", "60s",
+        "a client that takes no bytes for this long is closed"),
+    KEY(IR_KEY_DURATION, "shutdown_timeout", "10s",
+        "on SIGTERM, in-flight requests get this long; then their connections close"),
     KEY(IR_KEY_DURATION, "handler_timeout", "60s",
         "a module's time to send the response head once it has the request: then 504"),
     KEY(IR_KEY_SIZE, "max_queued_output", "1m", "bytes queued for one client before writers wait"),
     KEY(IR_KEY_INT, "thread_pool", "4",
         "threads of the pool that ir_work_submit and file reads share (1 to 1024)"),
-    KEY(IR_KEY_INT, "h2_max_concurrent_streams", "128", NULL),
-    KEY(IR_KEY_SIZE, "h2_initial_window_size", "256k", NULL),
-    KEY(IR_KEY_SIZE, "h2_max_frame_size", "16k", NULL),
-    KEY(IR_KEY_INT, "h2_max_continuations", "8", NULL),
-    KEY(IR_KEY_INT, "h2_reset_burst", "1000", NULL),
+    KEY(IR_KEY_INT, "h2_max_concurrent_streams", "128",
+        "SETTINGS_MAX_CONCURRENT_STREAMS; one more is REFUSED_STREAM"),
+    KEY(IR_KEY_SIZE, "h2_initial_window_size", "256k",
+        "SETTINGS_INITIAL_WINDOW_SIZE: request body bytes in flight per stream"),
+    KEY(IR_KEY_SIZE, "h2_max_frame_size", "16k", "SETTINGS_MAX_FRAME_SIZE, 16k to 16m-1"),
+    KEY(IR_KEY_INT, "h2_max_continuations", "8",
+        "CONTINUATION frames per header block; more is GOAWAY ENHANCE_YOUR_CALM"),
+    KEY(IR_KEY_INT, "h2_reset_burst", "1000",
+        "RST_STREAMs (sent by the client or caused by it) in a burst, then GOAWAY"),
     KEY(IR_KEY_INT, "h2_reset_rate", "33", "per second"),
     KEY(IR_KEY_INT, "h2_flood_limit", "200", "frames per second"),
-    KEY(IR_KEY_DURATION, "h2_stream_idle_timeout", "30s", NULL),
-    KEY(IR_KEY_DURATION, "h2_ping_timeout", "10s", NULL),
+    KEY(IR_KEY_DURATION, "h2_stream_idle_timeout", "30s",
+        "a stream with no progress either way is reset (CANCEL)"),
+    KEY(IR_KEY_DURATION, "h2_ping_timeout", "10s",
+        "an idle connection's PING must be answered in this time, else close"),
     KEY(IR_KEY_INT, "h2_min_send_rate", "240",
         "bytes per second a stream waiting on the client's window must take; 0: off"),
     KEY(IR_KEY_DURATION, "h2_min_send_rate_grace", "5s", "waiting time before the rate counts"),
@@ -170,7 +183,30 @@ static const ir_config_key certificate_keys[] = {
 
 /* path's default (NAME.so) depends on the section, so it has none here. */
 static const ir_config_key module_keys[] = {
-    KEY(IR_KEY_STRING, "path", NULL, "the .so file, relative to modules_dir"), KEY_END};
+    KEY(IR_KEY_STRING, "path", NULL, "the .so file, relative to modules_dir; default NAME.so"),
+    KEY_END};
+
+/* A route's own keys, beside its module's (module.c checks those). */
+static const ir_config_key route_keys[] = {
+    KEY_REQUIRED(IR_KEY_STRING, "module", "the [module] that answers the route's requests"),
+    KEY(IR_KEY_STRING, "host", "*",
+        "only requests for this host (Host or :authority, any case, port ignored); * for any"),
+    KEY(IR_KEY_DURATION, "handler_timeout", NULL, "the route's own; default [server]'s"),
+    KEY_END};
+
+const ir_config_key *irh_config_keys_of(const char *kind) {
+  static const struct {
+    const char *kind;
+    const ir_config_key *keys;
+  } tables[] = {{"server", server_keys},
+                {"listen", listen_keys},
+                {"certificate", certificate_keys},
+                {"module", module_keys},
+                {"route", route_keys}};
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    if (strcmp(kind, tables[i].kind) == 0) return tables[i].keys;
+  return NULL;
+}
 
 typedef struct protocol_word {
   const char *word;

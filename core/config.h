@@ -167,6 +167,12 @@ void irh_config_free(irh_config *c);
  * Caller frees with irh_config_free(). */
 irh_config *irh_config_read(const char *path);
 
+/* The host's key table of a section kind ("server", "listen",
+ * "certificate", "module", "route"; a route's module adds its own), ended
+ * by name == NULL; NULL for another kind. Defaults are the text form; a
+ * NULL default is one that depends on the section (said in help). */
+const ir_config_key *irh_config_keys_of(const char *kind);
+
 /* Prints "PATH:LINE: message" to stderr and counts it in c->errors. line 0
  * prints "PATH: message". Returns -1 so callers can `return irh_config_error(...)`. */
 int irh_config_error(irh_config *c, int line, const char *fmt, ...)

@@ -1,10 +1,18 @@
 /* main.c — the iridium command line.
  *
- *   iridium -c FILE      run with FILE
- *   iridium -t -c FILE   check FILE (modules, keys, listeners, the modules'
- *                        init and worker_init) and exit 0/1
- *   iridium -v           print the release and the SDK ABI version
+ *   iridium -c FILE              run with FILE
+ *   iridium -t -c FILE           check FILE (modules, keys, listeners, log
+ *                                paths, the modules' init and worker_init)
+ *                                and exit 0/1
+ *   iridium -T -c FILE           check FILE, then print it as Iridium reads
+ *                                it: every key, defaults filled in
+ *   iridium --modules -c FILE    load FILE's modules and list them with
+ *                                their ABI and route keys
+ *   iridium --keys               list the host's own sections and keys
+ *   iridium -v | --version       print the release and the SDK ABI version
+ *   iridium -h | --help          this usage
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,25 +20,61 @@
 #include <iridium/abi.h>
 
 #include "config.h"
+#include "config_dump.h"
 #include "module.h"
 #include "recycler.h"
 #include "server.h"
 
+enum { OPT_MODULES = 256, OPT_KEYS };
+
 static void usage(FILE *out) {
-  fprintf(out, "usage: iridium [-t] -c FILE | -v | -h\n"
-               "  -c FILE  configuration file (INI)\n"
-               "  -t       check the configuration and exit (0 when valid)\n"
-               "  -v       print the version and the SDK ABI version\n");
+  fprintf(out, "usage: iridium [-t | -T | --modules] -c FILE\n"
+               "       iridium --keys | -v | -h\n"
+               "  -c, --config FILE  the configuration file (INI) to run or check\n"
+               "  -t, --test         check the configuration and exit (0 when valid)\n"
+               "  -T, --dump         check it, then print it with every default filled in\n"
+               "      --modules      list the modules it loads, their ABI and their keys\n"
+               "      --keys         list the host's sections and keys (tab-separated)\n"
+               "  -v, --version      print the version and the SDK ABI version\n"
+               "  -h, --help         print this help\n"
+               "signals: TERM/INT finish in-flight requests and exit; USR1 reopens the logs\n");
+}
+
+/* What one run does besides serving. */
+typedef enum { RUN, CHECK, DUMP, MODULES } mode;
+
+static int act(irh_config *c, mode m) {
+  if (m == RUN) return irh_server_run(c);
+  if (m == CHECK || m == DUMP) {
+    int rc = irh_server_check(c);
+    if (rc != 0 || m == CHECK) return rc;
+  }
+  irh_modules *mods = irh_modules_load(c);
+  if (!mods) return 1;
+  if (m == DUMP)
+    irh_print_effective(c, mods, stdout);
+  else
+    irh_print_modules(mods, stdout);
+  irh_modules_free(mods);
+  return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
+  static const struct option longs[] = {
+      {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+      {"dump", no_argument, NULL, 'T'},         {"modules", no_argument, NULL, OPT_MODULES},
+      {"keys", no_argument, NULL, OPT_KEYS},    {"version", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   const char *path = NULL;
-  int check = 0;
+  mode m = RUN;
   int opt;
-  while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+  while ((opt = getopt_long(argc, argv, "c:tTvh", longs, NULL)) != -1) {
     switch (opt) {
     case 'c': path = optarg; break;
-    case 't': check = 1; break;
+    case 't': m = CHECK; break;
+    case 'T': m = DUMP; break;
+    case OPT_MODULES: m = MODULES; break;
+    case OPT_KEYS: irh_print_host_keys(stdout); return fflush(stdout) == 0 ? 0 : 1;
     case 'v':
       printf("iridium %s (SDK ABI %d.%d)\n", IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR);
       return 0;
@@ -49,9 +93,9 @@ int main(int argc, char **argv) {
     irh_modules_free(irh_modules_load(c));
     rc = 1;
   } else {
-    rc = check ? irh_server_check(c) : irh_server_run(c);
+    rc = act(c, m);
   }
-  if (check && rc == 0) fprintf(stderr, "%s: configuration is valid\n", path);
+  if (m == CHECK && rc == 0) fprintf(stderr, "%s: configuration is valid\n", path);
   irh_config_free(c);
   irh_recycler_release(); /* pieces the main thread freed (a module's init, say) */
   return rc;

@@ -100,7 +100,17 @@ static int load_module(irh_config *c, const irh_module_cfg *mc, ir_module_t *mod
   return copy_keys(c, mc, mod);
 }
 
-static const char *const route_own_keys[] = {"module", "host", "handler_timeout", NULL};
+/* The names in config.c's table of a route's own keys, which the module's
+ * check skips. Main thread (config loading). */
+static const char *const *route_own_keys(void) {
+  static const char *names[8];
+  if (!names[0]) {
+    size_t n = 0;
+    for (const ir_config_key *k = irh_config_keys_of("route"); k->name && n + 1 < 8; k++)
+      names[n++] = k->name;
+  }
+  return names;
+}
 
 static int make_instance(irh_config *c, irh_modules *m, const irh_route_cfg *r,
                          ir_instance_t *inst) {
@@ -110,7 +120,7 @@ static int make_instance(irh_config *c, irh_modules *m, const irh_route_cfg *r,
   ir_module_t *mod = inst->module;
   char owner[96];
   snprintf(owner, sizeof owner, "module %s", mod->name);
-  if (irh_config_check_keys(c, r->section, mod->keys, owner, route_own_keys) > 0) return -1;
+  if (irh_config_check_keys(c, r->section, mod->keys, owner, route_own_keys()) > 0) return -1;
   inst->values = calloc(mod->nkeys ? mod->nkeys : 1, sizeof(*inst->values));
   if (!inst->values) return irh_config_error(c, r->section->line, "out of memory");
   inst->nvalues = mod->nkeys;
