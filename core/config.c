@@ -40,9 +40,7 @@
 #include <ini.h>
 #include <uv.h>
 
-#ifndef IRIDIUM_DEFAULT_MODULES_DIR
-#error "the build must define IRIDIUM_DEFAULT_MODULES_DIR"
-#endif
+#include "paths.h"
 
 #define MAX_WORKERS 256
 #define MAX_BACKLOG 65535
@@ -75,11 +73,16 @@
 
 static const ir_config_key server_keys[] = {
     KEY(IR_KEY_INT, "workers", "0", "worker threads; 0 means one per CPU"),
-    KEY(IR_KEY_PATH, "modules_dir", IRIDIUM_DEFAULT_MODULES_DIR, "folder of module .so files"),
+    KEY(IR_KEY_PATH, "modules_dir", NULL,
+        "folder of module .so files; default PREFIX/lib/iridium/modules of the binary's install"),
     KEY(IR_KEY_STRING, "error_log", "stderr", "stderr, stdout, off or a file"),
     KEY(IR_KEY_STRING, "access_log", "off", "stderr, stdout, off or a file"),
     KEY(IR_KEY_STRING, "access_log_format", "iridium", "iridium, combined or json"),
     KEY(IR_KEY_STRING, "log_level", "info", "debug, info, warn or error"),
+    KEY(IR_KEY_STRING, "pid_file", "off", "a file holding the server's pid while it runs, or off"),
+    KEY(IR_KEY_STRING, "user", NULL,
+        "started as root: the user to serve as once listeners, logs and keys are open"),
+    KEY(IR_KEY_STRING, "group", NULL, "with user: the group to serve as; default the user's"),
     KEY(IR_KEY_INT, "max_connections", "10000",
         "open connections on all workers; past it a new one is closed at once"),
     KEY(IR_KEY_SIZE, "max_header_size", "32k", "request line and headers, bytes; past it 431"),
@@ -804,14 +807,31 @@ static const char *path_text(irh_config *c, const irh_section *s, const char *ke
 }
 
 static void apply_paths(irh_config *c, const irh_section *s) {
-  const char *modules_dir = path_text(c, s, "modules_dir", NULL);
+  const irh_kv *given = s ? irh_section_find(s, "modules_dir") : NULL;
+  const char *modules_dir = given ? path_text(c, s, "modules_dir", NULL) : NULL;
   const char *error_log = path_text(c, s, "error_log", &c->error_log_line);
   const char *access_log = path_text(c, s, "access_log", &c->access_log_line);
-  if (!modules_dir || !error_log || !access_log) return;
-  c->modules_dir = irh_config_resolve(c, modules_dir);
+  const char *pid_file = path_text(c, s, "pid_file", &c->pid_file_line);
+  if ((given && !modules_dir) || !error_log || !access_log || !pid_file) return;
+  if (strcmp(pid_file, "off") != 0 && !(c->pid_file = irh_config_resolve(c, pid_file)))
+    report_oom(c);
+  c->modules_dir = given ? irh_config_resolve(c, modules_dir) : irh_default_modules_dir();
   c->error_log = log_target(c, error_log);
   c->access_log = log_target(c, access_log);
   if (!c->modules_dir || !c->error_log || !c->access_log) report_oom(c);
+}
+
+/* user and group: names (or numbers) looked up when the server starts. */
+static void apply_identity(irh_config *c, const irh_section *s) {
+  const irh_kv *user = s ? irh_section_find(s, "user") : NULL;
+  const irh_kv *group = s ? irh_section_find(s, "group") : NULL;
+  if (user && user->value[0] == '\0') report_bad_value(c, user, "a user name");
+  if (group && group->value[0] == '\0') report_bad_value(c, group, "a group name");
+  if (group && !user) irh_config_error(c, group->line, "group needs user");
+  c->user = user && user->value[0] ? user->value : NULL;
+  c->group = group && group->value[0] ? group->value : NULL;
+  c->user_line = user ? user->line : 0;
+  c->group_line = group ? group->line : 0;
 }
 
 /* s is NULL when the file has no [server]: every default applies. */
@@ -825,6 +845,7 @@ static void apply_server(irh_config *c, const irh_section *s) {
   apply_word(c, s, "access_log_format", access_format_words, IRH_ACCESS_IRIDIUM, IRH_ACCESS_JSON,
              "iridium, combined or json", &c->access_log_format);
   apply_paths(c, s);
+  apply_identity(c, s);
 }
 
 /* ---- checking: [listen ADDRESS:PORT] ------------------------------------- */
@@ -1254,6 +1275,7 @@ void irh_config_free(irh_config *c) {
   free(c->modules_dir);
   free(c->error_log);
   free(c->access_log);
+  free(c->pid_file);
   free(c->dir);
   free(c->path);
   free(c);

@@ -108,6 +108,9 @@ typedef struct irh_config {
   char *access_log; /* likewise; default "off" */
   int error_log_line, access_log_line; /* where the file set them; 0: the default */
   int access_log_format;               /* an irh_access_format */
+  char *pid_file;                      /* resolved path, or NULL (off) */
+  const char *user, *group;            /* to serve as (daemon.c), or NULL */
+  int pid_file_line, user_line, group_line;
   int log_level;    /* an ir_log_level */
   uint64_t max_connections;
   uint64_t max_header_size; /* request line + headers, bytes */

@@ -83,7 +83,10 @@ static const char *given_or_default(const irh_section *s, const ir_config_key *k
 
 /* Prints "key = value"; a path resolved against the INI's folder. */
 static void print_value(FILE *out, const irh_config *c, const ir_config_key *k, const char *v) {
-  if (!v) return;
+  if (!v) { /* unset, and no default: shown, commented out */
+    fprintf(out, "; %s =\n", k->name);
+    return;
+  }
   char *resolved = k->type == IR_KEY_PATH && v[0] ? irh_config_resolve(c, v) : NULL;
   if (resolved)
     print_path(out, k->name, resolved);

@@ -168,6 +168,13 @@ static int reopen_one(const char *path, int fd, const char *what) {
   return 0;
 }
 
+int irh_log_chown(uid_t uid, gid_t gid) {
+  int rc = 0;
+  if (error_fd_owned && fchown(atomic_load(&error_fd), uid, gid) != 0) rc = -1;
+  if (access_fd_owned && fchown(atomic_load(&access_fd), uid, gid) != 0) rc = -1;
+  return rc;
+}
+
 int irh_log_reopen(void) {
   int rc = reopen_one(error_path, atomic_load(&error_fd), "error log");
   if (reopen_one(access_path, atomic_load(&access_fd), "access log") != 0) rc = -1;
@@ -177,7 +184,7 @@ int irh_log_reopen(void) {
 /* Whether target (a resolved path) can be opened for appending, without
  * creating it: an existing file is opened and closed, a missing one needs
  * a folder we may write in. */
-static int check_target(irh_config *c, const char *target, int line, const char *key) {
+int irh_check_output_file(irh_config *c, const char *target, int line, const char *key) {
   if (!strcmp(target, "stderr") || !strcmp(target, "stdout") || !strcmp(target, "off")) return 0;
   struct stat st;
   if (stat(target, &st) == 0) {
@@ -205,8 +212,8 @@ static int check_target(irh_config *c, const char *target, int line, const char 
 }
 
 int irh_log_check(irh_config *c) {
-  int rc = check_target(c, c->error_log, c->error_log_line, "error_log");
-  if (check_target(c, c->access_log, c->access_log_line, "access_log") != 0) rc = -1;
+  int rc = irh_check_output_file(c, c->error_log, c->error_log_line, "error_log");
+  if (irh_check_output_file(c, c->access_log, c->access_log_line, "access_log") != 0) rc = -1;
   return rc;
 }
 

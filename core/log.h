@@ -32,6 +32,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <iridium/abi.h>
 
@@ -53,6 +54,13 @@ int irh_log_reopen(void);
  * file is opened, a missing one needs a writable folder; nothing is
  * created): each problem reported as "INI:LINE: ..." and counted. 0 or -1. */
 int irh_log_check(struct irh_config *c);
+/* The same check for any file the server writes (the pid file too);
+ * target "stderr", "stdout" and "off" pass. key names it in messages. */
+int irh_check_output_file(struct irh_config *c, const char *target, int line, const char *key);
+
+/* Gives the log files opened to uid:gid (before the server drops root, so
+ * that it may reopen them as that user). -1 when one could not be. */
+int irh_log_chown(uid_t uid, gid_t gid);
 
 /* Whether a line of this level would be written. Any thread. */
 int irh_log_enabled(int level);

@@ -1,6 +1,7 @@
 /* main.c — the iridium command line.
  *
- *   iridium -c FILE              run with FILE
+ *   iridium [-c FILE]            run with FILE (default: the install's
+ *                                PREFIX/etc/iridium/iridium.ini, paths.c)
  *   iridium -t -c FILE           check FILE (modules, keys, listeners, log
  *                                paths, the modules' init and worker_init)
  *                                and exit 0/1
@@ -14,6 +15,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,22 +24,28 @@
 #include "config.h"
 #include "config_dump.h"
 #include "module.h"
+#include "paths.h"
 #include "recycler.h"
 #include "server.h"
 
 enum { OPT_MODULES = 256, OPT_KEYS };
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: iridium [-t | -T | --modules] -c FILE\n"
-               "       iridium --keys | -v | -h\n"
-               "  -c, --config FILE  the configuration file (INI) to run or check\n"
-               "  -t, --test         check the configuration and exit (0 when valid)\n"
-               "  -T, --dump         check it, then print it with every default filled in\n"
-               "      --modules      list the modules it loads, their ABI and their keys\n"
-               "      --keys         list the host's sections and keys (tab-separated)\n"
-               "  -v, --version      print the version and the SDK ABI version\n"
-               "  -h, --help         print this help\n"
-               "signals: TERM/INT finish in-flight requests and exit; USR1 reopens the logs\n");
+  char *def = irh_default_config_path();
+  fprintf(out,
+          "usage: iridium [-t | -T | --modules] [-c FILE]\n"
+          "       iridium --keys | -v | -h\n"
+          "  -c, --config FILE  the configuration file (INI) to run or check; default\n"
+          "                     %s\n"
+          "  -t, --test         check the configuration and exit (0 when valid)\n"
+          "  -T, --dump         check it, then print it with every default filled in\n"
+          "      --modules      list the modules it loads, their ABI and their keys\n"
+          "      --keys         list the host's sections and keys (tab-separated)\n"
+          "  -v, --version      print the version and the SDK ABI version\n"
+          "  -h, --help         print this help\n"
+          "signals: TERM/INT finish in-flight requests and exit; USR1 reopens the logs\n",
+          def ? def : "PREFIX/etc/iridium/iridium.ini");
+  free(def);
 }
 
 /* What one run does besides serving. */
@@ -57,6 +65,22 @@ static int act(irh_config *c, mode m) {
     irh_print_modules(mods, stdout);
   irh_modules_free(mods);
   return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* Reads path and does m with it. */
+static int with_config(const char *path, mode m) {
+  irh_config *c = irh_config_read(path);
+  if (!c) return 1;
+  int rc;
+  if (c->errors) { /* still check the modules' keys, to report everything at once */
+    irh_modules_free(irh_modules_load(c));
+    rc = 1;
+  } else {
+    rc = act(c, m);
+  }
+  if (m == CHECK && rc == 0) fprintf(stderr, "%s: configuration is valid\n", path);
+  irh_config_free(c);
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -82,21 +106,13 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  if (!path || optind != argc) {
+  if (optind != argc) {
     usage(stderr);
     return 2;
   }
-  irh_config *c = irh_config_read(path);
-  if (!c) return 1;
-  int rc;
-  if (c->errors) { /* still check the modules' keys, to report everything at once */
-    irh_modules_free(irh_modules_load(c));
-    rc = 1;
-  } else {
-    rc = act(c, m);
-  }
-  if (m == CHECK && rc == 0) fprintf(stderr, "%s: configuration is valid\n", path);
-  irh_config_free(c);
+  char *def = path ? NULL : irh_default_config_path();
+  int rc = path || def ? with_config(path ? path : def, m) : 1;
+  free(def);
   irh_recycler_release(); /* pieces the main thread freed (a module's init, say) */
   return rc;
 }

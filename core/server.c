@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,6 +48,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     _exit(1);
   }
   irh_log_info("signal %d: finishing in-flight requests, then exiting", signum);
+  irh_daemon_notify("STOPPING=1");
   stop_workers(m->srv);
 }
 
@@ -155,6 +157,7 @@ static void log_started(const irh_server *srv) {
                "thread pool of %llu",
                IRIDIUM_VERSION, IR_ABI_MAJOR, IR_ABI_MINOR, srv->nworkers, c->nmodules, c->nroutes,
                (unsigned long long)c->thread_pool);
+  irh_daemon_notify("READY=1");
 }
 
 /* libuv reads UV_THREADPOOL_SIZE once, when the first work is queued on
@@ -194,9 +197,14 @@ static int modules_take_upgrades(const irh_modules *m) {
 
 int irh_server_run(irh_config *c) {
   irh_server srv = {.config = c, .nworkers = c->workers, .on_accept = irh_negotiate_accept};
-  int status = 1;
+  irh_identity id;
+  int status = 1, pid_written = 0;
   signal(SIGPIPE, SIG_IGN);
-  if (irh_log_check(c) != 0 || irh_log_open(c) != 0 || set_thread_pool(c) != 0) return 1;
+  if (irh_log_check(c) != 0 || irh_daemon_check(c, &id) != 0 || irh_log_open(c) != 0 ||
+      set_thread_pool(c) != 0)
+    return 1;
+  if (id.set && geteuid() == 0 && irh_log_chown(id.uid, id.gid) != 0)
+    irh_log_warn("cannot give the log files to user %s: reopening them may fail", c->user);
   if (irh_metrics_open(srv.nworkers) != 0) goto out; /* before modules' init registers */
   srv.modules = irh_modules_load(c);
   if (!srv.modules) goto out;
@@ -205,6 +213,11 @@ int irh_server_run(irh_config *c) {
   if (!srv.tls) goto out;
   srv.listen_fds = calloc(c->nlistens * srv.nworkers, sizeof(int));
   if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, 1, srv.listen_fds) != 0) goto out;
+  /* Everything that needs root is open (logs, keys, sockets): the pid file,
+   * then the user's identity, before any module starts. */
+  if (irh_daemon_write_pid(c, &id) != 0) goto out_fds;
+  pid_written = c->pid_file != NULL;
+  if (irh_daemon_drop(c, &id) != 0) goto out_fds;
   if (irh_modules_start(srv.modules, c) != 0) goto out_fds;
   srv.router = irh_router_new(srv.modules);
   if (!srv.router) goto out_fds;
@@ -227,6 +240,7 @@ int irh_server_run(irh_config *c) {
 out_fds:
   irh_listeners_close_fds(srv.listen_fds, c->nlistens * srv.nworkers);
 out:
+  if (pid_written) irh_daemon_remove_pid(c);
   free(srv.workers);
   free(srv.listen_fds);
   free_tls_contexts(c, srv.tls);
@@ -238,7 +252,8 @@ out:
 }
 
 int irh_server_check(irh_config *c) {
-  if (irh_log_check(c) != 0) return 1;
+  irh_identity id;
+  if ((irh_log_check(c) != 0) | (irh_daemon_check(c, &id) != 0)) return 1;
   if (set_thread_pool(c) != 0 || irh_metrics_open(1) != 0) return 1; /* the trial worker's */
   irh_modules *m = irh_modules_load(c);
   if (!m) {

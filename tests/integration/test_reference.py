@@ -88,9 +88,6 @@ class Reference(unittest.TestCase):
     def test_page_equals_the_key_tables(self):
         want = []
         for section, key, typ, default, meaning in host_keys():
-            if key == "modules_dir":  # the install prefix differs by build
-                self.assertTrue(default.endswith("/lib/iridium/modules"), default)
-                default = "PREFIX/lib/iridium/modules"
             self.assertTrue(meaning, "%s.%s has no meaning in the table" % (section, key))
             want.append((section, key, typ, default, meaning))
         got = reference_rows()
@@ -135,7 +132,7 @@ class Reference(unittest.TestCase):
         text = first.stdout
         for section, key, *_ in host_keys():
             if section == "server":
-                self.assertRegex(text, r"(?m)^%s = " % key)
+                self.assertRegex(text, r"(?m)^(; )?%s =" % key)  # commented: unset, no default
         self.assertIn("workers = 3\n", text)
         self.assertIn("access_log_format = json\n", text)
         self.assertIn("modules_dir = %s\n" % os.path.realpath(H.MODULES_DIR), text)
