@@ -167,10 +167,15 @@ static void notify_state(mq_client *c, mq_filter *only, int up) {
   if (--c->busy == 0 && c->sweep) client_sweep(c);
 }
 
+/* (Re)subscribes f. Only the latest SUBSCRIBE's SUBACK is matched (f->mid),
+ * so from now on no subscriber takes retained messages until it comes:
+ * those of an earlier SUBSCRIBE, whose SUBACK goes unmatched, would reach
+ * subscribers that had theirs already. */
 static void filter_send_subscribe(mq_filter *f) {
   mq_client *c = f->c;
   f->subscribed = 0;
   f->mid = 0;
+  for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) s->retained_ok = 0;
   if (c->connected && c->mosq)
     mosquitto_subscribe_v5(c->mosq, &f->mid, f->filter, f->qos, 0, NULL);
 }

@@ -292,6 +292,31 @@ class ManyOnOneConnection(EventStreams):
                               ("t/%d" % i, "live %d" % i, False)])
 
 
+class BurstOfSubscribers(EventStreams):
+    """One worker: SUBSCRIBEs for one filter go out back to back, each before
+    the last one's SUBACK came back; every subscriber still gets the
+    retained message exactly once (the earliest one, already served, none
+    of the later copies)."""
+    SERVER = dict(EventStreams.SERVER, workers=1)
+    N = 12
+
+    def test_burst_gets_the_retained_message_once_each(self):
+        B.mosquitto_pub(self.broker, "demo/burst", "state", retain=True)
+        c = H2Streams(self.srv.port)
+        self.addCleanup(c.close)
+        early = c.get("/mqtt/subscribe?topic=demo/burst")
+        self.assertTrue(c.pump(lambda: len(c.messages(early)) >= 1, 10), self.log())
+        sids = [early] + [c.get("/mqtt/subscribe?topic=demo/burst") for _ in range(self.N)]
+        self.assertTrue(c.pump(lambda: all(len(c.messages(s)) >= 1 for s in sids), 10),
+                        (c.status, self.log()))
+        B.mosquitto_pub(self.broker, "demo/burst", "live")
+        self.assertTrue(c.pump(lambda: all(len(c.messages(s)) >= 2 for s in sids), 10))
+        c.pump(lambda: False, 0.5)  # a late extra copy would show now
+        for sid in sids:
+            self.assertEqual([(m["payload"], m["retain"]) for m in c.messages(sid)],
+                             [("state", True), ("live", False)], "stream %d" % sid)
+
+
 class SlowSubscriber(EventStreams):
     SERVER = dict(EventStreams.SERVER, workers=1, max_queued_output="64k")
     ROUTE = {"sse_queue": "16k"}
