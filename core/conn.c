@@ -165,6 +165,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     c->proto->on_eof(c);
     return;
   }
+  c->bytes_in += (uint64_t)nread;
+  irh_count_add(&c->worker->counts.bytes_in, (uint64_t)nread);
   if (c->close_when_flushed) { /* lingering: drop, up to a bound */
     if ((size_t)nread > LINGER_MAX_BYTES - c->lingered) { /* the bound, without overflow */
       irh_conn_close(c);
@@ -247,6 +249,11 @@ int irh_conn_write_file(irh_conn *c, int fd, uint64_t offset, size_t len,
 /* The socket took all the output a flush had (at once, or when a write
  * request completed): more output, the linger, or the protocol's on_drain.
  * More is flushed at the end of this turn, not from here (end_of_turn). */
+static void count_out(irh_conn *c, size_t n) {
+  c->bytes_out += n;
+  irh_count_add(&c->worker->counts.bytes_out, n);
+}
+
 static void written_all(irh_conn *c) {
   if (c->wire.len || c->out.len || c->close_when_flushed) {
     irh_conn_want_flush(c);
@@ -259,6 +266,7 @@ static void on_write(uv_write_t *req, int status) {
   irh_conn *c = req->data;
   c->writing = 0;
   irh_bufq_consume(&c->wire, c->out_in_flight);
+  if (status >= 0) count_out(c, c->out_in_flight);
   c->out_in_flight = 0;
   free(c->nudge);
   c->nudge = NULL;
@@ -321,6 +329,7 @@ static int send_front_file(irh_conn *c, const irh_bufq_file_range *r) {
     if (n > 0) {
       left -= (size_t)n;
       irh_bufq_consume(&c->wire, (size_t)n); /* the last piece releases the range */
+      count_out(c, (size_t)n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -377,7 +386,7 @@ static void write_wire(irh_conn *c) {
       irh_conn_close(c);
       return;
     }
-    if (done > 0) irh_bufq_consume(&c->wire, (size_t)done);
+    if (done > 0) irh_bufq_consume(&c->wire, (size_t)done), count_out(c, (size_t)done);
     if (done == (ssize_t)bytes) continue;
     n = irh_bufq_peek(&c->wire, iov, MAX_IOV, &bytes);
     write_later(c, iov, n, bytes);
@@ -671,6 +680,8 @@ irh_conn *irh_conn_accept(irh_listener *l, int fd) {
   c->member.ops = &conn_drain_ops;
   irh_worker_hold(w, &c->member);
   w->conns_alive++;
+  irh_count_add(&w->counts.conns_total, 1);
+  c->accepted_ms = uv_now(&w->loop);
   c->id = atomic_fetch_add(&srv->next_conn_id, 1) + 1;
   if (uv_tcp_open(&c->tcp, fd) != 0) {
     close(fd); /* not the handle's yet */

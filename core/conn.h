@@ -62,6 +62,8 @@ typedef struct irh_proto {
   /* The connection's slot is freed (long after on_close): frees state that
    * code up the stack may still have looked at after the close. May be NULL. */
   void (*on_release)(struct irh_conn *c);
+  /* Calls cb for each stream the connection holds (worker_connections). */
+  void (*visit_streams)(struct irh_conn *c, void (*cb)(ir_stream_t *s, void *data), void *data);
 } irh_proto;
 
 /* The encryption between the socket and the protocol (tls.c gives one):
@@ -88,6 +90,8 @@ typedef struct irh_conn {
   const struct irh_listener *listener;
   const irh_config *limits; /* the server's limits, handed down at accept */
   uint64_t id;
+  uint64_t accepted_ms;         /* loop time at accept */
+  uint64_t bytes_in, bytes_out; /* socket bytes, for worker_connections (SDK 1.5) */
   irh_drainable member; /* in worker->conns */
   irh_deferred flush;   /* in the worker's flush queue while output waits */
 

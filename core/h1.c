@@ -1106,8 +1106,13 @@ static void h1_on_release(irh_conn *c) {
   c->proto_state = NULL;
 }
 
+static void h1_visit_streams(irh_conn *c, void (*cb)(ir_stream_t *s, void *data), void *data) {
+  if (h1_of(c)->stream) cb(h1_of(c)->stream, data);
+}
+
 static const irh_proto irh_h1_proto = {
     .name = "http/1.1",
+    .visit_streams = h1_visit_streams,
     .on_read = h1_on_read,
     .on_drain = h1_on_drain,
     .on_timeout = h1_on_timeout,

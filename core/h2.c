@@ -1118,8 +1118,17 @@ static void h2_on_close(irh_conn *c, int reason) {
     h2_free(h);
 }
 
+static void h2_visit_streams(irh_conn *c, void (*cb)(ir_stream_t *s, void *data), void *data) {
+  irh_h2 *h = c->proto_state;
+  for (irh_link *l = h->streams.next; l != &h->streams; l = l->next) {
+    irh_h2_stream *hs = irh_container_of(l, irh_h2_stream, link);
+    if (hs->s) cb(hs->s, data);
+  }
+}
+
 static const irh_proto irh_h2_proto = {
     .name = "h2",
+    .visit_streams = h2_visit_streams,
     .on_read = h2_on_read,
     .on_drain = h2_on_drain,
     .on_timeout = h2_on_timeout,

@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "filesend.h"
+#include "introspect.h"
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
@@ -176,6 +177,8 @@ static const ir_host_api host_api = {
     .metric_add = irh_metric_add,
     .metric_set = irh_metric_set,
     .metric_list = irh_metric_list,
+    .server_info = irh_server_info,
+    .worker_connections = irh_worker_connections,
 };
 
 const ir_host_api *irh_host_api(void) { return &host_api; }

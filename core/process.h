@@ -33,6 +33,7 @@ typedef struct irh_server {
   int any_upgrades;                 /* some route's module takes upgraded streams */
   atomic_uint_fast64_t connections; /* open connections, all workers */
   atomic_uint_fast64_t next_conn_id;
+  uint64_t started_ms; /* wall clock when the workers were made (server_info) */
   atomic_int stopping;
   atomic_int start_failed; /* a worker could not start; the first to fail reported it */
 } irh_server;

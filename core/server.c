@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -137,6 +138,9 @@ static void main_loop_run(irh_main_loop *m, int run) {
 }
 
 static int start_workers(irh_server *srv) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  srv->started_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
   srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
   if (!srv->workers) return -1;
   for (unsigned i = 0; i < srv->nworkers; i++) {

@@ -43,6 +43,8 @@ ir_stream_t *irh_stream_new(irh_conn *c, const irh_stream_ops *ops, int64_t id) 
   s->status = 200;
   s->host_reason = IRH_REASON_PROTOCOL;
   s->start_ns = irh_access_log_enabled() ? uv_hrtime() : 0; /* only the access log reads it */
+  s->start_ms = uv_now(&c->worker->loop);
+  irh_count_add(&s->worker->counts.streams_open, 1);
   irh_arena_init_inline(&s->arena, s->arena_inline, sizeof s->arena_inline);
   irh_deferred_init(&s->settle, run_settle);
   irh_deadline_init(&s->head_due, on_handler_timeout);
@@ -218,10 +220,21 @@ static void access_headers(const ir_stream_t *s, irh_access_entry *e) {
   }
 }
 
-static void stream_access_log(ir_stream_t *s, int reason) {
+/* The status a finished request had: the one sent, else 0 (none was due)
+ * or 499 (the client went away first). */
+static int finished_status(const ir_stream_t *s, int reason) {
+  if (s->flags & IRH_STREAM_HEAD_SENT) return s->status;
+  return reason == IR_CLOSE_DONE ? 0 : 499;
+}
+
+static void count_request(ir_stream_t *s, int status) {
+  irh_worker_counts *n = &s->worker->counts;
+  irh_count_add(&n->requests, 1);
+  if (status >= 100 && status < 600) irh_count_add(&n->by_class[status / 100 - 1], 1);
+}
+
+static void stream_access_log(ir_stream_t *s, int status) {
   if (!irh_access_log_enabled()) return;
-  int status = s->status;
-  if (!(s->flags & IRH_STREAM_HEAD_SENT)) status = reason == IR_CLOSE_DONE ? 0 : 499;
   irh_access_entry e = {
       .host = s->authority.len ? s->authority.ptr : NULL,
       .host_len = s->authority.len,
@@ -249,13 +262,21 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
   const ir_module_desc *d = stream_desc(s);
   if ((s->flags & IRH_STREAM_DISPATCHED) && d->on_close) d->on_close(s, reason);
   if (!irh_list_empty(&s->jobs)) irh_work_owner_closed(&s->jobs); /* their done: IR_ECLOSED */
-  if (s->method.len) stream_access_log(s, reason);
+  if (s->method.len) {
+    int status = finished_status(s, reason);
+    count_request(s, status);
+    stream_access_log(s, status);
+  }
   if (s->file) { /* the file body's queued ranges outlive the stream */
     irh_stream_file *f = s->file;
     s->file = NULL;
     f->detach(f);
   }
   irh_arena_free(&s->arena);
+  atomic_store_explicit(&s->worker->counts.streams_open,
+                        atomic_load_explicit(&s->worker->counts.streams_open,
+                                             memory_order_relaxed) - 1,
+                        memory_order_relaxed);
   irh_slab_free(&s->worker->stream_slab, s);
 }
 

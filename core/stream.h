@@ -112,6 +112,7 @@ struct ir_stream {
   int64_t resp_content_length; /* -1 when the module did not set one */
   uint64_t body_sent;
   uint64_t start_ns;
+  uint64_t start_ms; /* loop time when the request began (worker_connections) */
 
   /* The arena's first buffer: most requests need no more. */
   _Alignas(16) unsigned char arena_inline[IRH_STREAM_INLINE_ARENA];

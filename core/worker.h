@@ -88,6 +88,22 @@ typedef struct irh_closable {
   void (*close)(struct irh_closable *c);
 } irh_closable;
 
+/* What SDK 1.5's server_info sums over the workers: each written only on
+ * its worker's thread (irh_count_add), read from any (relaxed). */
+typedef struct irh_worker_counts {
+  atomic_uint_fast64_t conns_total;
+  atomic_uint_fast64_t streams_open;
+  atomic_uint_fast64_t requests;
+  atomic_uint_fast64_t by_class[5]; /* 1xx .. 5xx */
+  atomic_uint_fast64_t bytes_in, bytes_out;
+} irh_worker_counts;
+
+/* One writer: a plain load and store, no locked add. */
+static inline void irh_count_add(atomic_uint_fast64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                        memory_order_relaxed);
+}
+
 struct ir_worker {
   unsigned index;
   struct irh_server *server;
@@ -134,6 +150,7 @@ struct ir_worker {
   irh_access_buf access;
   void **module_data;       /* one slot per loaded module (ir_worker_set_data), owned */
   uint64_t conns_alive;     /* accepted and not yet freed */
+  irh_worker_counts counts; /* for server_info (SDK 1.5) */
   uint64_t last_reject_log; /* loop time of the last max_connections warning */
   int draining;
   uint64_t drain_due; /* loop time (ms) of the shutdown_timeout, once draining */

@@ -23,6 +23,7 @@ MODULE_DOCS = {
     "static": os.path.join(H.REPO, "modules", "static", "README.md"),
     "websocket": os.path.join(H.REPO, "modules", "websocket", "README.md"),
     "mqtt": os.path.join(H.REPO, "modules", "mqtt", "README.md"),
+    "status": os.path.join(H.REPO, "modules", "status", "README.md"),
 }
 
 
@@ -70,6 +71,8 @@ def shipped_modules_ini(tmp):
     ini.section("route /mqtt")
     ini.kv("module", "mqtt")
     ini.kv("broker", "127.0.0.1:1883")
+    ini.section("route /status")
+    ini.kv("module", "status")
     ini.section("route /")
     ini.kv("module", "static")
     ini.kv("root", ".")

@@ -122,7 +122,7 @@ _Static_assert(sizeof(IR_MODULE_ENTRY_SYMBOL) == sizeof("iridium_module_entry"),
 /* ---- host.h ---- */
 VALUE(IR_HEAD_END_STREAM, 0x1u);
 
-SIZE(ir_host_api, 504);
+SIZE(ir_host_api, 520);
 ALIGN(ir_host_api, 8);
 AT(ir_host_api, struct_size, 0);
 AT(ir_host_api, abi_major, 4);
@@ -193,6 +193,9 @@ AT(ir_host_api, metric_series, 472);
 AT(ir_host_api, metric_add, 480);
 AT(ir_host_api, metric_set, 488);
 AT(ir_host_api, metric_list, 496);
+/* 1.5: ABI 1.4's table ended here (504). */
+AT(ir_host_api, server_info, 504);
+AT(ir_host_api, worker_connections, 512);
 
 /* ---- host.h, 1.4 types ---- */
 VALUE(IR_WATCH_READ, 0x1);
@@ -227,6 +230,45 @@ AT(ir_metric_sample, label_names, 32);
 AT(ir_metric_sample, label_values, 40);
 AT(ir_metric_sample, nlabels, 48);
 AT(ir_metric_sample, value, 56);
+
+/* ---- host.h, 1.5 types ---- */
+SIZE(ir_server_info, 112);
+ALIGN(ir_server_info, 8);
+AT(ir_server_info, struct_size, 0);
+AT(ir_server_info, workers, 4);
+AT(ir_server_info, version, 8);
+AT(ir_server_info, started_ms, 16);
+AT(ir_server_info, connections_open, 24);
+AT(ir_server_info, connections_total, 32);
+AT(ir_server_info, streams_open, 40);
+AT(ir_server_info, requests_total, 48);
+AT(ir_server_info, requests_by_class, 56);
+AT(ir_server_info, bytes_in, 96);
+AT(ir_server_info, bytes_out, 104);
+SIZE(ir_stream_info, 80);
+ALIGN(ir_stream_info, 8);
+AT(ir_stream_info, struct_size, 0);
+AT(ir_stream_info, upgraded, 4);
+AT(ir_stream_info, id, 8);
+AT(ir_stream_info, method, 16);
+AT(ir_stream_info, path, 32);
+AT(ir_stream_info, module, 48);
+AT(ir_stream_info, age_ms, 56);
+AT(ir_stream_info, bytes_in, 64);
+AT(ir_stream_info, bytes_out, 72);
+SIZE(ir_conn_info, 88);
+ALIGN(ir_conn_info, 8);
+AT(ir_conn_info, struct_size, 0);
+AT(ir_conn_info, tls, 4);
+AT(ir_conn_info, id, 8);
+AT(ir_conn_info, peer, 16);
+AT(ir_conn_info, protocol, 32);
+AT(ir_conn_info, state, 40);
+AT(ir_conn_info, age_ms, 48);
+AT(ir_conn_info, bytes_in, 56);
+AT(ir_conn_info, bytes_out, 64);
+AT(ir_conn_info, streams, 72);
+AT(ir_conn_info, nstreams, 80);
 
 int main(void) {
   puts("OK");

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define IR_ABI_MAJOR 1
-#define IR_ABI_MINOR 4
+#define IR_ABI_MINOR 5
 /* ABI history:
  *   1.0  the first SDK
  *   1.1  upgraded streams: ir_module_desc.flags (IR_MODULE_UPGRADES) and
@@ -32,6 +32,9 @@
  *        IR_METRIC_COUNTER, IR_METRIC_GAUGE), the drain notice
  *        (ir_module_desc.on_worker_drain, on_stream_drain) and the errors
  *        IR_ECANCELED, IR_EREFUSED, IR_ETLS
+ *   1.5  introspection for status modules: the server's counters
+ *        (server_info, ir_server_info) and a worker's connections with their
+ *        streams (worker_connections, ir_conn_info, ir_stream_info)
  */
 
 /* The minor a module is built for: its descriptor declares it, so the module
@@ -93,6 +96,11 @@ IR__STATIC_ASSERT(0, "IR_ABI_TARGET_MINOR asks for ABI " IR__TARGET_TEXT
 #define IR__SINCE_1_4(name)
 #else
 #define IR__SINCE_1_4(name) IR__NEEDS(4, name)
+#endif
+#if IR_ABI_TARGET_MINOR >= 5
+#define IR__SINCE_1_5(name)
+#else
+#define IR__SINCE_1_5(name) IR__NEEDS(5, name)
 #endif
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */

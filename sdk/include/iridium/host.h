@@ -127,6 +127,52 @@ typedef struct ir_metric_sample {
 } ir_metric_sample;
 typedef void (*ir_metric_visit_cb)(const ir_metric_sample *sample, void *data);
 
+/* 1.5: the server as a status page shows it (server_info). The host fills
+ * the fields the caller's struct_size covers. Counts are sums over the
+ * workers, each read atomically (the sum is not one instant). */
+typedef struct ir_server_info {
+  uint32_t struct_size;       /* set by the caller: sizeof(ir_server_info) */
+  uint32_t workers;
+  const char *version;        /* the host's release, "0.1.0"; static */
+  uint64_t started_ms;        /* wall-clock ms since the epoch when it started */
+  uint64_t connections_open;  /* accepted and not yet closed */
+  uint64_t connections_total; /* accepted since the start */
+  uint64_t streams_open;      /* requests begun and not yet finished */
+  uint64_t requests_total;    /* finished requests, whatever their status */
+  uint64_t requests_by_class[5]; /* of those, status 1xx .. 5xx ([0] .. [4]) */
+  uint64_t bytes_in;          /* read from client sockets (TLS included) */
+  uint64_t bytes_out;         /* written to client sockets */
+} ir_server_info;
+
+/* 1.5: one request of a connection, as worker_connections shows it. */
+typedef struct ir_stream_info {
+  uint32_t struct_size;   /* sizeof(ir_stream_info) of the host */
+  uint32_t upgraded;      /* a WebSocket or tunnel: upgraded or extended CONNECT */
+  int64_t id;             /* the HTTP/2 stream id; 0 on HTTP/1.1 */
+  ir_str method;          /* borrowed for the visit */
+  ir_str path;            /* without the query; borrowed for the visit */
+  const char *module;     /* the route's module, or NULL (none yet, or the host answers) */
+  uint64_t age_ms;        /* since its request began */
+  uint64_t bytes_in;      /* request body bytes read */
+  uint64_t bytes_out;     /* response body bytes sent */
+} ir_stream_info;
+
+/* 1.5: one open connection, as worker_connections shows it. */
+typedef struct ir_conn_info {
+  uint32_t struct_size;    /* sizeof(ir_conn_info) of the host */
+  uint32_t tls;            /* non-zero: TLS */
+  uint64_t id;             /* the error log's conn= */
+  ir_str peer;             /* "127.0.0.1:50312", "[::1]:50312"; borrowed */
+  const char *protocol;    /* "http/1.1", "h2", or NULL before one was chosen */
+  const char *state;       /* "handshake", "active" (streams open), "idle", "closing" */
+  uint64_t age_ms;         /* since accept */
+  uint64_t bytes_in;       /* read from the socket */
+  uint64_t bytes_out;      /* written to it */
+  const ir_stream_info *streams; /* nstreams of them, borrowed for the visit */
+  size_t nstreams;
+} ir_conn_info;
+typedef void (*ir_conn_visit_cb)(const ir_conn_info *conn, void *data);
+
 typedef struct ir_host_api {
   uint32_t struct_size; /* sizeof(ir_host_api) of the host */
   uint16_t abi_major;
@@ -484,6 +530,18 @@ typedef struct ir_host_api {
    * one instant). Returns the count. cb may call any metric_* entry. Any
    * thread. */
   IR__SINCE_1_4(metric_list) size_t (*metric_list)(ir_metric_visit_cb cb, void *data);
+
+  /* ---- ABI 1.5: introspection ---- */
+  /* Fills out (its struct_size set by the caller; fields past it are left
+   * alone). IR_EINVAL for NULL or a struct_size below 1.5's first fields,
+   * IR_ESTATE before the workers exist. Any thread. */
+  IR__SINCE_1_5(server_info) int (*server_info)(ir_server_info *out);
+  /* Calls cb once per open connection of w, streams included; everything
+   * it gets is borrowed for the call. Returns the count. w's thread only
+   * (worker_post a task to each worker to see them all); cb must not
+   * close or change connections. */
+  IR__SINCE_1_5(worker_connections)
+  size_t (*worker_connections)(ir_worker_t *w, ir_conn_visit_cb cb, void *data);
 } ir_host_api;
 
 #endif /* IRIDIUM_HOST_H */

@@ -239,6 +239,21 @@ IR__SINCE_1_4(ir_metric_set) void ir_metric_set(ir_worker_t *w, ir_series_t *se,
 IR__SINCE_1_4(ir_metric_list) size_t ir_metric_list(ir_metric_visit_cb cb, void *data);
 #endif
 
+#if IR_ABI_TARGET_MINOR >= 5
+/* out->struct_size is set here: the caller's SDK's size. */
+static inline int ir_server_info_get(ir_server_info *out) {
+  out->struct_size = sizeof(*out);
+  return ir__host->server_info(out);
+}
+static inline size_t ir_worker_connections(ir_worker_t *w, ir_conn_visit_cb cb, void *data) {
+  return ir__host->worker_connections(w, cb, data);
+}
+#else
+IR__SINCE_1_5(ir_server_info_get) int ir_server_info_get(ir_server_info *out);
+IR__SINCE_1_5(ir_worker_connections)
+size_t ir_worker_connections(ir_worker_t *w, ir_conn_visit_cb cb, void *data);
+#endif
+
 static inline void ir_stream_set_data(ir_stream_t *s, void *d) { ir__host->stream_set_data(s, d); }
 static inline void *ir_stream_data(ir_stream_t *s) { return ir__host->stream_data(s); }
 static inline void *ir_stream_alloc(ir_stream_t *s, size_t n) {
