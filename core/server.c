@@ -257,7 +257,9 @@ out:
 
 int irh_server_check(irh_config *c) {
   irh_identity id;
-  if ((irh_log_check(c) != 0) | (irh_daemon_check(c, &id) != 0)) return 1;
+  int bad = irh_log_check(c) != 0; /* both checks report, then the answer */
+  if (irh_daemon_check(c, &id) != 0) bad = 1;
+  if (bad) return 1;
   if (set_thread_pool(c) != 0 || irh_metrics_open(1) != 0) return 1; /* the trial worker's */
   irh_modules *m = irh_modules_load(c);
   if (!m) {

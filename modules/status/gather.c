@@ -10,11 +10,20 @@
 
 #include "status.h"
 
-typedef struct gathering {
-  ir_stream_t *s; /* NULL once the stream closed */
-  ir_worker_t *origin;
+/* A status request: the stream's data while it is open. */
+typedef struct st_req {
+  ir_stream_t *s;
   const st_route *r;
   st_format format;
+  int events;                 /* an event stream: a gathering per second, never ended */
+  ir_timer_t *timer;          /* events: the next gathering */
+  struct gathering *inflight; /* at most one at a time */
+  st_text pending;            /* events: the end of an event the stream did not take yet */
+} st_req;
+
+typedef struct gathering {
+  st_req *req; /* NULL once the stream closed */
+  ir_worker_t *origin;
   unsigned nparts;
   atomic_uint left; /* workers still copying */
   st_part *parts;
@@ -86,29 +95,56 @@ static void free_gathering(gathering *g) {
   free(g);
 }
 
+/* Writes what pending holds; the rest waits for on_writable. */
+static void flush_pending(st_req *q) {
+  while (q->pending.len) {
+    ssize_t n = ir_resp_write(q->s, q->pending.p, q->pending.len);
+    if (n <= 0) return; /* IR_EAGAIN: on_writable; an error: on_close follows */
+    memmove(q->pending.p, q->pending.p + n, q->pending.len - (size_t)n);
+    q->pending.len -= (size_t)n;
+  }
+}
+
+/* One event: "event: status", the snapshot as one data line. */
+static void send_event(st_req *q, const st_text *json) {
+  size_t len = json->len;
+  while (len && json->p[len - 1] == '\n') len--;
+  st_put(&q->pending, "event: status\ndata: ");
+  st_put_bytes(&q->pending, json->p, len);
+  st_put(&q->pending, "\n\n");
+  if (q->pending.failed) {
+    ir_stream_reset(q->s);
+    return;
+  }
+  flush_pending(q);
+}
+
 /* On the request's worker, once every part is in. */
 static void answer(void *data) {
   gathering *g = data;
-  ir_stream_t *s = g->s;
-  if (!s) { /* the client went */
+  st_req *q = g->req;
+  if (!q) { /* the client went */
     free_gathering(g);
     return;
   }
-  ir_stream_set_data(s, NULL);
+  q->inflight = NULL;
   ir_server_info info;
   int rc = ir_server_info_get(&info);
   st_text t = {0};
-  if (rc == IR_OK && g->format == ST_JSON) st_render_json(&t, g->r, &info, g->parts, g->nparts);
-  if (rc == IR_OK && g->format == ST_PROMETHEUS)
+  if (rc == IR_OK && q->format == ST_JSON) st_render_json(&t, q->r, &info, g->parts, g->nparts);
+  if (rc == IR_OK && q->format == ST_PROMETHEUS)
     st_render_prometheus(&t, &info, g->parts, g->nparts);
-  if (rc != IR_OK || t.failed)
-    ir_respond_simple(s, 500, "text/plain", "status unavailable\n", 19);
-  else if (g->format == ST_JSON)
-    ir_respond_simple(s, 200, "application/json", t.p, t.len);
-  else
-    ir_respond_simple(s, 200, "text/plain; version=0.0.4; charset=utf-8", t.p, t.len);
-  free(t.p);
   free_gathering(g);
+  if (q->events) {
+    if (rc == IR_OK && !t.failed) send_event(q, &t);
+  } else if (rc != IR_OK || t.failed) {
+    ir_respond_simple(q->s, 500, "text/plain", "status unavailable\n", 19);
+  } else if (q->format == ST_JSON) {
+    ir_respond_simple(q->s, 200, "application/json", t.p, t.len);
+  } else {
+    ir_respond_simple(q->s, 200, "text/plain; version=0.0.4; charset=utf-8", t.p, t.len);
+  }
+  free(t.p);
 }
 
 static void part_done(gathering *g) {
@@ -127,18 +163,19 @@ static void copy_part(void *data) {
   part_done(g);
 }
 
-int st_gather_answer(ir_stream_t *s, const st_route *r, st_format format) {
+/* Posts a copy task to every worker for q. */
+static int gather(st_req *q) {
   unsigned n = ir_worker_count();
   gathering *g = calloc(1, sizeof *g);
   if (!g || !n || !(g->parts = calloc(n, sizeof(st_part)))) {
     free(g);
-    return ir_respond_simple(s, 500, "text/plain", "out of memory\n", 14);
+    return IR_ENOMEM;
   }
-  g->s = s, g->origin = ir_stream_worker(s), g->r = r, g->format = format, g->nparts = n;
-  g->listed_budget = r->max_listed;
+  g->req = q, g->origin = ir_stream_worker(q->s), g->nparts = n;
+  g->listed_budget = q->r->max_listed;
   atomic_init(&g->listed, 0);
   atomic_init(&g->left, n);
-  ir_stream_set_data(s, g);
+  q->inflight = g;
   for (unsigned i = 0; i < n; i++) {
     visit *v = malloc(sizeof *v);
     ir_worker_t *w = ir_worker_at(i);
@@ -152,7 +189,64 @@ int st_gather_answer(ir_stream_t *s, const st_route *r, st_format format) {
   return IR_OK;
 }
 
-void st_gather_closed(ir_stream_t *s) {
-  gathering *g = ir_stream_data(s);
-  if (g) g->s = NULL; /* answer() frees it */
+static st_req *new_req(ir_stream_t *s, const st_route *r, st_format format) {
+  st_req *q = calloc(1, sizeof *q);
+  if (!q) return NULL;
+  q->s = s, q->r = r, q->format = format;
+  ir_stream_set_data(s, q);
+  return q;
+}
+
+int st_gather_answer(ir_stream_t *s, const st_route *r, st_format format) {
+  st_req *q = new_req(s, r, format);
+  if (!q || gather(q) != IR_OK)
+    return ir_respond_simple(s, 500, "text/plain", "out of memory\n", 14);
+  return IR_OK;
+}
+
+/* Each second: the next snapshot, unless one is on its way or the client
+ * has not taken the last one (a slow reader gets fewer events, never a
+ * growing queue). */
+static void tick(ir_timer_t *t, void *data) {
+  (void)t;
+  st_req *q = data;
+  if (!q->inflight && !q->pending.len && gather(q) != IR_OK) ir_stream_reset(q->s);
+}
+
+int st_events_start(ir_stream_t *s, const st_route *r) {
+  st_req *q = new_req(s, r, ST_JSON);
+  if (!q) return IR_ENOMEM;
+  q->events = 1;
+  int rc = ir_resp_status(s, 200);
+  if (rc == IR_OK) rc = ir_resp_header(s, "content-type", "text/event-stream");
+  if (rc == IR_OK) rc = ir_resp_header(s, "cache-control", "no-cache");
+  if (rc == IR_OK) rc = ir_resp_send_head(s, 0);
+  if (rc != IR_OK) return rc;
+  st_put(&q->pending, "retry: 2000\n\n");
+  flush_pending(q);
+  if (!(q->timer = ir_timer_start(ir_stream_worker(s), 0, 1000, tick, q))) return IR_ENOMEM;
+  return IR_OK;
+}
+
+void st_req_writable(ir_stream_t *s) {
+  st_req *q = ir_stream_data(s);
+  if (q && q->events) flush_pending(q);
+}
+
+void st_req_drain(ir_stream_t *s) {
+  st_req *q = ir_stream_data(s);
+  if (!q || !q->events) return;
+  ir_timer_stop(q->timer);
+  q->timer = NULL;
+  ir_resp_end(s); /* the client's EventSource comes back to another server */
+}
+
+void st_req_closed(ir_stream_t *s) {
+  st_req *q = ir_stream_data(s);
+  if (!q) return;
+  ir_stream_set_data(s, NULL);
+  ir_timer_stop(q->timer);
+  if (q->inflight) q->inflight->req = NULL; /* answer() frees it */
+  free(q->pending.p);
+  free(q);
 }

@@ -1,6 +1,7 @@
-/* status.c — mod_status: the running server as JSON ({route}/json) and
- * as Prometheus text ({route}/metrics), for clients on the route's
- * allow-list (loopback by default). The module descriptor, its keys, and
+/* status.c — mod_status: the running server as JSON ({route}/json), as
+ * Prometheus text ({route}/metrics), as an event stream ({route}/events)
+ * and the live dashboard that reads it ({route}/), for clients on the
+ * route's allow-list (loopback by default). The module descriptor, its keys, and
  * which answer a request gets. Built against the SDK only (1.5's
  * server_info and worker_connections). */
 #include <stdlib.h>
@@ -79,17 +80,35 @@ static int st_on_request(ir_stream_t *s, void *data) {
   ir_str tail = tail_of(s, r);
   if (is(tail, "/json")) return st_gather_answer(s, r, ST_JSON);
   if (is(tail, "/metrics")) return st_gather_answer(s, r, ST_PROMETHEUS);
-  if (is(tail, "") || is(tail, "/")) {
-    static const char index[] = "mod_status: json (the server, connections, history) and "
-                                "metrics (Prometheus text) below this path\n";
-    return ir_respond_simple(s, 200, "text/plain", index, sizeof index - 1);
+  if (is(tail, "/events")) return st_events_start(s, r);
+  if (is(tail, "/")) {
+    ir_resp_header(s, "cache-control", "no-cache");
+    return ir_respond_simple(s, 200, "text/html; charset=utf-8", (const char *)st_dashboard_html,
+                             st_dashboard_html_len);
+  }
+  if (is(tail, "")) { /* the page's relative URLs need the slash */
+    ir_str path = ir_req_path(s);
+    char *to = malloc(path.len + 2);
+    if (!to) return IR_ENOMEM;
+    memcpy(to, path.ptr, path.len);
+    memcpy(to + path.len, "/", 2);
+    ir_resp_header(s, "location", to);
+    free(to);
+    return ir_respond_simple(s, 301, "text/plain", "moved\n", 6);
   }
   return ir_respond_simple(s, 404, "text/plain", "not found\n", 10);
 }
 
+static void st_on_writable(ir_stream_t *s) { st_req_writable(s); }
+
+static void st_on_drain(ir_stream_t *s, uint64_t ms_left) {
+  (void)ms_left;
+  st_req_drain(s);
+}
+
 static void st_on_close(ir_stream_t *s, int reason) {
   (void)reason;
-  st_gather_closed(s);
+  st_req_closed(s);
 }
 
 static int st_worker_init(ir_module_t *m, ir_worker_t *w) {
@@ -119,7 +138,9 @@ static const ir_module_desc status_module = {
     .worker_init = st_worker_init,
     .worker_exit = st_worker_exit,
     .on_request = st_on_request,
+    .on_writable = st_on_writable,
     .on_close = st_on_close,
+    .on_stream_drain = st_on_drain,
 };
 
 IR_MODULE_DEFINE(status_module)

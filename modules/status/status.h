@@ -1,7 +1,8 @@
 /* status.h — mod_status's shared pieces: the route, the snapshot the
  * workers gather (gather.c), the history of the last minutes (history.c),
- * the client allow-list (allow.c), a growing text buffer (text.c), and the
- * two renderings (json.c, prom.c). Built against the SDK only. */
+ * the client allow-list (allow.c), a growing text buffer (text.c), the
+ * two renderings (json.c, prom.c) and the dashboard page (dashboard.html,
+ * embedded at build time). Built against the SDK only. */
 #ifndef IRIDIUM_MOD_STATUS_H
 #define IRIDIUM_MOD_STATUS_H
 
@@ -73,10 +74,20 @@ typedef struct st_part {
 typedef enum { ST_JSON, ST_PROMETHEUS } st_format;
 
 /* Gathers every worker's part on its thread, then answers s (on its own
- * worker) in format. IR_OK, or an error before anything was posted. */
+ * worker) in format. */
 int st_gather_answer(ir_stream_t *s, const st_route *r, st_format format);
-/* The stream's on_close: a gathering still under way drops its answer. */
-void st_gather_closed(ir_stream_t *s);
+/* {route}/events: a text/event-stream with one "status" event (the JSON
+ * snapshot) per second, for the dashboard. */
+int st_events_start(ir_stream_t *s, const st_route *r);
+/* The stream's on_writable, on_stream_drain (an event stream ends) and
+ * on_close (a gathering still under way drops its answer). */
+void st_req_writable(ir_stream_t *s);
+void st_req_drain(ir_stream_t *s);
+void st_req_closed(ir_stream_t *s);
+
+/* ---- dashboard.c (generated from dashboard.html at build time) ---- */
+extern const unsigned char st_dashboard_html[];
+extern const size_t st_dashboard_html_len;
 
 /* ---- history.c: one sample per second, the last ST_HISTORY of them ---- */
 #define ST_HISTORY 600

@@ -292,7 +292,8 @@ class Clients(unittest.TestCase):
             line = [l for l in lines if "=%s" % key in l][0]
             self.assertIn(req, line)
             self.assertIn(status, line)
-            self.assertRegex(line, r" HTTP/2(\.0)?$", "protocol field of an HTTP/2 request")
+            self.assertRegex(line, r" HTTP/2(\.0)? \"127\.0\.0\.1:%d\" " % SRV.port,
+                             "protocol, then :authority, of an HTTP/2 request")
 
     def test_curl_tls_alpn(self):
         code, ver, head, body = self.curl(["--http2", "-k"], tls_url())

@@ -194,7 +194,33 @@ class Status(unittest.TestCase):
         self.assertEqual(get(port, "/status/nope").status, 404)
         r = H.http_request(port, "POST", "/status/json", body=b"x")
         self.assertEqual((r.status, r.header("allow")), (405, "GET, HEAD"))
-        self.assertEqual(get(port, "/status/").status, 200)
+        r = get(port, "/status")
+        self.assertEqual((r.status, r.header("location")), (301, "/status/"))
+
+    def test_dashboard_page_is_self_contained(self):
+        r = get(self.srv.port, "/status/")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.header("content-type").startswith("text/html"))
+        page = r.body.decode()
+        self.assertIn('new EventSource("events")', page)
+        self.assertNotRegex(page, r"(src|href)=\"?(https?:)?//", "an outside resource")
+        self.assertNotIn("@import", page)
+
+    def test_event_stream_with_curl(self):
+        p = subprocess.Popen(["curl", "-sN", "--max-time", "3.5",
+                              "http://127.0.0.1:%d/status/events" % self.srv.port],
+                             stdout=subprocess.PIPE)
+        out = p.communicate(timeout=H.scaled(20))[0].decode()
+        self.assertTrue(out.startswith("retry: 2000\n\n"), out[:200])
+        events = [e for e in out.split("\n\n") if e.startswith("event: status\ndata: ")]
+        self.assertGreaterEqual(len(events), 3, out[:500])
+        snaps = [json.loads(e.split("data: ", 1)[1]) for e in events]
+        ups = [x["uptime_s"] for x in snaps]
+        self.assertEqual(ups, sorted(ups))
+        self.assertGreater(ups[-1] - ups[0], 1.5)
+        # the stream itself is listed as an open request of the status module
+        self.assertTrue(any(st["path"] == "/status/events" and st["module"] == "status"
+                            for c in snaps[-1]["connection_list"] for st in c["streams"]))
 
     def test_clients_that_leave_before_the_answer(self):
         port = self.srv.port
