@@ -10,6 +10,7 @@
  *   iridium --modules -c FILE    load FILE's modules and list them with
  *                                their ABI and route keys
  *   iridium --keys               list the host's own sections and keys
+ *   iridium top [-c FILE] [URL]  a running server's status, live (top.c)
  *   iridium -v | --version       print the release and the SDK ABI version
  *   iridium -h | --help          this usage
  */
@@ -27,6 +28,7 @@
 #include "paths.h"
 #include "recycler.h"
 #include "server.h"
+#include "top.h"
 
 enum { OPT_MODULES = 256, OPT_KEYS };
 
@@ -34,6 +36,7 @@ static void usage(FILE *out) {
   char *def = irh_default_config_path();
   fprintf(out,
           "usage: iridium [-t | -T | --modules] [-c FILE]\n"
+          "       iridium top [-c FILE] [-n SECONDS] [URL]\n"
           "       iridium --keys | -v | -h\n"
           "  -c, --config FILE  the configuration file (INI) to run or check; default\n"
           "                     %s\n"
@@ -84,6 +87,7 @@ static int with_config(const char *path, mode m) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "top") == 0) return irh_top_main(argc - 1, argv + 1);
   static const struct option longs[] = {
       {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
       {"dump", no_argument, NULL, 'T'},         {"modules", no_argument, NULL, OPT_MODULES},
