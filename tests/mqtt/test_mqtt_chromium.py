@@ -19,7 +19,6 @@ starts Mosquitto, Iridium and Chromium only inside that namespace.
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,24 +120,7 @@ class MqttJsInChromium(unittest.TestCase):
 
 
 def main():
-    if os.environ.get(WC.CHILD_MARK) != "1":
-        if os.geteuid() != 0:
-            print("test_mqtt_chromium: needs root for `unshare -n`", file=sys.stderr)
-            sys.exit(1)
-        env = dict(os.environ, **{WC.CHILD_MARK: "1", WC.OUTER_NETNS: WC.netns_id()})
-        args = ["unshare", "--net", "--", sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
-        try:
-            sys.exit(subprocess.run(args, env=env, timeout=OUTER_TIMEOUT).returncode)
-        except subprocess.TimeoutExpired:
-            print("test_mqtt_chromium: over %.0f s in the namespace" % OUTER_TIMEOUT,
-                  file=sys.stderr)
-            sys.exit(1)
-    if not WC.in_private_netns():
-        print("test_mqtt_chromium: not the test's private network namespace", file=sys.stderr)
-        sys.exit(1)
-    WC.bring_lo_up()
-    H.check_environment()
-    unittest.main(verbosity=2)
+    WC.main_in_private_netns(__file__, "test_mqtt_chromium", OUTER_TIMEOUT)
 
 
 if __name__ == "__main__":

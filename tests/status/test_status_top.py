@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import unittest
 
 sys.dont_write_bytecode = True

@@ -90,25 +90,45 @@ def in_private_netns():
     return bool(outer) and netns_id() != outer and names == ["lo"]
 
 
-def reexec_in_netns():
-    """Runs this file again under `unshare -n`; returns its exit status."""
+def reexec_in_netns(path=None, name="test_ws_chromium", timeout=None):
+    """Runs the test file at path (this one by default) again under
+    `unshare -n`; returns its exit status."""
+    path = path or __file__
+    timeout = timeout or OUTER_TIMEOUT
     if os.geteuid() != 0:
-        print("test_ws_chromium: needs root for `unshare -n` (a private network namespace "
-              "for Chromium and Iridium)", file=sys.stderr)
+        print("%s: needs root for `unshare -n` (a private network namespace "
+              "for Chromium and Iridium)" % name, file=sys.stderr)
         return 1
     if not shutil.which("unshare") or not shutil.which("ip"):
-        print("test_ws_chromium: needs unshare (util-linux) and ip (iproute2)", file=sys.stderr)
+        print("%s: needs unshare (util-linux) and ip (iproute2)" % name, file=sys.stderr)
         return 1
     env = dict(os.environ)
     env[CHILD_MARK] = "1"
     env[OUTER_NETNS] = netns_id()
-    args = ["unshare", "--net", "--", sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    args = ["unshare", "--net", "--", sys.executable, os.path.abspath(path)] + sys.argv[1:]
     try:
-        return subprocess.run(args, env=env, timeout=OUTER_TIMEOUT).returncode
+        return subprocess.run(args, env=env, timeout=timeout).returncode
     except subprocess.TimeoutExpired:
-        print("test_ws_chromium: the test in the namespace took over %.0fs" % OUTER_TIMEOUT,
-              file=sys.stderr)
+        print("%s: the test in the namespace took over %.0fs" % (name, timeout), file=sys.stderr)
         return 1
+
+
+def main_in_private_netns(path, name, timeout):
+    """A Chromium test's main: outside, re-run itself under `unshare -n`;
+    inside (checked), bring lo up and run its unittest cases."""
+    if os.environ.get(CHILD_MARK) != "1":
+        sys.exit(reexec_in_netns(path, name, timeout))
+    if not in_private_netns():
+        print("%s: %s is set but this is not a private network namespace; not starting "
+              "anything" % (name, CHILD_MARK), file=sys.stderr)
+        sys.exit(1)
+    bring_lo_up()
+    H.check_environment()
+    if not os.access(CHROMIUM, os.X_OK):
+        print("%s: %s is missing (Debian chromium: bash .ci/dev deps)" % (name, CHROMIUM),
+              file=sys.stderr)
+        sys.exit(1)
+    unittest.main(verbosity=2)
 
 
 def bring_lo_up():
@@ -565,19 +585,7 @@ class DemoInChromium(unittest.TestCase):
 
 
 def main():
-    if os.environ.get(CHILD_MARK) != "1":
-        sys.exit(reexec_in_netns())
-    if not in_private_netns():
-        print("test_ws_chromium: %s is set but this is not a private network namespace; "
-              "not starting anything" % CHILD_MARK, file=sys.stderr)
-        sys.exit(1)
-    bring_lo_up()
-    H.check_environment()
-    if not os.access(CHROMIUM, os.X_OK):
-        print("test_ws_chromium: %s is missing (Debian chromium: bash .ci/dev deps)" % CHROMIUM,
-              file=sys.stderr)
-        sys.exit(1)
-    unittest.main(verbosity=2)
+    main_in_private_netns(__file__, "test_ws_chromium", OUTER_TIMEOUT)
 
 
 if __name__ == "__main__":
