@@ -129,7 +129,7 @@ static char *fetch(const url *u, char *why, size_t why_cap) {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
   int rc = getaddrinfo(u->host, u->port, &hints, &ai);
   if (rc != 0) {
-    snprintf(why, why_cap, "%s: %s", u->host, gai_strerror(rc));
+    snprintf(why, why_cap, "%.200s: %s", u->host, gai_strerror(rc));
     return NULL;
   }
   uint64_t deadline = now_ms() + FETCH_TIMEOUT_MS;
@@ -139,7 +139,7 @@ static char *fetch(const url *u, char *why, size_t why_cap) {
   if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) ||
       wait_fd(fd, POLLOUT, deadline) != 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) ||
       err) {
-    snprintf(why, why_cap, "cannot connect to %s:%s: %s", u->host, u->port,
+    snprintf(why, why_cap, "cannot connect to %.200s:%s: %s", u->host, u->port,
              strerror(err     ? err
                       : errno ? errno
                               : ETIMEDOUT));
@@ -186,7 +186,8 @@ static char *fetch(const url *u, char *why, size_t why_cap) {
   char *body = strstr(buf, "\r\n\r\n");
   if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0 || !body) {
     char *eol = strchr(buf, '\r');
-    snprintf(why, why_cap, "%s answered: %.*s", u->path, eol ? (int)(eol - buf) : 40, buf);
+    snprintf(why, why_cap, "%.200s answered: %.*s", u->path,
+             eol && eol - buf < 200 ? (int)(eol - buf) : 40, buf);
     free(buf);
     return NULL;
   }
@@ -198,7 +199,7 @@ static char *fetch(const url *u, char *why, size_t why_cap) {
   memmove(buf, body + 4, got - (size_t)(body + 4 - buf) + 1);
   return buf;
 io_error:
-  snprintf(why, why_cap, "reading %s:%s%s failed", u->host, u->port, u->path);
+  snprintf(why, why_cap, "reading %.200s:%s%.200s failed", u->host, u->port, u->path);
   close(fd);
   free(buf);
   return NULL;
