@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "conn.h"
-#include "module.h"
 #include "process.h"
 #include "stream.h"
 #include "worker.h"
@@ -48,10 +47,6 @@ typedef struct stream_list {
   int failed;
 } stream_list;
 
-static const char *stream_module_name(const ir_stream_t *s) {
-  return s->instance ? s->instance->module->name : NULL;
-}
-
 static void add_stream(ir_stream_t *s, void *data) {
   stream_list *l = data;
   if (l->n == l->cap) {
@@ -69,7 +64,7 @@ static void add_stream(ir_stream_t *s, void *data) {
       .id = s->id,
       .method = s->method,
       .path = s->path,
-      .module = stream_module_name(s),
+      .module = irh_stream_module_name(s),
       .age_ms = l->now - s->start_ms,
       .bytes_in = s->body_received,
       .bytes_out = s->body_sent,

@@ -250,6 +250,14 @@ static int seal(ir_outbound_t *o) {
 
 static void on_write(uv_write_t *req, int status);
 static void want_pump(ir_outbound_t *o);
+
+/* After the queue drained (either write path): on_writable if it is owed
+ * and the module may write again. */
+static void call_writable_if_owed(ir_outbound_t *o) {
+  if (!o->want_writable || o->close_asked || queued(o) >= o->max_queued) return;
+  o->want_writable = 0;
+  if (o->cbs->on_writable) o->cbs->on_writable(o, o->data);
+}
 static void on_shutdown(uv_shutdown_t *req, int status);
 
 /* Starts the next socket write when none is in flight. */
@@ -291,11 +299,8 @@ static void flush(ir_outbound_t *o) {
     }
     if (done > 0) irh_bufq_consume(q, (size_t)done);
     if (done != (ssize_t)bytes) break;
-    if (!q->len) { /* as on_write: owed on_writable, then what it wrote, or the close */
-      if (o->want_writable && !o->close_asked && queued(o) < o->max_queued) {
-        o->want_writable = 0;
-        if (o->cbs->on_writable) o->cbs->on_writable(o, o->data);
-      }
+    if (!q->len) { /* owed on_writable, then what it wrote, or the close */
+      call_writable_if_owed(o);
       if (o->state == OB_OPEN && (queued(o) || o->close_asked)) want_pump(o);
       return;
     }
@@ -331,11 +336,8 @@ static void on_write(uv_write_t *req, int status) {
     handshake(o);
     return;
   }
-  if (o->want_writable && !o->close_asked && queued(o) < o->max_queued) {
-    o->want_writable = 0;
-    if (o->cbs->on_writable) o->cbs->on_writable(o, o->data);
-    if (o->state == OB_CLOSED) return;
-  }
+  call_writable_if_owed(o);
+  if (o->state == OB_CLOSED) return;
   flush(o);
 }
 

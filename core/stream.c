@@ -65,7 +65,7 @@ static const ir_module_desc *stream_desc(const ir_stream_t *s) {
   return s->instance ? &s->instance->module->desc : NULL;
 }
 
-static const char *stream_module_name(const ir_stream_t *s) {
+const char *irh_stream_module_name(const ir_stream_t *s) {
   return s->instance ? s->instance->module->name : NULL;
 }
 
@@ -75,7 +75,7 @@ static const char *stream_module_name(const ir_stream_t *s) {
 static void abandon_response(ir_stream_t *s);
 
 static void handler_failed(ir_stream_t *s, const char *callback, int rc) {
-  irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s), "%s failed: %s", callback,
+  irh_log(IR_LOG_ERROR, s->conn->id, s->id, irh_stream_module_name(s), "%s failed: %s", callback,
           irh_host_api()->strerror(rc));
   abandon_response(s);
 }
@@ -119,7 +119,7 @@ static void await_head(ir_stream_t *s) {
 static void on_handler_timeout(irh_deadline *d) {
   ir_stream_t *s = irh_container_of(d, ir_stream_t, head_due);
   if (s->flags & (IRH_STREAM_HEAD_SENT | IRH_STREAM_RESET | IRH_STREAM_FINISHED)) return;
-  irh_log(IR_LOG_WARN, s->conn->id, s->id, stream_module_name(s),
+  irh_log(IR_LOG_WARN, s->conn->id, s->id, irh_stream_module_name(s),
           "no response head within handler_timeout (%llu ms): 504",
           (unsigned long long)handler_timeout_ms(s));
   s->host_reason = IR_CLOSE_TIMEOUT;
@@ -238,7 +238,7 @@ static void stream_access_log(ir_stream_t *s, int status) {
   irh_access_entry e = {
       .host = s->authority.len ? s->authority.ptr : NULL,
       .host_len = s->authority.len,
-      .module = stream_module_name(s),
+      .module = irh_stream_module_name(s),
       .peer = s->conn->peer,
       .peer_len = s->conn->peer_len,
       .method = s->method.ptr,
@@ -273,10 +273,7 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
     f->detach(f);
   }
   irh_arena_free(&s->arena);
-  atomic_store_explicit(&s->worker->counts.streams_open,
-                        atomic_load_explicit(&s->worker->counts.streams_open,
-                                             memory_order_relaxed) - 1,
-                        memory_order_relaxed);
+  irh_count_sub(&s->worker->counts.streams_open, 1);
   irh_slab_free(&s->worker->stream_slab, s);
 }
 
@@ -498,7 +495,7 @@ int irh_stream_resp_end(ir_stream_t *s) {
      * ends it as broken (HTTP/1.1: the connection closes once written;
      * HTTP/2: RST_STREAM INTERNAL_ERROR). */
     int head = (s->flags & IRH_STREAM_HEAD_SENT) != 0;
-    irh_log(IR_LOG_ERROR, s->conn->id, s->id, stream_module_name(s),
+    irh_log(IR_LOG_ERROR, s->conn->id, s->id, irh_stream_module_name(s),
             "resp_end after %llu of %lld declared body bytes: IR_EINVAL, %s",
             (unsigned long long)s->body_sent, (long long)s->resp_content_length,
             head ? "response cut" : "answered 500");

@@ -205,6 +205,8 @@ int irh_stream_resp_end(ir_stream_t *s);
 int irh_stream_consume(ir_stream_t *s, size_t n);
 int irh_stream_reset(ir_stream_t *s);
 int irh_stream_req_header(ir_stream_t *s, const char *name, size_t len, ir_str *value);
+/* The name of the module whose route has s, or NULL (none yet, or a host answer). */
+const char *irh_stream_module_name(const ir_stream_t *s);
 
 /* Whether nobody reads the request body: no module has the stream (a host
  * answer such as 404) or its module has no on_body. What still comes is

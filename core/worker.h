@@ -103,6 +103,10 @@ static inline void irh_count_add(atomic_uint_fast64_t *c, uint64_t n) {
   atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                         memory_order_relaxed);
 }
+static inline void irh_count_sub(atomic_uint_fast64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+                        memory_order_relaxed);
+}
 
 struct ir_worker {
   unsigned index;
