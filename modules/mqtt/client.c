@@ -30,9 +30,11 @@ struct ir_mqtt_sub {
   int gone;      /* unsubscribed during a dispatch: freed by the sweep */
   int notify_up; /* on_state(1) owed once the broker subscription is made */
   /* Retained messages: the broker sends them right after the SUBACK of each
-   * SUBSCRIBE of the filter, and each subscriber gets those of the first
-   * SUBACK after it joined (or after a reconnect), not a later one's. */
-  int awaiting;    /* joined since the last SUBACK of f */
+   * SUBSCRIBE of the filter, and each subscriber gets those that follow
+   * its own SUBSCRIBE's SUBACK (the one sent when it joined, or at a
+   * reconnect), not an earlier or a later one's. */
+  int mid;         /* the SUBSCRIBE sent when it joined (or at the reconnect) */
+  int awaiting;    /* that SUBSCRIBE's SUBACK has not come yet */
   int retained_ok; /* the retained messages arriving now are for it */
   struct ir_mqtt_sub *next;
 };
@@ -167,15 +169,11 @@ static void notify_state(mq_client *c, mq_filter *only, int up) {
   if (--c->busy == 0 && c->sweep) client_sweep(c);
 }
 
-/* (Re)subscribes f. Only the latest SUBSCRIBE's SUBACK is matched (f->mid),
- * so from now on no subscriber takes retained messages until it comes:
- * those of an earlier SUBSCRIBE, whose SUBACK goes unmatched, would reach
- * subscribers that had theirs already. */
+/* (Re)subscribes f; f->mid is the SUBSCRIBE's message id. */
 static void filter_send_subscribe(mq_filter *f) {
   mq_client *c = f->c;
   f->subscribed = 0;
   f->mid = 0;
-  for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) s->retained_ok = 0;
   if (c->connected && c->mosq)
     mosquitto_subscribe_v5(c->mosq, &f->mid, f->filter, f->qos, 0, NULL);
 }
@@ -289,8 +287,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
   }
   c->ever_connected = 1;
   for (mq_filter *f = c->filters; f; f = f->next) {
-    for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) s->awaiting = 1;
     filter_send_subscribe(f);
+    for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) s->awaiting = 1, s->mid = f->mid;
   }
 }
 
@@ -310,19 +308,26 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count,
                          const int *granted, const mosquitto_property *props) {
   (void)mosq, (void)props;
   mq_client *c = obj;
+  /* The broker answers each SUBSCRIBE in order and sends its retained
+   * messages right after the SUBACK: until the next SUBACK they are for
+   * the subscribers that joined with this one, and for nobody else. */
   for (mq_filter *f = c->filters; f; f = f->next) {
-    if (f->mid != mid || f->subscribed) continue;
+    int ours = f->mid == mid;
+    for (ir_mqtt_sub_t *s = f->subs; s && !ours; s = s->next) ours = s->mid == mid;
+    if (!ours) continue;
     if (count >= 1 && granted[0] >= 0x80) {
       ir_log(mq_module, NULL, IR_LOG_WARN, "mqtt broker %s: SUBSCRIBE %s refused (0x%02x)",
              c->b.name, f->filter, granted[0]);
       return;
     }
-    f->subscribed = 1;
     for (ir_mqtt_sub_t *s = f->subs; s; s = s->next) {
-      s->retained_ok = s->awaiting;
-      s->awaiting = 0;
+      s->retained_ok = s->awaiting && s->mid == mid;
+      if (s->retained_ok) s->awaiting = 0;
     }
-    notify_state(c, f, 1);
+    if (f->mid == mid && !f->subscribed) {
+      f->subscribed = 1;
+      notify_state(c, f, 1);
+    }
     return;
   }
 }
@@ -489,6 +494,7 @@ ir_mqtt_sub_t *mq_client_subscribe(mq_worker *mw, const mq_broker *b, const char
     client_update_watch(c);
   }
   s->awaiting = 1;
+  s->mid = f->mid;
   s->f = f;
   s->notify_up = !f->subscribed && !c->connected;
   s->next = f->subs;
