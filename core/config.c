@@ -228,8 +228,22 @@ static const char *const level_words[] = {[IR_LOG_DEBUG] = "debug",
 
 /* ---- small helpers ------------------------------------------------------- */
 
+static irh_config_sink report_sink; /* NULL: stderr; main thread */
+
+void irh_config_set_sink(irh_config_sink sink) { report_sink = sink; }
+
 /* "FILE:LINE: " (or "FILE: ") and kind, then the message, as one line. */
 static void report(const irh_config *c, int line, const char *kind, const char *fmt, va_list ap) {
+  if (report_sink) {
+    char where[512], msg[1024];
+    if (line > 0)
+      snprintf(where, sizeof where, "%s:%d: %s", c->path, line, kind);
+    else
+      snprintf(where, sizeof where, "%s: %s", c->path, kind);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    report_sink(*kind != '\0', where, msg);
+    return;
+  }
   flockfile(stderr);
   if (line > 0)
     fprintf(stderr, "%s:%d: %s", c->path, line, kind);
@@ -1279,4 +1293,10 @@ void irh_config_free(irh_config *c) {
   free(c->dir);
   free(c->path);
   free(c);
+}
+
+int irh_config_module_line(const irh_config *c, const char *name) {
+  for (size_t i = 0; i < c->nmodules; i++)
+    if (strcmp(c->modules[i].name, name) == 0) return c->modules[i].section->line;
+  return 0;
 }

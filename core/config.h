@@ -181,6 +181,12 @@ const ir_config_key *irh_config_keys_of(const char *kind);
 int irh_config_error(irh_config *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Where irh_config_error and irh_config_warn go instead of stderr, while
+ * set (a reload: the error log). where is "PATH:LINE: " (with "warning: "
+ * for a warning), msg the message. NULL: stderr again. Main thread. */
+typedef void (*irh_config_sink)(int warning, const char *where, const char *msg);
+void irh_config_set_sink(irh_config_sink sink);
+
 /* Prints "PATH:LINE: warning: message" to stderr; not counted as an error
  * (the file still passes). */
 void irh_config_warn(const irh_config *c, int line, const char *fmt, ...)
@@ -194,6 +200,9 @@ void irh_config_warn(const irh_config *c, int line, const char *fmt, ...)
  * number of problems reported. */
 int irh_config_check_keys(irh_config *c, const irh_section *s, const ir_config_key *keys,
                           const char *owner, const char *const *skip);
+
+/* The line of c's [module NAME] section, or 0 when c has none. */
+int irh_config_module_line(const irh_config *c, const char *name);
 
 /* The value of key in s, or NULL. Borrowed from the config. */
 const irh_kv *irh_section_find(const irh_section *s, const char *key);

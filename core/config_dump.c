@@ -137,10 +137,11 @@ static void print_protocols(FILE *out, const irh_listen_cfg *l) {
   fprintf(out, "\n");
 }
 
-static const ir_instance_t *instance_of(const irh_modules *m, const irh_route_cfg *r) {
-  for (size_t i = 0; i < m->ninstances; i++)
-    if (m->instances[i].route == r) return &m->instances[i];
-  return NULL;
+/* irh_modules_load keeps them in route order. */
+static const ir_instance_t *instance_of(const irh_config *c, const irh_modules *m,
+                                        const irh_route_cfg *r) {
+  size_t i = (size_t)(r - c->routes);
+  return i < m->ninstances ? m->instances[i] : NULL;
 }
 
 static void print_route(FILE *out, const irh_config *c, const irh_modules *m,
@@ -155,7 +156,7 @@ static void print_route(FILE *out, const irh_config *c, const irh_modules *m,
       if (strcmp(k->name, "handler_timeout") == 0)
         fprintf(out, "handler_timeout = %s\n", given_or_default(server_section(c), k));
   }
-  const ir_instance_t *inst = instance_of(m, r);
+  const ir_instance_t *inst = instance_of(c, m, r);
   for (size_t i = 0; inst && i < inst->nvalues; i++) {
     const irh_key_value *v = &inst->values[i];
     if (v->text && v->key.type == IR_KEY_PATH && v->text[0])

@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "process.h"
@@ -66,6 +67,7 @@ static void conn_unref(irh_conn *c) {
   free(c->reading_file);
   free(c->nudge);
   if (c->tls) c->crypto->release(c);
+  irh_generation_release(c->gen);
   irh_slab_free(&w->conn_slab, c);
   atomic_fetch_sub(&w->server->connections, 1);
   irh_worker_conn_closed(w);
@@ -653,7 +655,7 @@ static const irh_drain_ops conn_drain_ops = {.shutdown = drain_shutdown, .close 
 irh_conn *irh_conn_accept(irh_listener *l, int fd) {
   ir_worker_t *w = l->worker;
   irh_server *srv = w->server;
-  const irh_config *limits = l->limits;
+  const irh_config *limits = l->gen->config;
   if (atomic_fetch_add(&srv->connections, 1) >= limits->max_connections || w->draining) {
     atomic_fetch_sub(&srv->connections, 1);
     reject(w, fd, limits);
@@ -667,7 +669,10 @@ irh_conn *irh_conn_accept(irh_listener *l, int fd) {
     return NULL;
   }
   c->worker = w;
-  c->listener = l;
+  c->gen = l->gen;
+  irh_generation_hold(c->gen);
+  c->listen = l->cfg;
+  c->tls_ctx = l->tls;
   c->limits = limits;
   c->max_queued = limits->max_queued_output;
   c->close_reason = IR_CLOSE_ABORTED;

@@ -46,6 +46,8 @@
 
 struct irh_conn;
 struct irh_listener;
+struct irh_generation;
+struct irh_tls_ctx;
 struct irh_tls_conn;
 
 /* What a protocol does with a connection's events; its state is
@@ -87,8 +89,10 @@ typedef struct irh_conn {
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
   struct ir_worker *worker;
-  const struct irh_listener *listener;
-  const irh_config *limits; /* the server's limits, handed down at accept */
+  struct irh_generation *gen;      /* accepted under it, held to the end */
+  const irh_listen_cfg *listen;    /* its listener's settings (the generation's) */
+  struct irh_tls_ctx *tls_ctx;     /* its listener's TLS context, NULL for cleartext */
+  const irh_config *limits;        /* gen's config, handed down at accept */
   uint64_t id;
   uint64_t accepted_ms;         /* loop time at accept */
   uint64_t bytes_in, bytes_out; /* socket bytes, for worker_connections (SDK 1.5) */

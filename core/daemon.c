@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,36 @@ void irh_daemon_notify(const char *state) {
 #else
   (void)state;
 #endif
+}
+
+int irh_daemon_signal(const irh_config *c, const char *name) {
+  static const struct {
+    const char *name;
+    int signum;
+  } names[] = {{"reload", SIGHUP}, {"reopen", SIGUSR1}, {"stop", SIGTERM}};
+  int signum = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(name, names[i].name)) signum = names[i].signum;
+  if (!signum) {
+    fprintf(stderr, "iridium: -s %s: not reload, reopen or stop\n", name);
+    return 2;
+  }
+  if (!c->pid_file) {
+    fprintf(stderr, "iridium: %s sets no pid_file: cannot find the server to %s\n", c->path, name);
+    return 1;
+  }
+  FILE *f = fopen(c->pid_file, "re");
+  long pid = 0;
+  int read_ok = f && fscanf(f, "%ld", &pid) == 1 && pid > 1;
+  if (f) fclose(f);
+  if (!read_ok) {
+    fprintf(stderr, "iridium: %s: %s (is the server running?)\n", c->pid_file,
+            f ? "holds no process id" : strerror(errno));
+    return 1;
+  }
+  if (kill((pid_t)pid, signum) != 0) {
+    fprintf(stderr, "iridium: %s names process %ld: %s\n", c->pid_file, pid, strerror(errno));
+    return 1;
+  }
+  return 0;
 }

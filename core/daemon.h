@@ -31,6 +31,10 @@ int irh_daemon_check(irh_config *c, irh_identity *id);
 int irh_daemon_write_pid(const irh_config *c, const irh_identity *id);
 /* Removes it, or, when its folder is not ours to write, empties it. */
 void irh_daemon_remove_pid(const irh_config *c);
+/* `iridium -s NAME`: sends the server that c's pid_file names SIGHUP
+ * (reload), SIGUSR1 (reopen) or SIGTERM (stop). Returns the exit status,
+ * after saying on stderr what went wrong. */
+int irh_daemon_signal(const irh_config *c, const char *name);
 
 /* Started as root with a user: setgroups, setgid, setuid, and checks that
  * root cannot be had back. Not root: a warning unless already that user.

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "generation.h"
 #include "log.h"
 
 /* A socket bound to l's address (with SO_REUSEPORT when reuseport), or -1
@@ -61,23 +62,31 @@ void irh_listeners_close_fds(int *fds, size_t n) {
   }
 }
 
+int irh_listener_bind(irh_config *c, size_t i, unsigned count, int exclusive, int *fds) {
+  const irh_listen_cfg *l = &c->listens[i];
+  for (unsigned k = 0; k < count; k++) fds[k] = -1;
+  for (unsigned k = 0; k < count; k++) {
+    int fd = k == 0 && exclusive && port_taken(l) != 0 ? -1 : bind_one(l);
+    if (fd < 0) {
+      irh_config_error(c, l->section->line, "[listen %s] cannot listen: %s%s", l->section->arg,
+                       strerror(errno),
+                       errno == EADDRINUSE ? " (another process is using the port)" : "");
+      irh_listeners_close_fds(fds, count);
+      return -1;
+    }
+    fds[k] = fd;
+  }
+  return 0;
+}
+
 int irh_listeners_bind(irh_config *c, unsigned count, int exclusive, int *fds) {
   size_t total = c->nlistens * count;
   for (size_t i = 0; i < total; i++) fds[i] = -1;
-  for (size_t i = 0; i < c->nlistens; i++) {
-    const irh_listen_cfg *l = &c->listens[i];
-    for (unsigned k = 0; k < count; k++) {
-      int fd = k == 0 && exclusive && port_taken(l) != 0 ? -1 : bind_one(l);
-      if (fd < 0) {
-        irh_config_error(c, l->section->line, "[listen %s] cannot listen: %s%s", l->section->arg,
-                         strerror(errno),
-                         errno == EADDRINUSE ? " (another process is using the port)" : "");
-        irh_listeners_close_fds(fds, total);
-        return -1;
-      }
-      fds[i * count + k] = fd;
+  for (size_t i = 0; i < c->nlistens; i++)
+    if (irh_listener_bind(c, i, count, exclusive, fds + i * count) != 0) {
+      irh_listeners_close_fds(fds, total);
+      return -1;
     }
-  }
   return 0;
 }
 
@@ -148,11 +157,19 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
 
 static void on_probe_closed(uv_handle_t *h) { free(h); }
 
-int irh_listeners_start(irh_listener_set *set, uv_loop_t *loop, struct ir_worker *owner,
-                        const irh_server *srv, const int *fds) {
-  const irh_config *c = srv->config;
-  set->loop = loop;
-  set->on_accept = srv->on_accept;
+static void on_listener_closed(uv_handle_t *h) {
+  irh_listener *l = h->data;
+  if (--l->open_handles > 0) return;
+  irh_listener_set *set = l->set;
+  if (--set->open == 0) {
+    free(set->list);
+    free(set);
+  }
+}
+
+irh_listener_set *irh_listeners_start(struct ir_worker *owner, uv_loop_t *loop, unsigned index,
+                                      irh_generation *gen, irh_accept_fn on_accept) {
+  const irh_config *c = gen->config;
   /* libuv opens a reserve fd per loop (for the EMFILE trick of its own
    * accept loop, unused here) when the loop's first stream is made: make
    * one now, so that happens at start and not at the worker's first
@@ -160,46 +177,53 @@ int irh_listeners_start(irh_listener_set *set, uv_loop_t *loop, struct ir_worker
   uv_tcp_t *probe = malloc(sizeof(*probe));
   if (!probe || uv_tcp_init(loop, probe) != 0) {
     free(probe);
-    return -1;
+    return NULL;
   }
   uv_close((uv_handle_t *)probe, on_probe_closed);
-  set->list = calloc(c->nlistens ? c->nlistens : 1, sizeof(*set->list));
-  if (!set->list) return -1;
+  irh_listener_set *set = calloc(1, sizeof(*set));
+  if (!set || !(set->list = calloc(c->nlistens ? c->nlistens : 1, sizeof(*set->list)))) {
+    free(set);
+    return NULL;
+  }
+  set->loop = loop;
+  set->on_accept = on_accept;
   set->n = c->nlistens;
-  for (size_t i = 0; i < c->nlistens; i++) {
+  set->open = 1; /* ours, until every listener is set up */
+  int failed = 0;
+  for (size_t i = 0; i < c->nlistens && !failed; i++) {
     irh_listener *l = &set->list[i];
     l->worker = owner;
     l->set = set;
     l->cfg = &c->listens[i];
-    l->limits = c;
-    l->tls = srv->tls[i];
-    l->fd = fds[i * srv->nworkers];
+    l->gen = gen;
+    l->tls = gen->tls[i];
+    l->fd = gen->listen_fds[i * gen->nworkers + index];
     set->open++;
     uv_timer_init(loop, &l->backoff);
     l->backoff.data = l;
     l->open_handles = 1;
-    if (uv_poll_init(loop, &l->poll, l->fd) != 0) return -1;
+    if (uv_poll_init(loop, &l->poll, l->fd) != 0) {
+      failed = 1;
+      break;
+    }
     l->poll.data = l;
     l->open_handles++;
-    if (uv_poll_start(&l->poll, UV_READABLE, on_acceptable) != 0) return -1;
+    if (uv_poll_start(&l->poll, UV_READABLE, on_acceptable) != 0) failed = 1;
   }
-  return 0;
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-  irh_listener *l = h->data;
-  if (--l->open_handles > 0) return;
-  close(l->fd);
-  irh_listener_set *set = l->set;
+  if (!failed) {
+    set->open--;
+    return set;
+  }
+  irh_listeners_stop(set);
   if (--set->open == 0) {
     free(set->list);
-    set->list = NULL;
-    set->n = 0;
+    free(set);
   }
+  return NULL;
 }
 
 void irh_listeners_stop(irh_listener_set *set) {
-  for (size_t i = 0; i < set->n && set->list; i++) {
+  for (size_t i = 0; set && i < set->n; i++) {
     irh_listener *l = &set->list[i];
     if (!l->worker || uv_is_closing((uv_handle_t *)&l->backoff)) continue; /* not started */
     uv_close((uv_handle_t *)&l->backoff, on_listener_closed);

@@ -9,6 +9,9 @@
  *                                it: every key, defaults filled in
  *   iridium --modules -c FILE    load FILE's modules and list them with
  *                                their ABI and route keys
+ *   iridium -s reload|reopen|stop [-c FILE]
+ *                                signal the server FILE's pid_file names
+ *                                (HUP, USR1, TERM; daemon.c)
  *   iridium --keys               list the host's own sections and keys
  *   iridium top [-c FILE] [URL]  a running server's status, live (top.c)
  *   iridium -v | --version       print the release and the SDK ABI version
@@ -28,6 +31,7 @@
 #include "paths.h"
 #include "recycler.h"
 #include "server.h"
+#include "daemon.h"
 #include "top.h"
 
 enum { OPT_MODULES = 256, OPT_KEYS };
@@ -36,6 +40,7 @@ static void usage(FILE *out) {
   char *def = irh_default_config_path();
   fprintf(out,
           "usage: iridium [-t | -T | --modules] [-c FILE]\n"
+          "       iridium -s reload|reopen|stop [-c FILE]\n"
           "       iridium top [-c FILE] [-n SECONDS] [URL]\n"
           "       iridium --keys | -v | -h\n"
           "  -c, --config FILE  the configuration file (INI) to run or check; default\n"
@@ -43,19 +48,28 @@ static void usage(FILE *out) {
           "  -t, --test         check the configuration and exit (0 when valid)\n"
           "  -T, --dump         check it, then print it with every default filled in\n"
           "      --modules      list the modules it loads, their ABI and their keys\n"
+          "  -s SIGNAL          signal the running server (its pid_file): reload the\n"
+          "                     configuration, reopen the logs, or stop it gracefully\n"
           "      --keys         list the host's sections and keys (tab-separated)\n"
           "  -v, --version      print the version and the SDK ABI version\n"
           "  -h, --help         print this help\n"
-          "signals: TERM/INT finish in-flight requests and exit; USR1 reopens the logs\n",
+          "signals: TERM/INT finish in-flight requests and exit; HUP reloads the\n"
+          "configuration; USR1 reopens the logs\n",
           def ? def : "PREFIX/etc/iridium/iridium.ini");
   free(def);
 }
 
 /* What one run does besides serving. */
-typedef enum { RUN, CHECK, DUMP, MODULES } mode;
+typedef enum { RUN, CHECK, DUMP, MODULES, SIGNAL } mode;
 
-static int act(irh_config *c, mode m) {
-  if (m == RUN) return irh_server_run(c);
+/* *c is taken (NULL after) when the server runs it. */
+static int act(irh_config **cp, mode m, const char *signal_name) {
+  irh_config *c = *cp;
+  if (m == RUN) {
+    *cp = NULL;
+    return irh_server_run(c);
+  }
+  if (m == SIGNAL) return irh_daemon_signal(c, signal_name);
   if (m == CHECK || m == DUMP) {
     int rc = irh_server_check(c);
     if (rc != 0 || m == CHECK) return rc;
@@ -71,7 +85,7 @@ static int act(irh_config *c, mode m) {
 }
 
 /* Reads path and does m with it. */
-static int with_config(const char *path, mode m) {
+static int with_config(const char *path, mode m, const char *signal_name) {
   irh_config *c = irh_config_read(path);
   if (!c) return 1;
   int rc;
@@ -79,7 +93,7 @@ static int with_config(const char *path, mode m) {
     irh_modules_free(irh_modules_load(c));
     rc = 1;
   } else {
-    rc = act(c, m);
+    rc = act(&c, m, signal_name);
   }
   if (m == CHECK && rc == 0) fprintf(stderr, "%s: configuration is valid\n", path);
   irh_config_free(c);
@@ -93,12 +107,16 @@ int main(int argc, char **argv) {
       {"dump", no_argument, NULL, 'T'},         {"modules", no_argument, NULL, OPT_MODULES},
       {"keys", no_argument, NULL, OPT_KEYS},    {"version", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-  const char *path = NULL;
+  const char *path = NULL, *signal_name = NULL;
   mode m = RUN;
   int opt;
-  while ((opt = getopt_long(argc, argv, "c:tTvh", longs, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "c:tTs:vh", longs, NULL)) != -1) {
     switch (opt) {
     case 'c': path = optarg; break;
+    case 's':
+      m = SIGNAL;
+      signal_name = optarg;
+      break;
     case 't': m = CHECK; break;
     case 'T': m = DUMP; break;
     case OPT_MODULES: m = MODULES; break;
@@ -115,7 +133,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   char *def = path ? NULL : irh_default_config_path();
-  int rc = path || def ? with_config(path ? path : def, m) : 1;
+  int rc = path || def ? with_config(path ? path : def, m, signal_name) : 1;
   free(def);
   irh_recycler_release(); /* pieces the main thread freed (a module's init, say) */
   return rc;

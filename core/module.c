@@ -14,9 +14,19 @@
 #define DESC_MIN_SIZE (offsetof(ir_module_desc, version) + sizeof(const char *))
 #define KEY_MIN_SIZE (offsetof(ir_config_key, required) + sizeof(uint32_t))
 
-static ir_module_t *find_module(irh_modules *m, const char *name) {
+/* The loaded module of that name and path, or NULL. */
+static ir_module_t *find_loaded(irh_modules *m, const char *name, const char *path) {
   for (size_t i = 0; i < m->nmodules; i++)
-    if (m->modules[i].handle && strcmp(m->modules[i].name, name) == 0) return &m->modules[i];
+    if (m->modules[i].handle && strcmp(m->modules[i].name, name) == 0 &&
+        strcmp(m->modules[i].path, path) == 0)
+      return &m->modules[i];
+  return NULL;
+}
+
+/* c's module of that name (the route's), as map[] has it, or NULL. */
+static ir_module_t *module_named(const irh_config *c, ir_module_t **map, const char *name) {
+  for (size_t i = 0; i < c->nmodules; i++)
+    if (map[i] && strcmp(c->modules[i].name, name) == 0) return map[i];
   return NULL;
 }
 
@@ -112,17 +122,48 @@ static const char *const *route_own_keys(void) {
   return names;
 }
 
-static int make_instance(irh_config *c, irh_modules *m, const irh_route_cfg *r,
-                         ir_instance_t *inst) {
-  inst->route = r;
-  inst->module = find_module(m, r->module);
-  if (!inst->module) return -1; /* reported by config.c or load_module */
-  ir_module_t *mod = inst->module;
+static void instance_free(ir_instance_t *inst) {
+  if (!inst) return;
+  if (inst->created && inst->module->desc.instance_destroy)
+    inst->module->desc.instance_destroy(inst->data);
+  for (size_t k = 0; k < inst->nvalues; k++) free(inst->values[k].text);
+  free(inst->values);
+  free((char *)inst->own.prefix);
+  free((char *)inst->own.host);
+  free((char *)inst->own.module);
+  free(inst);
+}
+
+void irh_instance_release(ir_instance_t *inst) {
+  if (inst && atomic_fetch_sub(&inst->holders, 1) == 1) instance_free(inst);
+}
+
+/* The route's own copy of its settings, so the instance outlives the
+ * config that made it (a reload keeps unchanged routes' instances). */
+static int copy_route(ir_instance_t *inst, const irh_route_cfg *r) {
+  inst->own = *r;
+  inst->own.prefix = strdup(r->prefix);
+  inst->own.host = r->host ? strdup(r->host) : NULL;
+  inst->own.module = strdup(r->module);
+  inst->route = &inst->own;
+  return inst->own.prefix && inst->own.module && (!r->host || inst->own.host) ? 0 : -1;
+}
+
+/* A new instance for r with its checked key values (not created yet), or
+ * NULL after reporting. */
+static ir_instance_t *prepare_instance(irh_config *c, ir_module_t *mod, const irh_route_cfg *r) {
   char owner[96];
   snprintf(owner, sizeof owner, "module %s", mod->name);
-  if (irh_config_check_keys(c, r->section, mod->keys, owner, route_own_keys()) > 0) return -1;
-  inst->values = calloc(mod->nkeys ? mod->nkeys : 1, sizeof(*inst->values));
-  if (!inst->values) return irh_config_error(c, r->section->line, "out of memory");
+  if (irh_config_check_keys(c, r->section, mod->keys, owner, route_own_keys()) > 0) return NULL;
+  ir_instance_t *inst = calloc(1, sizeof(*inst));
+  if (!inst || copy_route(inst, r) != 0 ||
+      !(inst->values = calloc(mod->nkeys ? mod->nkeys : 1, sizeof(*inst->values)))) {
+    irh_config_error(c, r->section->line, "out of memory");
+    instance_free(inst);
+    return NULL;
+  }
+  inst->module = mod;
+  atomic_init(&inst->holders, 1);
   inst->nvalues = mod->nkeys;
   for (size_t i = 0; i < mod->nkeys; i++) {
     irh_key_value *v = &inst->values[i];
@@ -131,28 +172,196 @@ static int make_instance(irh_config *c, irh_modules *m, const irh_route_cfg *r,
     const char *text = kv ? kv->value : v->key.default_value;
     if (!text) continue;
     v->text = v->key.type == IR_KEY_PATH ? irh_config_resolve(c, text) : strdup(text);
-    if (!v->text) return irh_config_error(c, r->section->line, "out of memory");
-    if (irh_value_parse((int)v->key.type, v->text, &v->number) != IR_OK)
-      return irh_config_error(c, kv ? kv->line : r->section->line,
-                              "bad default '%s' for key '%s' of module %s", text, v->key.name,
+    if (!v->text) {
+      irh_config_error(c, r->section->line, "out of memory");
+      instance_free(inst);
+      return NULL;
+    }
+    if (irh_value_parse((int)v->key.type, v->text, &v->number) != IR_OK) {
+      irh_config_error(c, kv ? kv->line : r->section->line,
+                       "bad default '%s' for key '%s' of module %s", text, v->key.name, mod->name);
+      instance_free(inst);
+      return NULL;
+    }
+  }
+  return inst;
+}
+
+static int same_text(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+/* Whether a (made earlier) serves the route b (just prepared) would. */
+static int same_instance(const ir_instance_t *a, const ir_instance_t *b) {
+  if (a->module != b->module || strcmp(a->route->prefix, b->route->prefix) != 0 ||
+      !same_text(a->route->host, b->route->host) ||
+      a->route->handler_timeout_ms != b->route->handler_timeout_ms || a->nvalues != b->nvalues)
+    return 0;
+  for (size_t i = 0; i < a->nvalues; i++)
+    if (!same_text(a->values[i].text, b->values[i].text)) return 0;
+  return 1;
+}
+
+static int create_instance(irh_config *c, ir_instance_t *inst, int line) {
+  const ir_module_desc *d = &inst->module->desc;
+  if (d->instance_create && d->instance_create(inst, &inst->data) != 0)
+    return irh_config_error(c, line, "[route %s] module %s refused the route (its log line says why)",
+                            inst->route->prefix, inst->module->name);
+  inst->created = 1;
+  return 0;
+}
+
+static void release_all(ir_instance_t **list, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    irh_instance_release(list[i]);
+    list[i] = NULL;
+  }
+}
+
+/* The module declares that its instances may come and go while it serves. */
+static int reloads(const ir_module_t *mod) { return (mod->desc.flags & IR_MODULE_RELOADS) != 0; }
+
+/* An old module without IR_MODULE_RELOADS keeps exactly its routes: each of
+ * prev's must be among out[] (reused). */
+static int check_kept(irh_config *c, ir_instance_t *const *prev, size_t nprev,
+                      ir_instance_t **out) {
+  int bad = 0;
+  for (size_t i = 0; i < nprev; i++) {
+    const ir_instance_t *old = prev[i];
+    if (reloads(old->module)) continue;
+    size_t k = 0;
+    while (k < c->nroutes && out[k] != old) k++;
+    if (k < c->nroutes) continue;
+    irh_config_error(c, irh_config_module_line(c, old->module->name),
+                     "[route %s] is gone or changed, but module %s (built without "
+                     "IR_MODULE_RELOADS) keeps its routes until a restart",
+                     old->route->prefix, old->module->name);
+    bad = 1;
+  }
+  return bad ? -1 : 0;
+}
+
+int irh_instances_make(irh_modules *m, irh_config *c, ir_module_t **map, size_t first_new,
+                       ir_instance_t *const *prev, size_t nprev, ir_instance_t **out) {
+  int bad = 0;
+  for (size_t i = 0; i < c->nroutes; i++) {
+    out[i] = NULL;
+    const irh_route_cfg *r = &c->routes[i];
+    ir_module_t *mod = module_named(c, map, r->module);
+    if (!mod) { /* reported by config.c or the module's load */
+      bad = 1;
+      continue;
+    }
+    ir_instance_t *inst = prepare_instance(c, mod, r);
+    if (!inst) {
+      bad = 1;
+      continue;
+    }
+    for (size_t k = 0; k < nprev; k++)
+      if (same_instance(prev[k], inst)) {
+        instance_free(inst);
+        inst = prev[k];
+        atomic_fetch_add(&inst->holders, 1);
+        break;
+      }
+    out[i] = inst;
+  }
+  if (!bad && prev && check_kept(c, prev, nprev, out) != 0) bad = 1;
+  /* Only now, with every route checked, does any module hear of one. */
+  for (size_t i = 0; !bad && i < c->nroutes; i++) {
+    ir_instance_t *inst = out[i];
+    if (inst->created) continue; /* kept */
+    if (!inst->module->initialized) {
+      bad = 1; /* its init failed: reported */
+      break;
+    }
+    if (prev && !reloads(inst->module) && (size_t)(inst->module - m->modules) < first_new) {
+      irh_config_error(c, c->routes[i].section->line,
+                       "[route %s] module %s (built without IR_MODULE_RELOADS) takes new or "
+                       "changed routes only at a restart",
+                       inst->route->prefix, inst->module->name);
+      bad = 1;
+      break;
+    }
+    if (create_instance(c, inst, c->routes[i].section->line) != 0) bad = 1;
+  }
+  if (!bad) return 0;
+  release_all(out, c->nroutes);
+  return -1;
+}
+
+irh_modules *irh_modules_new(void) {
+  irh_modules *m = calloc(1, sizeof(*m));
+  if (m && !(m->modules = calloc(IRH_MAX_MODULES, sizeof(*m->modules)))) {
+    free(m);
+    return NULL;
+  }
+  return m;
+}
+
+int irh_modules_load_for(irh_modules *m, irh_config *c, ir_module_t **map) {
+  int bad = 0;
+  for (size_t i = 0; i < c->nmodules; i++) {
+    const irh_module_cfg *mc = &c->modules[i];
+    map[i] = find_loaded(m, mc->name, mc->path);
+    if (map[i]) continue;
+    if (m->nmodules == IRH_MAX_MODULES) {
+      irh_config_error(c, mc->section->line,
+                       "[module %s]: %d modules loaded since start, the most a server holds; "
+                       "restart it",
+                       mc->name, IRH_MAX_MODULES);
+      bad = 1;
+      continue;
+    }
+    ir_module_t *mod = &m->modules[m->nmodules++];
+    if (load_module(c, mc, mod) != 0 || !mod->handle) bad = 1;
+    else map[i] = mod;
+  }
+  return bad ? -1 : 0;
+}
+
+int irh_modules_init_from(irh_modules *m, irh_config *c, size_t first) {
+  for (size_t i = first; i < m->nmodules; i++) {
+    ir_module_t *mod = &m->modules[i];
+    if (mod->desc.init && mod->desc.init(mod) != 0)
+      return irh_config_error(c, irh_config_module_line(c, mod->name), "[module %s] init failed",
                               mod->name);
+    mod->initialized = 1;
   }
   return 0;
 }
 
+static void module_unload(ir_module_t *mod) {
+  if (mod->initialized && mod->desc.fini) mod->desc.fini(mod);
+  irh_services_drop(mod);
+  if (mod->handle) dlclose(mod->handle);
+  free(mod->keys);
+  free(mod->name);
+  free(mod->path);
+  memset(mod, 0, sizeof(*mod));
+}
+
+void irh_modules_unload_from(irh_modules *m, size_t first) {
+  for (size_t i = m->nmodules; i-- > first;) module_unload(&m->modules[i]);
+  if (first < m->nmodules) m->nmodules = first;
+}
+
 irh_modules *irh_modules_load(irh_config *c) {
-  irh_modules *m = calloc(1, sizeof(*m));
-  if (!m) return NULL;
-  m->modules = calloc(c->nmodules ? c->nmodules : 1, sizeof(*m->modules));
-  m->instances = calloc(c->nroutes ? c->nroutes : 1, sizeof(*m->instances));
-  if (!m->modules || !m->instances) {
-    irh_modules_free(m);
+  irh_modules *m = irh_modules_new();
+  ir_module_t **map = calloc(c->nmodules ? c->nmodules : 1, sizeof(*map));
+  m = m && map ? m : (irh_modules_free(m), NULL);
+  if (!m) {
+    free(map);
     return NULL;
   }
-  m->nmodules = c->nmodules;
-  for (size_t i = 0; i < c->nmodules; i++) load_module(c, &c->modules[i], &m->modules[i]);
+  irh_modules_load_for(m, c, map);
+  m->instances = calloc(c->nroutes ? c->nroutes : 1, sizeof(*m->instances));
+  if (!m->instances) irh_config_error(c, 0, "out of memory");
+  for (size_t i = 0; m->instances && i < c->nroutes; i++) {
+    const irh_route_cfg *r = &c->routes[i];
+    ir_module_t *mod = module_named(c, map, r->module);
+    if (mod) m->instances[i] = prepare_instance(c, mod, r);
+  }
   m->ninstances = c->nroutes;
-  for (size_t i = 0; i < c->nroutes; i++) make_instance(c, m, &c->routes[i], &m->instances[i]);
+  free(map);
   if (c->errors) {
     irh_modules_free(m);
     return NULL;
@@ -161,35 +370,24 @@ irh_modules *irh_modules_load(irh_config *c) {
 }
 
 int irh_modules_start(irh_modules *m, irh_config *c) {
-  for (size_t i = 0; i < m->nmodules; i++) {
-    ir_module_t *mod = &m->modules[i];
-    if (mod->desc.init && mod->desc.init(mod) != 0)
-      return irh_config_error(c, c->modules[i].section->line, "[module %s] init failed", mod->name);
-    mod->initialized = 1;
-  }
-  for (size_t i = 0; i < m->ninstances; i++) {
-    ir_instance_t *inst = &m->instances[i];
-    const ir_module_desc *d = &inst->module->desc;
-    if (d->instance_create && d->instance_create(inst, &inst->data) != 0)
-      return irh_config_error(c, inst->route->section->line,
-                              "[route %s] module %s refused the route (its log line says why)",
-                              inst->route->prefix, inst->module->name);
-    inst->created = 1;
-  }
+  if (irh_modules_init_from(m, c, 0) != 0) return -1;
+  for (size_t i = 0; i < m->ninstances; i++)
+    if (create_instance(c, m->instances[i], c->routes[i].section->line) != 0) return -1;
   return 0;
 }
 
-int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready) {
-  for (*ready = 0; *ready < m->nmodules; ++*ready) {
+int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready, size_t upto) {
+  for (; *ready < upto && *ready < m->nmodules; ++*ready) {
     ir_module_t *mod = &m->modules[*ready];
     if (mod->desc.worker_init && mod->desc.worker_init(mod, w) != 0) return -1;
   }
   return 0;
 }
 
-void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t ready) {
-  for (size_t i = ready < m->nmodules ? ready : m->nmodules; i-- > 0;)
+void irh_modules_worker_exit(irh_modules *m, ir_worker_t *w, size_t *ready, size_t from) {
+  for (size_t i = *ready < m->nmodules ? *ready : m->nmodules; i-- > from;)
     if (m->modules[i].desc.worker_exit) m->modules[i].desc.worker_exit(&m->modules[i], w);
+  if (*ready > from) *ready = from;
 }
 
 void irh_modules_worker_drain(irh_modules *m, ir_worker_t *w, size_t ready, uint64_t ms_left) {
@@ -201,23 +399,10 @@ void irh_modules_worker_drain(irh_modules *m, ir_worker_t *w, size_t ready, uint
 
 void irh_modules_free(irh_modules *m) {
   if (!m) return;
-  for (size_t i = 0; i < m->ninstances; i++) {
-    ir_instance_t *inst = &m->instances[i];
-    if (inst->created && inst->module->desc.instance_destroy)
-      inst->module->desc.instance_destroy(inst->data);
-    for (size_t k = 0; k < inst->nvalues; k++) free(inst->values[k].text);
-    free(inst->values);
-  }
-  for (size_t i = m->nmodules; i-- > 0;) {
-    ir_module_t *mod = &m->modules[i];
-    if (mod->initialized && mod->desc.fini) mod->desc.fini(mod);
-    if (mod->handle) dlclose(mod->handle);
-    free(mod->keys);
-    free(mod->name);
-    free(mod->path);
-  }
-  irh_services_clear();
+  if (m->instances) release_all(m->instances, m->ninstances);
   free(m->instances);
+  if (m->modules) irh_modules_unload_from(m, 0);
+  irh_services_clear();
   free(m->modules);
   free(m);
 }

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "h1.h"
 #include "h2.h"
+#include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "process.h"
@@ -27,7 +28,7 @@ static const char h2_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /* ---- starting a protocol ---- */
 
 /* SETTINGS_ENABLE_CONNECT_PROTOCOL only when some module takes upgrades. */
-static int connect_protocol(const irh_conn *c) { return c->worker->server->any_upgrades; }
+static int connect_protocol(const irh_conn *c) { return c->gen->any_upgrades; }
 
 static int start_h2(irh_conn *c) { return irh_h2_start(c, c->limits, connect_protocol(c)); }
 
@@ -41,7 +42,7 @@ static const irh_h1_upgrades h2c_upgrade = {
 };
 
 static int start_h1(irh_conn *c) {
-  int h2c = !c->tls && (c->listener->cfg->protocols & IRH_PROTO_H2C);
+  int h2c = !c->tls && (c->listen->protocols & IRH_PROTO_H2C);
   return irh_h1_start(c, c->limits, h2c ? &h2c_upgrade : NULL);
 }
 
@@ -49,7 +50,7 @@ static int start_h1(irh_conn *c) {
 
 static int on_tls_handshake(irh_conn *c, const char *alpn, size_t len) {
   int h2 = len == 2 && memcmp(alpn, "h2", 2) == 0;
-  if (!h2 && !(c->listener->cfg->protocols & IRH_PROTO_HTTP1)) h2 = 1; /* h2-only listener */
+  if (!h2 && !(c->listen->protocols & IRH_PROTO_HTTP1)) h2 = 1; /* h2-only listener */
   return h2 ? start_h2(c) : start_h1(c);
 }
 
@@ -122,9 +123,8 @@ static int start_sniffing(irh_conn *c) {
 /* ---- accepting ---- */
 
 static int start_first_layer(irh_conn *c) {
-  const irh_listener *l = c->listener;
-  if (l->tls) return irh_tls_conn_start(c, l->tls, on_tls_handshake);
-  unsigned protocols = l->cfg->protocols;
+  if (c->tls_ctx) return irh_tls_conn_start(c, c->tls_ctx, on_tls_handshake);
+  unsigned protocols = c->listen->protocols;
   if ((protocols & IRH_PROTO_HTTP1) && (protocols & IRH_PROTO_H2C)) return start_sniffing(c);
   if (protocols & IRH_PROTO_HTTP1) return start_h1(c);
   if (protocols & IRH_PROTO_H2C) return start_h2(c); /* h2c only: the preface must follow */

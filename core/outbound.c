@@ -34,6 +34,7 @@
 
 #include "bufq.h"
 #include "config.h"
+#include "generation.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
@@ -666,8 +667,8 @@ ir_outbound_t *irh_outbound_open(struct ir_worker *w, const char *host, size_t h
   o->cbs = cbs;
   o->data = data;
   o->port = port;
-  o->max_queued = w->server->config->max_queued_output;
-  o->write_timeout_ms = w->server->config->write_timeout_ms;
+  o->max_queued = w->gen->config->max_queued_output;
+  o->write_timeout_ms = w->gen->config->write_timeout_ms;
   irh_deferred_init(&o->pump, run_pump);
   o->state = OB_CLOSED; /* until everything is set: maybe_free may take it back */
   o->host = malloc(host_len + 1);

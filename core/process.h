@@ -1,6 +1,6 @@
-/* process.h — the state the whole process shares (irh_server): the config,
- * the modules, the router, the workers and the counters every worker
- * updates. Data only, so that every layer may read it without depending on
+/* process.h — the state the whole process shares (irh_server): the
+ * modules, the configuration generations, the workers and the counters
+ * every worker updates. Data only, so that every layer may read it without depending on
  * the start-up sequence (server.c), which sits on top of all of them.
  */
 #ifndef IRIDIUM_CORE_PROCESS_H
@@ -12,7 +12,7 @@
 #include "config.h"
 
 struct irh_modules;
-struct irh_router;
+struct irh_generation;
 struct irh_listener;
 struct ir_worker;
 
@@ -22,15 +22,12 @@ struct ir_worker;
 typedef void (*irh_accept_fn)(struct irh_listener *l, int fd);
 
 typedef struct irh_server {
-  irh_config *config;          /* owned */
-  struct irh_modules *modules; /* owned */
-  struct irh_router *router;   /* owned */
-  struct ir_worker **workers;  /* owned; config->workers of them */
-  unsigned nworkers;
-  int *listen_fds;                  /* [listener * nworkers + worker], bound and listening */
-  struct irh_tls_ctx **tls;         /* one per listener, NULL for cleartext; owned */
+  struct irh_modules *modules;     /* every module loaded since start; owned */
+  struct irh_generation *current;  /* what new connections get; held; main thread */
+  struct irh_generation *old;      /* earlier ones, until their last holder lets go; main */
+  struct ir_worker **workers;      /* owned; nworkers of them */
+  unsigned nworkers;               /* the first config's workers: a reload keeps them */
   irh_accept_fn on_accept;          /* every listener's accepted connections */
-  int any_upgrades;                 /* some route's module takes upgraded streams */
   atomic_uint_fast64_t connections; /* open connections, all workers */
   atomic_uint_fast64_t next_conn_id;
   uint64_t started_ms; /* wall clock when the workers were made (server_info) */

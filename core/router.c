@@ -1,5 +1,5 @@
 /* router.c — host + path-prefix routing; see router.h. The table is small
- * (one entry per [route]) and built once, so a linear scan that keeps the
+ * (one entry per [route]) and built once per configuration, so a linear scan that keeps the
  * best match is both simple and fast. */
 #include "router.h"
 
@@ -22,16 +22,16 @@ struct irh_router {
   size_t n;
 };
 
-irh_router *irh_router_new(irh_modules *m) {
+irh_router *irh_router_new(ir_instance_t *const *instances, size_t n) {
   irh_router *r = calloc(1, sizeof(*r));
   if (!r) return NULL;
-  r->entries = calloc(m->ninstances ? m->ninstances : 1, sizeof(*r->entries));
+  r->entries = calloc(n ? n : 1, sizeof(*r->entries));
   if (!r->entries) {
     free(r);
     return NULL;
   }
-  for (size_t i = 0; i < m->ninstances; i++) {
-    ir_instance_t *inst = &m->instances[i];
+  for (size_t i = 0; i < n; i++) {
+    ir_instance_t *inst = instances[i];
     irh_route_entry *e = &r->entries[r->n++];
     e->host = inst->route->host;
     e->host_len = e->host ? strlen(e->host) : 0;

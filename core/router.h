@@ -12,11 +12,10 @@
 
 #include <iridium/module.h>
 
-struct irh_modules;
-
 typedef struct irh_router irh_router;
 
-irh_router *irh_router_new(struct irh_modules *m);
+/* A router over n instances (a generation's, one per route). */
+irh_router *irh_router_new(ir_instance_t *const *instances, size_t n);
 void irh_router_free(irh_router *r);
 /* The instance for (host, path), or NULL. Any thread (read-only). */
 ir_instance_t *irh_router_match(const irh_router *r, const char *host, size_t host_len,

@@ -1,9 +1,11 @@
 /* server.c — start-up and shutdown of the whole process; see server.h.
  *
- * Order: log files, modules (load, ABI check, key validation), listeners
- * (bound here so a busy port is a config error), module init and route
- * instances, router, workers. The main thread then runs a small loop that
- * only waits for signals and for workers to report that they ended.
+ * Order: log files, the first generation opened (modules loaded, ABI and
+ * keys checked, TLS keys read, listeners bound here so a busy port is a
+ * config error), pid file, privilege drop, the generation started (module
+ * init, route instances, router), workers. The main thread then runs a
+ * small loop that only waits for signals, takes reloads through their
+ * steps (reload.c) and waits for workers to report that they ended.
  */
 #include "server.h"
 
@@ -15,13 +17,13 @@
 #include <uv.h>
 
 #include "daemon.h"
+#include "generation_make.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
 #include "negotiate.h"
-#include "router.h"
-#include "tls.h"
+#include "reload.h"
 #include "worker.h"
 
 typedef struct irh_main_loop {
@@ -29,6 +31,7 @@ typedef struct irh_main_loop {
   uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t poll_workers;
   irh_server *srv;
+  irh_reload reload;
   int signals;
   int announced; /* the "started" line was logged */
 } irh_main_loop;
@@ -59,11 +62,11 @@ static void on_reopen(uv_signal_t *h, int signum) {
   if (irh_log_reopen() == 0) irh_log_info("signal %d: reopened the log files", signum);
 }
 
-/* SIGHUP, by an operator's habit, must not stop the server. */
+/* SIGHUP: the configuration again (reload.c). */
 static void on_hangup(uv_signal_t *h, int signum) {
-  (void)h;
-  irh_log_warn("signal %d: reloading the configuration is not supported yet; it stays as it is",
-               signum);
+  irh_main_loop *m = h->data;
+  irh_log_info("signal %d: reloading the configuration", signum);
+  irh_reload_request(&m->reload);
 }
 
 static void close_signals(irh_main_loop *m) {
@@ -98,6 +101,7 @@ static void on_poll_workers(uv_timer_t *t) {
   irh_main_loop *m = t->data;
   if (!atomic_load(&m->srv->stopping)) {
     watch_start(m);
+    if (m->announced) irh_reload_poll(&m->reload);
     return;
   }
   for (unsigned i = 0; i < m->srv->nworkers; i++)
@@ -110,14 +114,14 @@ static void on_poll_workers(uv_timer_t *t) {
  * workers start, so that a signal sent as soon as they serve is never
  * fatal. The callbacks run once main_loop_run runs the loop. */
 static void main_loop_init(irh_main_loop *m, irh_server *srv) {
-  *m = (irh_main_loop){.srv = srv};
+  *m = (irh_main_loop){.srv = srv, .reload = {.srv = srv}};
   uv_loop_init(&m->loop);
   uv_signal_init(&m->loop, &m->sigterm);
   uv_signal_init(&m->loop, &m->sigint);
   uv_signal_init(&m->loop, &m->sigusr1);
   uv_signal_init(&m->loop, &m->sighup);
   uv_timer_init(&m->loop, &m->poll_workers);
-  m->sigterm.data = m->sigint.data = m->poll_workers.data = m;
+  m->sigterm.data = m->sigint.data = m->poll_workers.data = m->sighup.data = m;
   uv_signal_start(&m->sigterm, on_signal, SIGTERM);
   uv_signal_start(&m->sigint, on_signal, SIGINT);
   uv_signal_start(&m->sigusr1, on_reopen, SIGUSR1);
@@ -144,7 +148,7 @@ static int start_workers(irh_server *srv) {
   srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
   if (!srv->workers) return -1;
   for (unsigned i = 0; i < srv->nworkers; i++) {
-    srv->workers[i] = irh_worker_new(srv, i);
+    srv->workers[i] = irh_worker_new(srv, i, srv->current);
     if (!srv->workers[i]) return -1;
   }
   atomic_store_explicit(&irh_serving, srv, memory_order_release);
@@ -154,7 +158,7 @@ static int start_workers(irh_server *srv) {
 }
 
 static void log_started(const irh_server *srv) {
-  const irh_config *c = srv->config;
+  const irh_config *c = srv->current->config;
   for (size_t i = 0; i < c->nlistens; i++)
     irh_log_info("listening on %s", c->listens[i].section->arg);
   irh_log_info("iridium %s (SDK ABI %d.%d) started: %u workers, %zu modules, %zu routes, "
@@ -175,62 +179,39 @@ static int set_thread_pool(const irh_config *c) {
   return -1;
 }
 
-static void free_tls_contexts(const irh_config *c, struct irh_tls_ctx **tls) {
-  if (!tls) return;
-  for (size_t i = 0; i < c->nlistens; i++) irh_tls_ctx_free(tls[i]);
-  free(tls);
-}
-
-/* One TLS context per TLS listener; NULL entries for cleartext ones. */
-static struct irh_tls_ctx **make_tls_contexts(irh_config *c) {
-  struct irh_tls_ctx **tls = calloc(c->nlistens ? c->nlistens : 1, sizeof(*tls));
-  if (!tls) return NULL;
-  for (size_t i = 0; i < c->nlistens; i++)
-    if (c->listens[i].tls && !(tls[i] = irh_tls_ctx_new(c, &c->listens[i]))) {
-      free_tls_contexts(c, tls);
-      return NULL;
-    }
-  return tls;
-}
-
-static int modules_take_upgrades(const irh_modules *m) {
-  for (size_t i = 0; i < m->nmodules; i++)
-    if (m->modules[i].desc.flags & IR_MODULE_UPGRADES) return 1;
-  return 0;
-}
-
 int irh_server_run(irh_config *c) {
-  irh_server srv = {.config = c, .nworkers = c->workers, .on_accept = irh_negotiate_accept};
+  irh_server srv = {.nworkers = c->workers, .on_accept = irh_negotiate_accept};
   irh_identity id;
   int status = 1, pid_written = 0;
   signal(SIGPIPE, SIG_IGN);
   if (irh_log_check(c) != 0 || irh_daemon_check(c, &id) != 0 || irh_log_open(c) != 0 ||
-      set_thread_pool(c) != 0)
+      set_thread_pool(c) != 0) {
+    irh_config_free(c);
     return 1;
+  }
   if (id.set && geteuid() == 0 && irh_log_chown(id.uid, id.gid) != 0)
     irh_log_warn("cannot give the log files to user %s: reopening them may fail", c->user);
-  if (irh_metrics_open(srv.nworkers) != 0) goto out; /* before modules' init registers */
-  srv.modules = irh_modules_load(c);
-  if (!srv.modules) goto out;
-  srv.any_upgrades = modules_take_upgrades(srv.modules);
-  srv.tls = make_tls_contexts(c);
-  if (!srv.tls) goto out;
-  srv.listen_fds = calloc(c->nlistens * srv.nworkers, sizeof(int));
-  if (!srv.listen_fds || irh_listeners_bind(c, srv.nworkers, 1, srv.listen_fds) != 0) goto out;
+  irh_generation *g = NULL;
+  if (irh_metrics_open(srv.nworkers) != 0 || !(srv.modules = irh_modules_new())) {
+    irh_config_free(c);
+    goto out;
+  }
+  g = irh_generation_open(&srv, c, NULL, 1); /* owns c from here */
+  if (!g) goto out;
   /* Everything that needs root is open (logs, keys, sockets): the pid file,
    * then the user's identity, before any module starts. */
-  if (irh_daemon_write_pid(c, &id) != 0) goto out_fds;
-  pid_written = c->pid_file != NULL;
-  if (irh_daemon_drop(c, &id) != 0) goto out_fds;
-  if (irh_modules_start(srv.modules, c) != 0) goto out_fds;
-  srv.router = irh_router_new(srv.modules);
-  if (!srv.router) goto out_fds;
+  if (irh_daemon_write_pid(g->config, &id) != 0) goto out;
+  pid_written = g->config->pid_file != NULL;
+  if (irh_daemon_drop(g->config, &id) != 0 || irh_generation_start(&srv, g, NULL) != 0) goto out;
+  srv.current = g;
+  irh_generation_hold(g);
+  g = NULL;
   irh_main_loop m;
   main_loop_init(&m, &srv);
   if (start_workers(&srv) != 0) {
     atomic_store(&irh_serving, NULL);
     main_loop_run(&m, 0);
-    goto out_fds;
+    goto out;
   }
   main_loop_run(&m, 1);
   atomic_store(&irh_serving, NULL); /* every loop ended: nothing serves */
@@ -238,17 +219,25 @@ int irh_server_run(irh_config *c) {
   for (unsigned i = 0; i < srv.nworkers; i++) {
     if (srv.workers[i]->exit_status) status = srv.workers[i]->exit_status;
     irh_worker_join_and_free(srv.workers[i]);
+    srv.workers[i] = NULL;
   }
+  if (pid_written) irh_daemon_remove_pid(srv.current->config);
+  pid_written = 0;
+  irh_generation_release(srv.current);
+  irh_reload_end(&m.reload);
   irh_log_info("stopped");
-  goto out;
-out_fds:
-  irh_listeners_close_fds(srv.listen_fds, c->nlistens * srv.nworkers);
 out:
-  if (pid_written) irh_daemon_remove_pid(c);
+  if (srv.workers) /* the workers that did not start */
+    for (unsigned i = 0; i < srv.nworkers; i++)
+      if (srv.workers[i]) irh_worker_join_and_free(srv.workers[i]);
+  if (pid_written && srv.current) irh_daemon_remove_pid(srv.current->config);
+  else if (pid_written && g) irh_daemon_remove_pid(g->config);
   free(srv.workers);
-  free(srv.listen_fds);
-  free_tls_contexts(c, srv.tls);
-  irh_router_free(srv.router);
+  if (srv.current) {
+    irh_generation_release(srv.current);
+    irh_generation_free(&srv, srv.current, 0);
+  }
+  irh_generation_free(&srv, g, 0);
   irh_modules_free(srv.modules);
   irh_metrics_close();
   irh_log_close();
@@ -261,22 +250,18 @@ int irh_server_check(irh_config *c) {
   if (irh_daemon_check(c, &id) != 0) bad = 1;
   if (bad) return 1;
   if (set_thread_pool(c) != 0 || irh_metrics_open(1) != 0) return 1; /* the trial worker's */
-  irh_modules *m = irh_modules_load(c);
-  if (!m) {
-    irh_metrics_close();
-    return 1;
-  }
-  struct irh_tls_ctx **tls = make_tls_contexts(c);
-  int *fds = calloc(c->nlistens ? c->nlistens : 1, sizeof(int));
-  int rc = tls && fds && irh_listeners_bind(c, 1, 0, fds) == 0 ? 0 : 1;
-  if (fds && rc == 0) irh_listeners_close_fds(fds, c->nlistens);
-  if (rc == 0 && irh_modules_start(m, c) != 0) rc = 1; /* undone by irh_modules_free */
+  irh_server srv = {.nworkers = 1, .modules = irh_modules_new()};
+  /* A copy the generation owns: the caller keeps c. */
+  irh_config *own = srv.modules ? irh_config_load(c->path) : NULL;
+  irh_generation *g = own ? irh_generation_open(&srv, own, NULL, 0) : NULL;
+  /* The ports could be bound; they must not take a running server's
+   * clients (they share its port through SO_REUSEPORT) while modules start. */
+  if (g) irh_generation_retire(g);
+  int rc = g && irh_generation_start(&srv, g, NULL) == 0 ? 0 : 1;
   /* worker_init and worker_exit too, on a worker that never listens. */
-  irh_server srv = {.config = c, .modules = m, .nworkers = 1};
-  if (rc == 0 && irh_worker_trial(&srv) != 0) rc = 1;
-  free(fds);
-  free_tls_contexts(c, tls);
-  irh_modules_free(m);
+  if (rc == 0 && irh_worker_trial(&srv, g) != 0) rc = 1;
+  if (g) irh_generation_free(&srv, g, 0);
+  irh_modules_free(srv.modules);
   irh_metrics_close();
   return rc;
 }

@@ -1,9 +1,10 @@
 /* server.h — the process's start/stop sequence (its state: process.h).
  *
- * The main thread loads the config and the modules, binds every listener,
- * creates the module instances, starts one worker thread per configured
- * worker, then waits on its own loop for SIGTERM/SIGINT. The first signal
- * asks every worker to drain; the second exits at once. A worker that
+ * The main thread makes the config's first generation (generation_make.h:
+ * modules, listeners, instances), starts one worker thread per configured
+ * worker, then waits on its own loop for signals: SIGHUP reloads
+ * (reload.h), SIGUSR1 reopens the logs, and the first SIGTERM/SIGINT asks
+ * every worker to drain; the second exits at once. A worker that
  * cannot start (a module's worker_init failed) says so in one line and the
  * others are stopped: exit status 1. "started" is logged once all serve.
  */
@@ -13,11 +14,12 @@
 #include "config.h"
 #include "process.h"
 
-/* Runs the server on a loaded config until it is stopped. Returns the
- * process exit status. */
+/* Runs the server on a loaded config (taken: freed by the server) until it
+ * is stopped. Returns the process exit status. */
 int irh_server_run(irh_config *c);
 
-/* Loads modules and checks routes, binds (then releases) listeners, runs
+/* Loads modules and checks routes (from c's file, read again), binds
+ * (then releases) listeners, runs
  * the modules' init, instance_create and worker_init (on a throwaway
  * worker), for `iridium -t`. Returns 0 when everything is valid. */
 int irh_server_check(irh_config *c);

@@ -1,6 +1,7 @@
 /* services.c — the module service registry; see services.h. */
 #include "services.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,41 +10,59 @@
 typedef struct irh_service {
   char *name; /* owned */
   uint32_t version;
-  const void *iface; /* module-owned */
+  _Atomic(const void *) iface; /* module-owned; NULL once its module is unloaded */
   ir_module_t *owner;
 } irh_service;
 
-static irh_service *services; /* written on the main thread before workers start */
-static size_t nservices;
+/* Written on the main thread (module init, at start and by reloads);
+ * slots never move and the count is published after its slot is filled,
+ * so lookups from any thread need no lock. */
+#define MAX_SERVICES 256
+static irh_service services[MAX_SERVICES];
+static atomic_size_t nservices;
 
 int irh_service_register(ir_module_t *m, const char *name, uint32_t version, const void *iface) {
   if (!name || !*name || !iface) return IR_EINVAL;
-  for (size_t i = 0; i < nservices; i++)
-    if (strcmp(services[i].name, name) == 0 && services[i].version == version) return IR_EEXIST;
-  irh_service *grown = realloc(services, (nservices + 1) * sizeof(*grown));
-  if (!grown) return IR_ENOMEM;
-  services = grown;
+  size_t n = atomic_load_explicit(&nservices, memory_order_relaxed);
+  for (size_t i = 0; i < n; i++)
+    if (atomic_load(&services[i].iface) && strcmp(services[i].name, name) == 0 &&
+        services[i].version == version)
+      return IR_EEXIST;
+  if (n == MAX_SERVICES) return IR_ENOMEM;
   char *copy = strdup(name);
   if (!copy) return IR_ENOMEM;
-  services[nservices++] = (irh_service){copy, version, iface, m};
+  services[n].name = copy;
+  services[n].version = version;
+  services[n].owner = m;
+  atomic_store_explicit(&services[n].iface, iface, memory_order_relaxed);
+  atomic_store_explicit(&nservices, n + 1, memory_order_release);
   return IR_OK;
 }
 
 const void *irh_service_lookup(const char *name, uint32_t min_version, uint32_t *found_version) {
   const irh_service *best = NULL;
   if (!name) return NULL;
-  for (size_t i = 0; i < nservices; i++) {
+  size_t n = atomic_load_explicit(&nservices, memory_order_acquire);
+  for (size_t i = 0; i < n; i++) {
     const irh_service *s = &services[i];
-    if (strcmp(s->name, name) != 0 || s->version < min_version) continue;
+    if (!atomic_load_explicit(&s->iface, memory_order_relaxed) || strcmp(s->name, name) != 0 ||
+        s->version < min_version)
+      continue;
     if (!best || s->version > best->version) best = s;
   }
   if (best && found_version) *found_version = best->version;
-  return best ? best->iface : NULL;
+  return best ? atomic_load_explicit(&best->iface, memory_order_relaxed) : NULL;
+}
+
+void irh_services_drop(const ir_module_t *m) {
+  size_t n = atomic_load(&nservices);
+  for (size_t i = 0; i < n; i++)
+    if (services[i].owner == m) atomic_store(&services[i].iface, NULL);
 }
 
 void irh_services_clear(void) {
-  for (size_t i = 0; i < nservices; i++) free(services[i].name);
-  free(services);
-  services = NULL;
-  nservices = 0;
+  size_t n = atomic_load(&nservices);
+  for (size_t i = 0; i < n; i++) free(services[i].name);
+  memset(services, 0, sizeof services);
+  atomic_store(&nservices, 0);
 }

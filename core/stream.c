@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "generation.h"
 #include "log.h"
 #include "module.h"
 #include "process.h"
@@ -100,7 +101,7 @@ static void abandon_response(ir_stream_t *s) {
 
 static uint64_t handler_timeout_ms(const ir_stream_t *s) {
   uint64_t route = s->instance->route->handler_timeout_ms;
-  return route ? route : s->worker->server->config->handler_timeout_ms;
+  return route ? route : s->conn->limits->handler_timeout_ms;
 }
 
 /* The module has the whole request (on_request, and the body's end) and
@@ -131,7 +132,7 @@ static void on_handler_timeout(irh_deadline *d) {
 }
 
 void irh_stream_dispatch(ir_stream_t *s) {
-  const irh_router *router = s->worker->server->router;
+  const irh_router *router = s->conn->gen->router;
   s->instance =
       irh_router_match(router, s->authority.ptr, s->authority.len, s->path.ptr, s->path.len);
   const ir_module_desc *d = stream_desc(s);
@@ -280,7 +281,7 @@ void irh_stream_finish(ir_stream_t *s, int reason) {
 ir_work_t *irh_stream_work_start(ir_worker_t *w, ir_stream_t *s, void (*work)(void *),
                                  void (*done)(void *, int), void *data) {
   if (s && (s->worker != w || (s->flags & IRH_STREAM_FINISHED))) return NULL;
-  return irh_work_start(w, s ? &s->jobs : NULL, work, done, data);
+  return irh_work_start(w, s ? &s->jobs : NULL, s ? s->conn->gen : NULL, work, done, data);
 }
 
 void irh_stream_schedule_settle(ir_stream_t *s) {

@@ -25,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "module.h"
@@ -60,6 +62,7 @@ struct ir_work {
   void *data;
   int cancelled;    /* what done gets when the pool dropped it: IR_ECANCELED or IR_ECLOSED */
   int owner_closed; /* the owner closed first: done gets IR_ECLOSED */
+  irh_generation *gen; /* held until done: the route instance the work may read */
 };
 
 /* ---- the end-of-turn pass ---- */
@@ -227,6 +230,76 @@ int irh_worker_post(ir_worker_t *w, void (*cb)(void *), void *data) {
   return IR_OK;
 }
 
+/* ---- a reload's steps (server.c posts them; generation.h) ---- */
+
+typedef struct reload_step {
+  ir_worker_t *w;
+  irh_generation *gen;
+} reload_step;
+
+static void reload_init(void *arg) {
+  reload_step *st = arg;
+  ir_worker_t *w = st->w;
+  irh_generation *g = st->gen;
+  if (!w->draining &&
+      irh_modules_worker_init(w->server->modules, w, &w->modules_ready, g->modules_upto) != 0) {
+    const ir_module_t *mod = &w->server->modules->modules[w->modules_ready];
+    irh_log_error("reload: %s:%d: [module %s] worker_init failed on worker %u; the reload is undone",
+                  g->config->path, irh_config_module_line(g->config, mod->name), mod->name,
+                  w->index);
+    atomic_store(&g->worker_failed, 1);
+  }
+  atomic_fetch_add(&g->acks, 1);
+  free(st);
+}
+
+static void reload_unwind(void *arg) {
+  reload_step *st = arg;
+  ir_worker_t *w = st->w;
+  irh_modules_worker_exit(w->server->modules, w, &w->modules_ready, st->gen->modules_first_new);
+  atomic_fetch_add(&st->gen->acks, 1);
+  free(st);
+}
+
+/* The new generation's sockets start before the old ones stop: a socket
+ * both share (a kept address) is never unwatched in between. */
+static void reload_adopt(void *arg) {
+  reload_step *st = arg;
+  ir_worker_t *w = st->w;
+  irh_generation *g = st->gen;
+  irh_listener_set *set = w->draining ? NULL : irh_listeners_start(w, &w->loop, w->index, g, w->server->on_accept);
+  if (set) {
+    irh_listeners_stop(w->listeners);
+    w->listeners = set;
+    irh_generation_hold(g);
+    irh_generation_release(w->gen);
+    w->gen = g;
+  } else if (!w->draining) {
+    irh_log_error("worker %u cannot listen on the new configuration's sockets (out of memory?): "
+                  "it keeps the one before",
+                  w->index);
+  }
+  atomic_fetch_add(&g->acks, 1);
+  free(st);
+}
+
+static int post_step(ir_worker_t *w, irh_generation *g, void (*cb)(void *)) {
+  reload_step *st = malloc(sizeof(*st));
+  if (!st) return -1;
+  *st = (reload_step){w, g};
+  if (irh_worker_post(w, cb, st) == IR_OK) return 0;
+  free(st);
+  return -1;
+}
+
+int irh_worker_reload_init(ir_worker_t *w, irh_generation *g) { return post_step(w, g, reload_init); }
+int irh_worker_reload_unwind(ir_worker_t *w, irh_generation *g) {
+  return post_step(w, g, reload_unwind);
+}
+int irh_worker_reload_adopt(ir_worker_t *w, irh_generation *g) {
+  return post_step(w, g, reload_adopt);
+}
+
 /* ---- draining and stopping ---- */
 
 static void close_handle(uv_handle_t *h) {
@@ -250,7 +323,7 @@ static void finish_drain(ir_worker_t *w) {
     irh_closable *c = irh_container_of(w->owned.next, irh_closable, link);
     c->close(c); /* unlinks c */
   }
-  irh_modules_worker_exit(w->server->modules, w, w->modules_ready);
+  irh_modules_worker_exit(w->server->modules, w, &w->modules_ready, 0);
   uv_mutex_lock(&w->post_lock);
   w->accepting_posts = 0;
   uv_mutex_unlock(&w->post_lock);
@@ -294,12 +367,26 @@ static void on_shutdown_timeout(uv_timer_t *t) {
   close_all_conns(w, IR_CLOSE_SHUTDOWN);
 }
 
+/* A stopping worker's sockets close at once, so new clients are refused
+ * rather than left in a backlog; each worker closes only its own. */
+static void close_own_sockets(ir_worker_t *w) {
+  irh_generation *g = w->gen;
+  if (!g->listen_fds) return;
+  for (size_t i = 0; i < g->config->nlistens; i++) {
+    int *fd = &g->listen_fds[i * g->nworkers + w->index];
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
 static void begin_drain(ir_worker_t *w) {
   if (w->draining) return;
   w->draining = 1;
-  uint64_t timeout = w->server->config->shutdown_timeout_ms;
+  uint64_t timeout = w->gen->config->shutdown_timeout_ms;
   w->drain_due = uv_now(&w->loop) + timeout;
-  irh_listeners_stop(&w->listeners);
+  irh_listeners_stop(w->listeners);
+  w->listeners = NULL;
+  close_own_sockets(w);
   /* The drain notice: the modules first, then (from each connection's
    * shutdown, through its protocol) their open streams. */
   irh_modules_worker_drain(w->server->modules, w, w->modules_ready, timeout);
@@ -344,13 +431,10 @@ void irh_worker_request_stop(ir_worker_t *w) {
 
 /* A module's worker_init failed: one line for the whole server (the first
  * worker to fail says it), at the module's section, like a failing init. */
-static void report_init_failure(ir_worker_t *w) {
-  irh_server *srv = w->server;
-  if (atomic_exchange(&srv->start_failed, 1)) return;
-  size_t i = w->modules_ready; /* the one that failed */
-  irh_config_error(srv->config, srv->config->modules[i].section->line,
-                   "[module %s] worker_init failed on worker %u%s", srv->modules->modules[i].name,
-                   w->index, w->trial ? "" : "; stopping the server");
+static void report_init_failure(ir_worker_t *w, irh_generation *g, const char *then) {
+  const ir_module_t *mod = &w->server->modules->modules[w->modules_ready]; /* the one that failed */
+  irh_config_error(g->config, irh_config_module_line(g->config, mod->name),
+                   "[module %s] worker_init failed on worker %u%s", mod->name, w->index, then);
 }
 
 static void worker_free(ir_worker_t *w);
@@ -358,11 +442,11 @@ static void worker_free(ir_worker_t *w);
 static void worker_main(void *arg) {
   ir_worker_t *w = arg;
   irh_server *srv = w->server;
-  int ok = irh_modules_worker_init(srv->modules, w, &w->modules_ready) == 0;
+  int ok = irh_modules_worker_init(srv->modules, w, &w->modules_ready, w->gen->modules_upto) == 0;
   if (!ok) {
-    report_init_failure(w);
-  } else if (!w->trial &&
-             irh_listeners_start(&w->listeners, &w->loop, w, srv, srv->listen_fds + w->index)) {
+    if (!atomic_exchange(&srv->start_failed, 1))
+      report_init_failure(w, w->gen, w->trial ? "" : "; stopping the server");
+  } else if (!w->trial && !(w->listeners = irh_listeners_start(w, &w->loop, w->index, w->gen, srv->on_accept))) {
     irh_log_error("worker %u cannot listen; stopping the server", w->index);
     ok = 0;
   }
@@ -376,8 +460,8 @@ static void worker_main(void *arg) {
   irh_recycler_release();
 }
 
-int irh_worker_trial(irh_server *srv) {
-  ir_worker_t *w = irh_worker_new(srv, 0);
+int irh_worker_trial(irh_server *srv, irh_generation *gen) {
+  ir_worker_t *w = irh_worker_new(srv, 0, gen);
   if (!w) return -1;
   w->trial = 1;
   if (irh_worker_start(w) == 0)
@@ -388,7 +472,7 @@ int irh_worker_trial(irh_server *srv) {
   return atomic_load(&srv->start_failed) ? -1 : 0;
 }
 
-ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
+ir_worker_t *irh_worker_new(irh_server *srv, unsigned index, irh_generation *gen) {
   ir_worker_t *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
   w->index = index;
@@ -396,7 +480,7 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   w->read_buf_size = READ_BUF_SIZE;
   w->read_buf = malloc(READ_BUF_SIZE);
   w->tls_stage = malloc(IRH_WORKER_STAGE_SIZE);
-  w->module_data = calloc(srv->modules->nmodules ? srv->modules->nmodules : 1, sizeof(void *));
+  w->module_data = calloc(IRH_MAX_MODULES, sizeof(void *));
   if (!w->read_buf || !w->tls_stage || !w->module_data || uv_loop_init(&w->loop) != 0) {
     free(w->read_buf);
     free(w->tls_stage);
@@ -426,6 +510,8 @@ ir_worker_t *irh_worker_new(irh_server *srv, unsigned index) {
   irh_list_init(&w->watches);
   irh_list_init(&w->jobs);
   irh_list_init(&w->owned);
+  w->gen = gen;
+  irh_generation_hold(gen);
   return w;
 }
 
@@ -434,6 +520,7 @@ int irh_worker_start(ir_worker_t *w) { return uv_thread_create(&w->thread, worke
 /* Frees a worker whose loop ended. */
 static void worker_free(ir_worker_t *w) {
   uv_loop_close(&w->loop);
+  irh_generation_release(w->gen);
   uv_mutex_destroy(&w->post_lock);
   irh_access_buf_free(&w->access);
   irh_slab_destroy(&w->conn_slab);
@@ -497,6 +584,7 @@ static void on_work_done(uv_work_t *req, int status) {
   else if (job->owner_closed)
     result = IR_ECLOSED;
   if (job->done) job->done(job->data, result);
+  if (job->gen) irh_generation_release(job->gen);
   free(job);
   if (w->jobs_stopping && irh_list_empty(&w->jobs)) finish_drain(w);
 }
@@ -516,8 +604,8 @@ static void stop_jobs(ir_worker_t *w) {
     job_cancel(irh_container_of(l, ir_work_t, link), IR_ECLOSED);
 }
 
-ir_work_t *irh_work_start(ir_worker_t *w, irh_link *owner, void (*work)(void *),
-                          void (*done)(void *, int), void *data) {
+ir_work_t *irh_work_start(ir_worker_t *w, irh_link *owner, irh_generation *gen,
+                          void (*work)(void *), void (*done)(void *, int), void *data) {
   if (!w || !work || w->closed || w->jobs_stopping) return NULL;
   ir_work_t *job = calloc(1, sizeof(*job));
   if (!job) return NULL;
@@ -533,13 +621,14 @@ ir_work_t *irh_work_start(ir_worker_t *w, irh_link *owner, void (*work)(void *),
   }
   irh_list_push(&w->jobs, &job->link);
   if (owner) irh_list_push(owner, &job->owner_link);
+  if ((job->gen = gen)) irh_generation_hold(gen);
   return job;
 }
 
 int irh_work_submit(ir_worker_t *w, void (*work)(void *), void (*done)(void *, int), void *data) {
   if (!work) return IR_EINVAL;
   if (w->closed || w->jobs_stopping) return IR_ECLOSED;
-  return irh_work_start(w, NULL, work, done, data) ? IR_OK : IR_ENOMEM;
+  return irh_work_start(w, NULL, NULL, work, done, data) ? IR_OK : IR_ENOMEM;
 }
 
 int irh_work_cancel(ir_work_t *wk) {

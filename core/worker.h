@@ -20,6 +20,7 @@
 #include "slab.h"
 
 struct irh_server;
+struct irh_generation;
 typedef struct irh_task irh_task;
 
 /* Plaintext bytes per TLS record: the worker's buffer for gathering them. */
@@ -127,7 +128,8 @@ struct ir_worker {
   irh_deadline_lane **lanes; /* one per timeout in use, owned (each lane too) */
   size_t nlanes;
 
-  irh_listener_set listeners;
+  struct irh_generation *gen; /* what it accepts for (held); a reload moves it on */
+  irh_listener_set *listeners; /* gen's sockets; NULL once draining */
 
   irh_slab conn_slab;
   irh_slab stream_slab;
@@ -152,7 +154,7 @@ struct ir_worker {
   uint64_t date_sec;
 
   irh_access_buf access;
-  void **module_data;       /* one slot per loaded module (ir_worker_set_data), owned */
+  void **module_data;       /* IRH_MAX_MODULES slots, by module slot (ir_worker_set_data), owned */
   uint64_t conns_alive;     /* accepted and not yet freed */
   irh_worker_counts counts; /* for server_info (SDK 1.5) */
   uint64_t last_reject_log; /* loop time of the last max_connections warning */
@@ -165,8 +167,10 @@ struct ir_worker {
   atomic_int started;   /* 1 once it serves, -1 when it could not start; 0 before */
 };
 
-/* Creates the worker (not started). NULL on failure. Main thread. */
-struct ir_worker *irh_worker_new(struct irh_server *srv, unsigned index);
+/* Creates the worker (not started), serving gen (held). NULL on failure.
+ * Main thread. */
+struct ir_worker *irh_worker_new(struct irh_server *srv, unsigned index,
+                                 struct irh_generation *gen);
 /* Starts its thread. Main thread. */
 int irh_worker_start(struct ir_worker *w);
 /* Asks it to stop accepting and drain; nothing once its handles closed.
@@ -177,7 +181,15 @@ void irh_worker_request_stop(struct ir_worker *w);
  * succeeded and the same drain as at shutdown. A failure is reported once
  * per server (as at start-up). Returns 0 when every worker_init succeeded.
  * Main thread. */
-int irh_worker_trial(struct irh_server *srv);
+int irh_worker_trial(struct irh_server *srv, struct irh_generation *gen);
+/* A reload's steps, posted to w by the main thread; each adds one to
+ * gen->acks once done on w's thread. init: worker_init for the modules new
+ * with gen (a failure sets gen->worker_failed); unwind: worker_exit for
+ * those again (the reload failed); adopt: accept for gen from now on, and
+ * stop accepting for the one before. -1 when w no longer takes posts. */
+int irh_worker_reload_init(struct ir_worker *w, struct irh_generation *gen);
+int irh_worker_reload_unwind(struct ir_worker *w, struct irh_generation *gen);
+int irh_worker_reload_adopt(struct ir_worker *w, struct irh_generation *gen);
 /* Joins the thread and frees it. Main thread. */
 void irh_worker_join_and_free(struct ir_worker *w);
 
@@ -222,12 +234,14 @@ int irh_worker_post(struct ir_worker *w, void (*cb)(void *), void *data);
 /* A job for work_start (stream.c's irh_stream_work_start checks the
  * stream): owner, when not NULL, is the list of an object's jobs (a
  * stream's), which irh_work_owner_closed empties when the object closes:
- * jobs not started are dropped, and every done then gets IR_ECLOSED. A
+ * jobs not started are dropped, and every done then gets IR_ECLOSED; gen,
+ * when not NULL (the stream's connection's), is held until done ran, since
+ * the work may still read its route's instance after the stream is gone. A
  * worker that stops waits for its jobs' done calls before worker_exit,
  * dropping those not started. NULL for a bad argument, a stopping worker
  * or no memory. */
-ir_work_t *irh_work_start(struct ir_worker *w, irh_link *owner, void (*work)(void *),
-                          void (*done)(void *, int), void *data);
+ir_work_t *irh_work_start(struct ir_worker *w, irh_link *owner, struct irh_generation *gen,
+                          void (*work)(void *), void (*done)(void *, int), void *data);
 void irh_work_owner_closed(irh_link *owner);
 int irh_work_cancel(ir_work_t *wk);
 unsigned irh_worker_count(void);

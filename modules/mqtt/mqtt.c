@@ -428,7 +428,7 @@ static const ir_module_desc mqtt_module = {
     .on_body_end = mq_on_body_end,
     .on_writable = mq_on_writable,
     .on_close = mq_on_close,
-    .flags = IR_MODULE_UPGRADES,
+    .flags = IR_MODULE_UPGRADES | IR_MODULE_RELOADS, /* broker clients copy their settings */
     .on_worker_drain = mq_on_worker_drain,
     .on_stream_drain = mq_on_stream_drain,
 };

@@ -53,8 +53,10 @@ typedef struct st_instance {
   st_mime_table *mime;
 } st_instance;
 
-/* A worker's caches, one per instance (NULL where disabled); malloc'd in
- * worker_init, freed in worker_exit. */
+/* A worker's caches, one per instance slot (NULL where disabled or not
+ * needed yet): made on the worker's first request for the route, since a
+ * reload may add routes after worker_init; freed in worker_exit, or when
+ * the instance goes (drop_caches). */
 typedef struct st_worker_data {
   size_t n;
   st_cache *caches[];
@@ -153,7 +155,44 @@ static int header_u64(st_req *req, const char *name, uint64_t v) {
 
 static st_cache *worker_cache(st_instance *in, ir_worker_t *w) {
   st_worker_data *wd = ir_worker_data(g_module, w);
-  return wd && in->slot < wd->n ? wd->caches[in->slot] : NULL;
+  if (!wd || !in->cache_entries) return NULL;
+  if (in->slot >= wd->n) {
+    size_t n = in->slot + 1;
+    st_worker_data *grown = realloc(wd, sizeof(*wd) + n * sizeof(wd->caches[0]));
+    if (!grown) return NULL;
+    memset(grown->caches + grown->n, 0, (n - grown->n) * sizeof(grown->caches[0]));
+    grown->n = n;
+    ir_worker_set_data(g_module, w, grown);
+    wd = grown;
+  }
+  if (!wd->caches[in->slot]) wd->caches[in->slot] = st_cache_new(in->cache_entries);
+  return wd->caches[in->slot];
+}
+
+/* An instance went (a reload changed or removed its route): each worker
+ * frees its cache of that slot, on its own thread. */
+typedef struct st_drop {
+  ir_worker_t *w;
+  size_t slot;
+} st_drop;
+
+static void drop_cache(void *arg) {
+  st_drop *d = arg;
+  st_worker_data *wd = ir_worker_data(g_module, d->w);
+  if (wd && d->slot < wd->n) {
+    st_cache_free(wd->caches[d->slot]);
+    wd->caches[d->slot] = NULL;
+  }
+  free(d);
+}
+
+static void drop_caches(size_t slot) {
+  for (unsigned i = 0; i < ir_worker_count(); i++) {
+    st_drop *d = malloc(sizeof(*d));
+    if (!d) continue; /* freed at worker_exit instead */
+    *d = (st_drop){ir_worker_at(i), slot};
+    if (!d->w || ir_worker_post(d->w, drop_cache, d) != IR_OK) free(d);
+  }
 }
 
 /* Logs one line about this request, naming its path (escaped); status 0
@@ -690,6 +729,7 @@ static void st_instance_destroy(void *data) {
   st_instance *in = data;
   if (!in) return;
   if (in->slot < g_ninstances && g_instances[in->slot] == in) g_instances[in->slot] = NULL;
+  if (in->cache_entries) drop_caches(in->slot);
   instance_free(in);
   for (size_t i = 0; i < g_ninstances; i++)
     if (g_instances[i]) return;
@@ -705,17 +745,8 @@ static void worker_data_free(st_worker_data *wd) {
 }
 
 static int st_worker_init(ir_module_t *m, ir_worker_t *w) {
-  st_worker_data *wd = calloc(1, sizeof(*wd) + g_ninstances * sizeof(wd->caches[0]));
+  st_worker_data *wd = calloc(1, sizeof(*wd)); /* caches come with their first request */
   if (!wd) return IR_ENOMEM;
-  wd->n = g_ninstances;
-  for (size_t i = 0; i < g_ninstances; i++) {
-    if (!g_instances[i] || g_instances[i]->cache_entries == 0) continue;
-    wd->caches[i] = st_cache_new(g_instances[i]->cache_entries);
-    if (!wd->caches[i]) {
-      worker_data_free(wd);
-      return IR_ENOMEM;
-    }
-  }
   ir_worker_set_data(m, w, wd);
   return IR_OK;
 }
@@ -743,6 +774,7 @@ static const ir_module_desc static_module = {
     .on_request = st_on_request,
     .on_writable = st_on_writable,
     .on_close = st_on_close,
+    .flags = IR_MODULE_RELOADS, /* caches are made per route on first use */
 };
 
 IR_MODULE_DEFINE(static_module)

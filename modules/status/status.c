@@ -141,6 +141,7 @@ static const ir_module_desc status_module = {
     .on_writable = st_on_writable,
     .on_close = st_on_close,
     .on_stream_drain = st_on_drain,
+    .flags = IR_MODULE_RELOADS, /* a route holds only its settings */
 };
 
 IR_MODULE_DEFINE(status_module)

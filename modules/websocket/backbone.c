@@ -17,11 +17,14 @@ typedef struct backbone {
   char *broker;
 } backbone;
 
-static backbone *links; /* [nlinks], indexed by room id; main thread */
+/* [nlinks], indexed by room id: set on the main thread under
+ * ws_rooms_lock, which workers take to copy a room's link (ws_backbone_copy);
+ * the strings stay until the module's fini. */
+static backbone *links;
 static size_t nlinks;
-static const ir_mqtt_v1 *mq;
+static _Atomic(const ir_mqtt_v1 *) mq;
 
-int ws_backbone_set(uint32_t room, const char *topic, const char *broker, const char *prefix) {
+static int set_link(uint32_t room, const char *topic, const char *broker, const char *prefix) {
   if (room >= nlinks) {
     backbone *grown = realloc(links, (room + 1) * sizeof(*grown));
     if (!grown) return -1;
@@ -42,7 +45,36 @@ int ws_backbone_set(uint32_t room, const char *topic, const char *broker, const 
   return b->topic && b->broker ? 0 : -1;
 }
 
-int ws_backbone_has(uint32_t room) { return room < nlinks && links[room].topic; }
+int ws_backbone_set(uint32_t room, const char *topic, const char *broker, const char *prefix) {
+  pthread_mutex_lock(&ws_rooms_lock);
+  int rc = set_link(room, topic, broker, prefix);
+  pthread_mutex_unlock(&ws_rooms_lock);
+  return rc;
+}
+
+void ws_backbone_copy(ws_room_local *r) {
+  pthread_mutex_lock(&ws_rooms_lock);
+  if (r->id < nlinks && links[r->id].topic) {
+    r->topic = links[r->id].topic;
+    r->broker = links[r->id].broker;
+  }
+  pthread_mutex_unlock(&ws_rooms_lock);
+}
+
+/* The "mqtt" service, looked up once it is needed (IR_EINVAL logged when
+ * mod_mqtt is not loaded). */
+static const ir_mqtt_v1 *service(void) {
+  const ir_mqtt_v1 *found = atomic_load(&mq);
+  if (found) return found;
+  found = ir_service_lookup(IR_MQTT_SERVICE, 1, NULL);
+  if (!found || found->struct_size < sizeof(ir_mqtt_v1)) {
+    ir_log(ws_module, NULL, IR_LOG_ERROR,
+           "room_topic needs mod_mqtt: add [module mqtt] to the config");
+    return NULL;
+  }
+  atomic_store(&mq, found);
+  return found;
+}
 
 void ws_backbone_free(void) {
   for (size_t i = 0; i < nlinks; i++) {
@@ -71,8 +103,8 @@ static void on_message(const ir_mqtt_message *msg, void *data) {
 
 static void on_state(int up, void *data) {
   ws_room_local *r = data;
-  ir_log(ws_module, NULL, up ? IR_LOG_INFO : IR_LOG_WARN, "room topic %s: broker %s",
-         links[r->id].topic, up ? "subscribed" : "down (messages are dropped until it is back)");
+  ir_log(ws_module, NULL, up ? IR_LOG_INFO : IR_LOG_WARN, "room topic %s: broker %s", r->topic,
+         up ? "subscribed" : "down (messages are dropped until it is back)");
 }
 
 static const ir_mqtt_sub_cbs sub_cbs = {
@@ -81,35 +113,34 @@ static const ir_mqtt_sub_cbs sub_cbs = {
     .on_state = on_state,
 };
 
+/* Each room with a topic from `from` on that the worker has not subscribed. */
+void ws_backbone_subscribe(ws_worker *ww, size_t from) {
+  if (ww->subscribe) return; /* the first turn's subscribe_all does it */
+  for (size_t i = from; i < ww->nrooms; i++) {
+    ws_room_local *r = ww->rooms[i];
+    if (!r->topic || r->sub) continue;
+    const ir_mqtt_v1 *m = service();
+    if (!m) return;
+    r->sub = m->subscribe(ww->w, r->broker, r->topic, 1, &sub_cbs, r);
+    if (!r->sub)
+      ir_log(ws_module, NULL, IR_LOG_ERROR, "room topic %s at %s: subscribe failed", r->topic,
+             r->broker);
+  }
+}
+
 static void subscribe_all(ir_timer_t *t, void *data) {
   ws_worker *ww = data;
   ir_timer_stop(t);
   ww->subscribe = NULL;
-  for (uint32_t i = 0; i < ww->nrooms && i < nlinks; i++) {
-    ws_room_local *r = &ww->rooms[i];
-    if (!links[i].topic || r->sub) continue;
-    r->sub = mq->subscribe(ww->w, links[i].broker, links[i].topic, 1, &sub_cbs, r);
-    if (!r->sub)
-      ir_log(ws_module, NULL, IR_LOG_ERROR, "room topic %s at %s: subscribe failed",
-             links[i].topic, links[i].broker);
-  }
+  ws_backbone_subscribe(ww, 0);
 }
 
 int ws_backbone_worker_init(ws_worker *ww) {
   int needed = 0;
-  for (uint32_t i = 0; i < ww->nrooms; i++) {
-    ww->rooms[i].ww = ww;
-    ww->rooms[i].id = i;
-    if (ws_backbone_has(i)) needed = 1;
-  }
+  for (size_t i = 0; i < ww->nrooms; i++)
+    if (ww->rooms[i]->topic) needed = 1;
   if (!needed) return IR_OK;
-  const ir_mqtt_v1 *found = ir_service_lookup(IR_MQTT_SERVICE, 1, NULL);
-  if (!found || found->struct_size < sizeof(ir_mqtt_v1)) {
-    ir_log(ws_module, NULL, IR_LOG_ERROR,
-           "room_topic needs mod_mqtt: add [module mqtt] to the config");
-    return IR_EINVAL;
-  }
-  mq = found;
+  if (!service()) return IR_EINVAL;
   /* mod_mqtt's own worker_init may not have run yet: subscribe on the
    * loop's first turn. */
   ww->subscribe = ir_timer_start(ww->w, 0, 0, subscribe_all, ww);
@@ -121,16 +152,19 @@ int ws_backbone_worker_init(ws_worker *ww) {
 void ws_backbone_worker_exit(ws_worker *ww) {
   if (ww->subscribe) ir_timer_stop(ww->subscribe);
   ww->subscribe = NULL;
-  for (uint32_t i = 0; i < ww->nrooms; i++) {
-    if (ww->rooms[i].sub) mq->unsubscribe(ww->rooms[i].sub);
-    ww->rooms[i].sub = NULL;
+  const ir_mqtt_v1 *m = atomic_load(&mq);
+  for (size_t i = 0; i < ww->nrooms; i++) {
+    if (ww->rooms[i]->sub && m) m->unsubscribe(ww->rooms[i]->sub);
+    ww->rooms[i]->sub = NULL;
   }
 }
 
 void ws_backbone_publish(ws_worker *ww, uint32_t room, unsigned type, const uint8_t *msg,
                          size_t len) {
   ir_mqtt_publish_opts o = {.struct_size = sizeof(o), .qos = 1, .utf8 = type == IR_WS_TEXT};
-  if (mq->publish(ww->w, links[room].broker, links[room].topic, msg, len, &o) != IR_OK &&
+  const ws_room_local *r = ww->rooms[room];
+  const ir_mqtt_v1 *m = service();
+  if ((!m || m->publish(ww->w, r->broker, r->topic, msg, len, &o) != IR_OK) &&
       ws_metric.room_drops)
     ir_metric_add(ww->w, ws_metric.room_drops, 1);
 }

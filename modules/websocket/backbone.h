@@ -9,8 +9,12 @@
 /* Names room's topic and broker (main thread, route set-up). 0, or -1 when
  * the room already has another backbone (logged) or out of memory. */
 int ws_backbone_set(uint32_t room, const char *topic, const char *broker, const char *prefix);
-/* 1 when room is carried by a topic. */
-int ws_backbone_has(uint32_t room);
+/* Copies r's topic and broker (when its room has them) into r: a worker
+ * growing its table. */
+void ws_backbone_copy(ws_room_local *r);
+/* Subscribes the worker to the topics of its rooms from `from` on that it
+ * has not subscribed (none while its first-turn subscribe is pending). */
+void ws_backbone_subscribe(ws_worker *ww, size_t from);
 /* Worker start: looks the "mqtt" service up (IR_EINVAL, logged, when a
  * room needs it and mod_mqtt is not loaded) and subscribes every room's
  * topic at QoS 1 on the first loop turn. */

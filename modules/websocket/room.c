@@ -9,27 +9,58 @@
 
 #include "backbone.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char **room_names; /* [room_total], set up on the main thread */
-static size_t room_total;
+/* Set up on the main thread (route set-up, also while a reload adds
+ * routes); workers read only the count, and the backbone's links under
+ * ws_rooms_lock when they grow their own table. */
+static char **room_names; /* [room_total] */
+static _Atomic size_t room_total;
 static __thread ws_worker *thread_worker;
+pthread_mutex_t ws_rooms_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int ws_room_id(const char *name) {
-  for (size_t i = 0; i < room_total; i++)
+  size_t n = atomic_load(&room_total);
+  for (size_t i = 0; i < n; i++)
     if (!strcmp(room_names[i], name)) return (int)i;
-  char **grown = realloc(room_names, (room_total + 1) * sizeof(*grown));
+  char **grown = realloc(room_names, (n + 1) * sizeof(*grown));
   if (!grown) return -1;
   room_names = grown;
-  if (!(room_names[room_total] = strdup(name))) return -1;
-  return (int)room_total++;
+  if (!(room_names[n] = strdup(name))) return -1;
+  atomic_store(&room_total, n + 1);
+  return (int)n;
 }
 
-size_t ws_room_count(void) { return room_total; }
+size_t ws_room_count(void) { return atomic_load(&room_total); }
+
+int ws_rooms_grow(ws_worker *ww) {
+  size_t n = ws_room_count();
+  if (n <= ww->nrooms) return 0;
+  ws_room_local **grown = realloc(ww->rooms, n * sizeof(*grown));
+  if (!grown) return -1;
+  ww->rooms = grown;
+  for (; ww->nrooms < n; ww->nrooms++) {
+    ws_room_local *r = calloc(1, sizeof(*r));
+    if (!r) break;
+    r->ww = ww;
+    r->id = (uint32_t)ww->nrooms;
+    ws_backbone_copy(r);
+    ww->rooms[ww->nrooms] = r;
+  }
+  return ww->nrooms == n ? 0 : -1;
+}
+
+void ws_rooms_worker_free(ws_worker *ww) {
+  for (size_t i = 0; i < ww->nrooms; i++) free(ww->rooms[i]);
+  free(ww->rooms);
+  ww->rooms = NULL;
+  ww->nrooms = 0;
+}
 
 void ws_rooms_free(void) {
-  for (size_t i = 0; i < room_total; i++) free(room_names[i]);
+  for (size_t i = 0; i < atomic_load(&room_total); i++) free(room_names[i]);
   free(room_names);
   room_names = NULL;
   room_total = 0;
@@ -38,7 +69,13 @@ void ws_rooms_free(void) {
 void ws_room_set_thread_worker(ws_worker *ww) { thread_worker = ww; }
 
 void ws_room_join(ws_worker *ww, ws_member *m) {
-  ws_room_local *r = &ww->rooms[m->room];
+  if (m->room >= ww->nrooms) { /* a room a reload added */
+    size_t from = ww->nrooms;
+    int rc = ws_rooms_grow(ww);
+    ws_backbone_subscribe(ww, from);
+    if (rc != 0 || m->room >= ww->nrooms) return;
+  }
+  ws_room_local *r = ww->rooms[m->room];
   m->prev = NULL;
   m->next = r->head;
   if (r->head) r->head->prev = m;
@@ -49,7 +86,7 @@ void ws_room_join(ws_worker *ww, ws_member *m) {
 
 void ws_room_leave(ws_worker *ww, ws_member *m) {
   if (!m->joined) return;
-  ws_room_local *r = &ww->rooms[m->room];
+  ws_room_local *r = ww->rooms[m->room];
   if (m->prev) m->prev->next = m->next;
   else r->head = m->next;
   if (m->next) m->next->prev = m->prev;
@@ -77,7 +114,7 @@ static void deliver_one(ws_worker *ww, ws_member *m, ws_buf *b) {
 
 static void deliver(ws_worker *ww, ws_buf *b) {
   if (!ww || b->room >= ww->nrooms) return;
-  ws_member *m = ww->rooms[b->room].head;
+  ws_member *m = ww->rooms[b->room]->head;
   while (m) {
     ws_member *next = m->next; /* m may leave */
     deliver_one(ww, m, b);
@@ -102,7 +139,7 @@ void ws_room_deliver_local(ws_worker *ww, uint32_t room, unsigned type, const ui
 }
 
 void ws_room_publish(ws_worker *ww, uint32_t room, unsigned type, const uint8_t *msg, size_t len) {
-  if (ws_backbone_has(room)) {
+  if (room < ww->nrooms && ww->rooms[room]->topic) {
     ws_backbone_publish(ww, room, type, msg, len);
     return;
   }

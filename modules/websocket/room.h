@@ -4,6 +4,8 @@
 #ifndef WS_ROOM_H
 #define WS_ROOM_H
 
+#include <pthread.h>
+
 #include "session.h"
 
 enum { WS_SLOW_CLOSE = 0, WS_SLOW_DROP_OLDEST = 1 };
@@ -22,6 +24,16 @@ struct ws_member {
 int ws_room_id(const char *name);
 size_t ws_room_count(void);
 void ws_rooms_free(void);
+/* Held while the main thread sets up rooms and their links, and while a
+ * worker copies them (ws_rooms_grow). */
+extern pthread_mutex_t ws_rooms_lock;
+/* The worker's table up to every room there is (a reload may have added
+ * some since worker_init), each with its room_topic copied
+ * (ws_backbone_subscribe subscribes them). Worker's thread. -1 out of
+ * memory. */
+int ws_rooms_grow(ws_worker *ww);
+/* Frees the worker's table (worker_exit, after the backbone's). */
+void ws_rooms_worker_free(ws_worker *ww);
 
 void ws_room_join(ws_worker *ww, ws_member *m);
 void ws_room_leave(ws_worker *ww, ws_member *m);

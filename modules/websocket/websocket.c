@@ -66,18 +66,15 @@ static int ws_worker_init(ir_module_t *m, ir_worker_t *w) {
   ws_worker *ww = calloc(1, sizeof(*ww));
   if (!ww) return IR_ENOMEM;
   ww->w = w;
-  ww->nrooms = ws_room_count();
-  if (ww->nrooms && !(ww->rooms = calloc(ww->nrooms, sizeof(*ww->rooms)))) {
-    free(ww);
-    return IR_ENOMEM;
-  }
+  ww->subscribe = NULL;
+  int rc = ws_rooms_grow(ww) == 0 ? IR_OK : IR_ENOMEM; /* nothing subscribes yet: */
   ir_worker_set_data(m, w, ww);
   ws_room_set_thread_worker(ww);
-  int rc = ws_backbone_worker_init(ww);
+  if (rc == IR_OK) rc = ws_backbone_worker_init(ww); /* on the loop's first turn */
   if (rc != IR_OK) {
     ws_room_set_thread_worker(NULL);
     ir_worker_set_data(m, w, NULL);
-    free(ww->rooms);
+    ws_rooms_worker_free(ww);
     free(ww);
   }
   return rc;
@@ -91,7 +88,7 @@ static void ws_worker_exit(ir_module_t *m, ir_worker_t *w) {
   ws_pmd_thread_free();
   ws_room_set_thread_worker(NULL);
   ir_worker_set_data(m, w, NULL);
-  free(ww->rooms);
+  ws_rooms_worker_free(ww);
   free(ww);
 }
 
@@ -340,7 +337,7 @@ static const ir_module_desc websocket_module = {
     .on_body_end = ws_service_stream_body_end,
     .on_writable = ws_service_stream_writable,
     .on_close = ws_service_stream_close,
-    .flags = IR_MODULE_UPGRADES,
+    .flags = IR_MODULE_UPGRADES | IR_MODULE_RELOADS, /* rooms grow per worker (room.c) */
     .on_stream_drain = ws_service_stream_drain,
 };
 

@@ -28,6 +28,7 @@ typedef struct ws_room_local {
   struct ws_worker *ww;        /* its worker, for the broker's callbacks */
   uint32_t id;
   struct ir_mqtt_sub *sub;     /* room_topic: the worker's subscription */
+  const char *topic, *broker;  /* room_topic, room_broker (backbone.c's), or NULL */
 } ws_room_local;
 
 typedef struct ws_worker {
@@ -35,8 +36,8 @@ typedef struct ws_worker {
   ws_session *sessions; /* every session of the worker */
   size_t nsessions;
   ir_timer_t *tick;     /* keepalive and close deadlines, while there are sessions */
-  ws_room_local *rooms; /* [nrooms] */
-  size_t nrooms;
+  ws_room_local **rooms; /* [nrooms], each allocated once (the broker's callbacks hold it) */
+  size_t nrooms;         /* grows when a member joins a room a reload added (ws_rooms_grow) */
   ir_timer_t *subscribe; /* room_topic: subscribes once every worker_init ran */
 } ws_worker;
 

@@ -23,12 +23,12 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "generation_make.h"
 #include "listener.h"
 #include "log.h"
 #include "module.h"
 #include "negotiate.h"
 #include "process.h"
-#include "router.h"
 #include "worker.h"
 
 #define PUMP_MAX_TURNS 64   /* per send: turns while the server has unread bytes */
@@ -38,7 +38,6 @@
 static irh_server srv;
 static ir_worker_t *worker;
 static ir_worker_t *workers[1];
-static int listen_fd = -1;
 static struct sockaddr_in server_addr;
 static fz_reply *capture; /* fz_exchange_2's reply, or NULL: what is read is dropped */
 
@@ -83,22 +82,18 @@ void fz_server_init(const char *server_keys, const char *protocols) {
   int port = free_port();
   irh_config *c = load_config(server_keys, protocols, port);
   /* The steps of irh_server_run(), with the worker kept on this thread. */
-  srv = (irh_server){
-      .config = c, .nworkers = 1, .listen_fds = &listen_fd, .on_accept = irh_negotiate_accept};
-  static struct irh_tls_ctx *no_tls[1]; /* one cleartext listener */
-  srv.tls = no_tls;
+  srv = (irh_server){.nworkers = 1, .on_accept = irh_negotiate_accept};
   if (irh_log_open(c) != 0) fail("log");
-  if (!(srv.modules = irh_modules_load(c))) fail("modules");
-  for (size_t i = 0; i < srv.modules->nmodules; i++)
-    if (srv.modules->modules[i].desc.flags & IR_MODULE_UPGRADES) srv.any_upgrades = 1;
-  if (irh_listeners_bind(c, 1, 1, &listen_fd) != 0) fail("bind");
-  if (irh_modules_start(srv.modules, c) != 0) fail("module start");
-  if (!(srv.router = irh_router_new(srv.modules))) fail("router");
-  if (!(worker = irh_worker_new(&srv, 0))) fail("worker");
+  if (!(srv.modules = irh_modules_new())) fail("modules");
+  irh_generation *g = irh_generation_open(&srv, c, NULL, 1);
+  if (!g || irh_generation_start(&srv, g, NULL) != 0) fail("generation");
+  srv.current = g;
+  irh_generation_hold(g);
+  if (!(worker = irh_worker_new(&srv, 0, g))) fail("worker");
   workers[0] = worker;
   srv.workers = workers;
-  if (irh_modules_worker_init(srv.modules, worker, &worker->modules_ready) != 0 ||
-      irh_listeners_start(&worker->listeners, &worker->loop, worker, &srv, &listen_fd))
+  if (irh_modules_worker_init(srv.modules, worker, &worker->modules_ready, g->modules_upto) != 0 ||
+      !(worker->listeners = irh_listeners_start(worker, &worker->loop, 0, g, srv.on_accept)))
     fail("worker start");
   server_addr = (struct sockaddr_in){.sin_family = AF_INET,
                                      .sin_port = htons((uint16_t)port),

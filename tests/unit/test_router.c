@@ -26,9 +26,12 @@ static int match(const irh_router *r, const char *host, const char *path) {
 }
 
 int main(void) {
-  for (size_t i = 0; i < NROUTES; i++) instances[i].route = &routes[i];
-  irh_modules m = {.instances = instances, .ninstances = NROUTES};
-  irh_router *r = irh_router_new(&m);
+  ir_instance_t *list[NROUTES];
+  for (size_t i = 0; i < NROUTES; i++) {
+    instances[i].route = &routes[i];
+    list[i] = &instances[i];
+  }
+  irh_router *r = irh_router_new(list, NROUTES);
   CHECK(r != NULL);
 
   CHECK(match(r, "a", "/") == 0);
@@ -53,8 +56,7 @@ int main(void) {
   CHECK(match(r, NULL, "/hello") == 1);
 
   irh_router_free(r);
-  irh_modules none = {0};
-  r = irh_router_new(&none);
+  r = irh_router_new(NULL, 0);
   CHECK(r != NULL && match(r, "a", "/") == -1);
   irh_router_free(r);
   puts("test_router: all passed");

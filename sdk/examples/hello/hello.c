@@ -19,7 +19,7 @@
 #define MAX_DELAY_MS 10000
 
 typedef struct hello_route {
-  ir_str greeting; /* host-owned, lives as long as the module */
+  ir_str greeting; /* host-owned, lives as long as the instance */
 } hello_route;
 
 /* An echo in progress: bytes accepted from on_body that the response could
@@ -184,6 +184,11 @@ static const ir_module_desc hello_module = {
     .on_body_end = hello_on_body_end,
     .on_writable = hello_on_writable,
     .on_close = hello_on_close,
+#if IR_ABI_TARGET_MINOR >= 6
+    /* A route's greeting lives in its instance alone, so routes may come
+     * and go while it serves (a reload). */
+    .flags = IR_MODULE_RELOADS,
+#endif
 };
 
 IR_MODULE_DEFINE(hello_module)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define IR_ABI_MAJOR 1
-#define IR_ABI_MINOR 5
+#define IR_ABI_MINOR 6
 /* ABI history:
  *   1.0  the first SDK
  *   1.1  upgraded streams: ir_module_desc.flags (IR_MODULE_UPGRADES) and
@@ -35,6 +35,8 @@
  *   1.5  introspection for status modules: the server's counters
  *        (server_info, ir_server_info) and a worker's connections with their
  *        streams (worker_connections, ir_conn_info, ir_stream_info)
+ *   1.6  reloads: IR_MODULE_RELOADS (routes that come and go while the
+ *        module serves)
  */
 
 /* The minor a module is built for: its descriptor declares it, so the module
@@ -101,6 +103,11 @@ IR__STATIC_ASSERT(0, "IR_ABI_TARGET_MINOR asks for ABI " IR__TARGET_TEXT
 #define IR__SINCE_1_5(name)
 #else
 #define IR__SINCE_1_5(name) IR__NEEDS(5, name)
+#endif
+#if IR_ABI_TARGET_MINOR >= 6
+#define IR__SINCE_1_6(name)
+#else
+#define IR__SINCE_1_6(name) IR__NEEDS(6, name)
 #endif
 
 /* Packs a major.minor pair into the 32-bit form the entry function gets. */

@@ -201,7 +201,9 @@ typedef struct ir_host_api {
    * is only handed out in instance_create). */
   ir_module_t *(*instance_module)(ir_instance_t *inst);
   /* A route key's value as text (defaults applied). *out points to
-   * host-owned NUL-terminated memory valid while the module is loaded.
+   * host-owned NUL-terminated memory valid while the instance is (the
+   * module is loaded; for an IR_MODULE_RELOADS module, until its
+   * instance_destroy returns).
    * IR_OK; IR_ENOTFOUND when the key is none of the module's or is unset
    * and has no default (*out untouched). Paths come back resolved. key is
    * the module's own NUL-terminated name. Main thread. */
@@ -210,8 +212,8 @@ typedef struct ir_host_api {
    * DURATION in milliseconds. IR_OK; IR_ENOTFOUND as instance_get_str;
    * IR_EINVAL for STRING/PATH keys (*out untouched). Main thread. */
   int (*instance_get_int)(ir_instance_t *inst, const char *key, int64_t *out);
-  /* The route's path prefix (host-owned, NUL-terminated, valid while the
-   * module is loaded). No error. Main thread. */
+  /* The route's path prefix (host-owned, NUL-terminated, valid as
+   * instance_get_str's values are). No error. Main thread. */
   const char *(*instance_prefix)(ir_instance_t *inst);
 
   /* ---- the request (stream's worker; no error: empty when absent) ---- */

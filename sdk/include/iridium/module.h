@@ -68,8 +68,11 @@ typedef enum ir_close_reason {
 /* A module's descriptor. Static and module-owned; the host keeps the pointer
  * while the module is loaded. Unset callbacks may be NULL. Threads: init,
  * fini, instance_create and instance_destroy run on the main thread before
- * workers start or after they stopped; everything else runs on the worker
- * that owns the object passed in. */
+ * workers start or after they stopped — and, for a module that sets
+ * IR_MODULE_RELOADS, also while they serve, when a reload adds or changes
+ * its routes; everything else runs on the worker that owns the object
+ * passed in. A module first loaded by a reload gets init, instance_create
+ * for its routes, then worker_init on each serving worker, as at start. */
 typedef struct ir_module_desc {
   uint32_t struct_size; /* sizeof(ir_module_desc) in the SDK of abi_minor */
   uint16_t abi_major;   /* IR_ABI_MAJOR the module was built with */
@@ -154,6 +157,19 @@ typedef struct ir_module_desc {
 #define IR_MODULE_UPGRADES 0x1u
 #else
 enum { IR_MODULE_UPGRADES IR__SINCE_1_1(IR_MODULE_UPGRADES) = 0x1 };
+#endif
+/* The module takes routes that come, change and go while its workers
+ * serve (a reload: SIGHUP, `iridium -s reload`): instance_create for a new
+ * or changed route, then instance_destroy for the old one once the last
+ * connection that could reach it has closed, both on the main thread. Its
+ * per-worker state for a route is made when that worker first needs it,
+ * not only in worker_init. A route a reload leaves as it was keeps its
+ * instance either way; without this flag a reload that would add, change
+ * or remove one of the module's routes is refused (and says so). */
+#if IR_ABI_TARGET_MINOR >= 6
+#define IR_MODULE_RELOADS 0x2u
+#else
+enum { IR_MODULE_RELOADS IR__SINCE_1_6(IR_MODULE_RELOADS) = 0x2 };
 #endif
 
 /* sizeof(ir_module_desc) as the SDK of IR_ABI_TARGET_MINOR declared it: the
