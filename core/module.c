@@ -142,6 +142,7 @@ void irh_instance_release(ir_instance_t *inst) {
  * config that made it (a reload keeps unchanged routes' instances). */
 static int copy_route(ir_instance_t *inst, const irh_route_cfg *r) {
   inst->own = *r;
+  inst->own.section = NULL; /* the config's; it may go first */
   inst->own.prefix = strdup(r->prefix);
   inst->own.host = r->host ? strdup(r->host) : NULL;
   inst->own.module = strdup(r->module);

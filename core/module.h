@@ -44,7 +44,7 @@ struct ir_module {
 struct ir_instance {
   ir_module_t *module;
   const irh_route_cfg *route; /* &own: outlives the config that made it */
-  irh_route_cfg own;          /* prefix, host and module owned; section NULL once made */
+  irh_route_cfg own;          /* prefix, host and module owned; section NULL */
   irh_key_value *values;      /* one per module key, owned */
   size_t nvalues;
   void *data; /* module-owned instance data */

@@ -20,7 +20,7 @@ typedef struct irh_reload {
   irh_server *srv;
   struct irh_generation *pending; /* being taken up by the workers, held */
   int step;                       /* what the workers were last posted */
-  int again;                      /* asked for while one was running */
+  int again;                      /* asked for while one ran (or before all served) */
 } irh_reload;
 
 /* SIGHUP: reload now, or once the running reload is done. Main thread. */

@@ -65,8 +65,12 @@ static void on_reopen(uv_signal_t *h, int signum) {
 /* SIGHUP: the configuration again (reload.c). */
 static void on_hangup(uv_signal_t *h, int signum) {
   irh_main_loop *m = h->data;
-  irh_log_info("signal %d: reloading the configuration", signum);
-  irh_reload_request(&m->reload);
+  irh_log_info("signal %d: reloading the configuration%s", signum,
+               m->announced ? "" : " once every worker serves");
+  if (m->announced)
+    irh_reload_request(&m->reload);
+  else
+    m->reload.again = 1; /* irh_reload_poll takes it up */
 }
 
 static void close_signals(irh_main_loop *m) {

@@ -101,6 +101,10 @@ class ReloadServer(H.Server):
             ini.kv("key", key)
             ini.blank()
 
+    def ini_lines(self):
+        with open(self.ini_path) as f:
+            return f.read().splitlines()
+
     def served_generation(self):
         found = SERVED.findall(self.error_log_text())
         return int(found[-1]) if found else 1
@@ -166,8 +170,7 @@ class Configuration(Base):
         srv = self.server(routes=[("/hello", {"module": "hello", "greeting": "kept"})])
         srv.routes = [("/hello", {"module": "hello", "greeting": "new", "no_such_key": "1"})]
         srv.reload(expect_ok=False)
-        text = open(srv.ini_path).read().splitlines()
-        line = next(i for i, t in enumerate(text, 1) if t.startswith("no_such_key"))
+        line = next(i for i, t in enumerate(srv.ini_lines(), 1) if t.startswith("no_such_key"))
         self.assertRegex(srv.error_log_text(),
                          r"\[error\] reload: %s:%d: unknown key 'no_such_key'"
                          % (re.escape(srv.ini_path), line))
@@ -279,6 +282,37 @@ class ModuleWithoutReloads(Base):
                          r"module counters \(built without IR_MODULE_RELOADS\) keeps its routes")
         self.assertEqual(H.http_request(srv.port, "GET", "/count").status, 200)
         self.assertEqual(H.http_request(srv.port, "GET", "/count2").status, 404)
+
+
+class NewModuleFailing(Base):
+    """tests/sdk's features module, newly enabled by a reload, with its
+    worker_init failing on worker 1 (its fail_worker_init key)."""
+
+    def test_worker_init_failure_undoes_the_reload(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(H.IRIDIUM_BIN)))
+        features = os.path.join(build, "tests", "sdk", "modules", "features.so")
+        self.assertTrue(os.path.exists(features), features)
+        srv = self.server(module_paths={"features": features})
+        route = {"module": "features", "label": "x", "fail_worker_init": "1"}
+        srv.modules = ["hello", "features"]
+        srv.routes = srv.routes + [("/f", route)]
+        srv.reload(expect_ok=False)
+        log = srv.error_log_text()
+        line = next(i for i, t in enumerate(srv.ini_lines(), 1) if t == "[module features]")
+        self.assertIn("reload: %s:%d: [module features] worker_init failed on worker 1; the "
+                      "reload is undone" % (srv.ini_path, line), log)
+        # Worker 0's worker_init was undone (worker_exit), then fini ran.
+        m = re.search(r"module=features: fini: .*workers_init=(\d+) workers_exit=(\d+)", log)
+        self.assertTrue(m, log[-2000:])
+        self.assertEqual(m.groups(), ("1", "1"))
+        self.assertEqual(H.http_request(srv.port, "GET", "/f/workers").status, 404)
+        self.assertEqual(H.http_request(srv.port, "GET", "/hello").status, 200)
+        # Loaded afresh by the next reload, it serves on both workers.
+        del route["fail_worker_init"]
+        srv.reload()
+        r = H.http_request(srv.port, "GET", "/f/workers")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn(b"workers_init=2 workers_exit=0", r.body)  # a fresh copy, on both
 
 
 class NoRequestFails(Base):
