@@ -89,10 +89,10 @@ typedef struct irh_conn {
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
   struct ir_worker *worker;
-  struct irh_generation *gen;      /* accepted under it, held to the end */
-  const irh_listen_cfg *listen;    /* its listener's settings (the generation's) */
-  struct irh_tls_ctx *tls_ctx;     /* its listener's TLS context, NULL for cleartext */
-  const irh_config *limits;        /* gen's config, handed down at accept */
+  struct irh_generation *gen;   /* accepted under it, held to the end */
+  const irh_listen_cfg *listen; /* its listener's settings (the generation's) */
+  struct irh_tls_ctx *tls_ctx;  /* its listener's TLS context, NULL for cleartext */
+  const irh_config *limits;     /* gen's config, handed down at accept */
   uint64_t id;
   uint64_t accepted_ms;         /* loop time at accept */
   uint64_t bytes_in, bytes_out; /* socket bytes, for worker_connections (SDK 1.5) */

@@ -27,21 +27,21 @@ struct irh_tls_ctx;
 
 typedef struct irh_generation {
   atomic_uint refs;
-  unsigned number;              /* 1 at start, one more per reload */
-  irh_config *config;           /* owned */
-  ir_instance_t **instances;    /* one per route, held */
+  unsigned number;           /* 1 at start, one more per reload */
+  irh_config *config;        /* owned */
+  ir_instance_t **instances; /* one per route, held */
   size_t ninstances;
-  struct irh_router *router;    /* owned */
-  struct irh_tls_ctx **tls;     /* one per listener, NULL for cleartext; owned */
-  int *listen_fds;              /* [listener * nworkers + worker], owned until retired */
+  struct irh_router *router; /* owned */
+  struct irh_tls_ctx **tls;  /* one per listener, NULL for cleartext; owned */
+  int *listen_fds;           /* [listener * nworkers + worker], owned until retired */
   unsigned nworkers;
-  int any_upgrades;             /* some route's module takes upgraded streams */
-  size_t modules_upto;          /* the process's modules [0, upto) serve it */
-  size_t modules_first_new;     /* ... of which [first_new, upto) came with it */
-  ir_module_t **module_map;     /* config->modules[i]'s, between open and start */
-  atomic_uint acks;             /* workers done with the step the main thread posted */
-  atomic_int worker_failed;     /* a worker_init for a new module failed */
-  struct irh_generation *next;  /* in the server's list of old ones (main thread) */
+  int any_upgrades;            /* some route's module takes upgraded streams */
+  size_t modules_upto;         /* the process's modules [0, upto) serve it */
+  size_t modules_first_new;    /* ... of which [first_new, upto) came with it */
+  ir_module_t **module_map;    /* config->modules[i]'s, between open and start */
+  atomic_uint acks;            /* workers done with the step the main thread posted */
+  atomic_int worker_failed;    /* a worker_init for a new module failed */
+  struct irh_generation *next; /* in the server's list of old ones (main thread) */
 } irh_generation;
 
 static inline void irh_generation_hold(irh_generation *g) { atomic_fetch_add(&g->refs, 1); }

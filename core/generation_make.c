@@ -85,9 +85,9 @@ int irh_generation_start(irh_server *srv, irh_generation *g, const irh_generatio
   irh_modules *m = srv->modules;
   int rc = irh_modules_init_from(m, c, g->modules_first_new);
   if (rc == 0)
-    rc = irh_instances_make(m, c, g->module_map, g->modules_first_new,
-                            prev ? prev->instances : NULL, prev ? prev->ninstances : 0,
-                            g->instances);
+    rc =
+        irh_instances_make(m, c, g->module_map, g->modules_first_new, prev ? prev->instances : NULL,
+                           prev ? prev->ninstances : 0, g->instances);
   free(g->module_map);
   g->module_map = NULL;
   if (rc != 0) return -1;

@@ -16,8 +16,8 @@
  * another socket listens on. NULL after reporting through irh_config_error,
  * with what it loaded undone. Main thread; at start as root, before the
  * privilege drop. */
-irh_generation *irh_generation_open(irh_server *srv, irh_config *c,
-                                    const irh_generation *prev, int exclusive);
+irh_generation *irh_generation_open(irh_server *srv, irh_config *c, const irh_generation *prev,
+                                    int exclusive);
 /* Then starts it: init for the modules new with it, an instance per route
  * (prev's unchanged routes keep theirs), the router. -1 after reporting;
  * the caller frees g with undo = 1. */

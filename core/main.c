@@ -27,11 +27,11 @@
 
 #include "config.h"
 #include "config_dump.h"
+#include "daemon.h"
 #include "module.h"
 #include "paths.h"
 #include "recycler.h"
 #include "server.h"
-#include "daemon.h"
 #include "top.h"
 
 enum { OPT_MODULES = 256, OPT_KEYS };

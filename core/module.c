@@ -204,7 +204,8 @@ static int same_instance(const ir_instance_t *a, const ir_instance_t *b) {
 static int create_instance(irh_config *c, ir_instance_t *inst, int line) {
   const ir_module_desc *d = &inst->module->desc;
   if (d->instance_create && d->instance_create(inst, &inst->data) != 0)
-    return irh_config_error(c, line, "[route %s] module %s refused the route (its log line says why)",
+    return irh_config_error(c, line,
+                            "[route %s] module %s refused the route (its log line says why)",
                             inst->route->prefix, inst->module->name);
   inst->created = 1;
   return 0;
@@ -313,8 +314,10 @@ int irh_modules_load_for(irh_modules *m, irh_config *c, ir_module_t **map) {
       continue;
     }
     ir_module_t *mod = &m->modules[m->nmodules++];
-    if (load_module(c, mc, mod) != 0 || !mod->handle) bad = 1;
-    else map[i] = mod;
+    if (load_module(c, mc, mod) != 0 || !mod->handle)
+      bad = 1;
+    else
+      map[i] = mod;
   }
   return bad ? -1 : 0;
 }

@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "conn.h"
+#include "generation.h"
 #include "h1.h"
 #include "h2.h"
-#include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "process.h"

@@ -22,11 +22,11 @@ struct ir_worker;
 typedef void (*irh_accept_fn)(struct irh_listener *l, int fd);
 
 typedef struct irh_server {
-  struct irh_modules *modules;     /* every module loaded since start; owned */
-  struct irh_generation *current;  /* what new connections get; held; main thread */
-  struct irh_generation *old;      /* earlier ones, until their last holder lets go; main */
-  struct ir_worker **workers;      /* owned; nworkers of them */
-  unsigned nworkers;               /* the first config's workers: a reload keeps them */
+  struct irh_modules *modules;      /* every module loaded since start; owned */
+  struct irh_generation *current;   /* what new connections get; held; main thread */
+  struct irh_generation *old;       /* earlier ones, until their last holder lets go; main */
+  struct ir_worker **workers;       /* owned; nworkers of them */
+  unsigned nworkers;                /* the first config's workers: a reload keeps them */
   irh_accept_fn on_accept;          /* every listener's accepted connections */
   atomic_uint_fast64_t connections; /* open connections, all workers */
   atomic_uint_fast64_t next_conn_id;

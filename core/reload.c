@@ -136,15 +136,12 @@ void irh_reload_poll(irh_reload *r) {
   }
   if (atomic_load(&g->acks) < srv->nworkers) return;
   switch (r->step) {
-  case STEP_INIT:
-    post_all(r, atomic_load(&g->worker_failed) ? STEP_UNWIND : STEP_ADOPT);
-    break;
+  case STEP_INIT: post_all(r, atomic_load(&g->worker_failed) ? STEP_UNWIND : STEP_ADOPT); break;
   case STEP_UNWIND:
     r->pending = NULL;
     irh_generation_release(g);
     irh_generation_free(srv, g, 1);
-    irh_log_error("reload failed: still serving generation %u, as before",
-                  srv->current->number);
+    irh_log_error("reload failed: still serving generation %u, as before", srv->current->number);
     break;
   default: adopted(r); break;
   }

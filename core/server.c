@@ -234,8 +234,10 @@ out:
   if (srv.workers) /* the workers that did not start */
     for (unsigned i = 0; i < srv.nworkers; i++)
       if (srv.workers[i]) irh_worker_join_and_free(srv.workers[i]);
-  if (pid_written && srv.current) irh_daemon_remove_pid(srv.current->config);
-  else if (pid_written && g) irh_daemon_remove_pid(g->config);
+  if (pid_written && srv.current)
+    irh_daemon_remove_pid(srv.current->config);
+  else if (pid_written && g)
+    irh_daemon_remove_pid(g->config);
   free(srv.workers);
   if (srv.current) {
     irh_generation_release(srv.current);

@@ -60,8 +60,8 @@ struct ir_work {
   void (*work)(void *);
   void (*done)(void *, int);
   void *data;
-  int cancelled;    /* what done gets when the pool dropped it: IR_ECANCELED or IR_ECLOSED */
-  int owner_closed; /* the owner closed first: done gets IR_ECLOSED */
+  int cancelled;       /* what done gets when the pool dropped it: IR_ECANCELED or IR_ECLOSED */
+  int owner_closed;    /* the owner closed first: done gets IR_ECLOSED */
   irh_generation *gen; /* held until done: the route instance the work may read */
 };
 
@@ -244,9 +244,9 @@ static void reload_init(void *arg) {
   if (!w->draining &&
       irh_modules_worker_init(w->server->modules, w, &w->modules_ready, g->modules_upto) != 0) {
     const ir_module_t *mod = &w->server->modules->modules[w->modules_ready];
-    irh_log_error("reload: %s:%d: [module %s] worker_init failed on worker %u; the reload is undone",
-                  g->config->path, irh_config_module_line(g->config, mod->name), mod->name,
-                  w->index);
+    irh_log_error(
+        "reload: %s:%d: [module %s] worker_init failed on worker %u; the reload is undone",
+        g->config->path, irh_config_module_line(g->config, mod->name), mod->name, w->index);
     atomic_store(&g->worker_failed, 1);
   }
   atomic_fetch_add(&g->acks, 1);
@@ -267,7 +267,8 @@ static void reload_adopt(void *arg) {
   reload_step *st = arg;
   ir_worker_t *w = st->w;
   irh_generation *g = st->gen;
-  irh_listener_set *set = w->draining ? NULL : irh_listeners_start(w, &w->loop, w->index, g, w->server->on_accept);
+  irh_listener_set *set =
+      w->draining ? NULL : irh_listeners_start(w, &w->loop, w->index, g, w->server->on_accept);
   if (set) {
     irh_listeners_stop(w->listeners);
     w->listeners = set;
@@ -292,7 +293,9 @@ static int post_step(ir_worker_t *w, irh_generation *g, void (*cb)(void *)) {
   return -1;
 }
 
-int irh_worker_reload_init(ir_worker_t *w, irh_generation *g) { return post_step(w, g, reload_init); }
+int irh_worker_reload_init(ir_worker_t *w, irh_generation *g) {
+  return post_step(w, g, reload_init);
+}
 int irh_worker_reload_unwind(ir_worker_t *w, irh_generation *g) {
   return post_step(w, g, reload_unwind);
 }
@@ -446,7 +449,8 @@ static void worker_main(void *arg) {
   if (!ok) {
     if (!atomic_exchange(&srv->start_failed, 1))
       report_init_failure(w, w->gen, w->trial ? "" : "; stopping the server");
-  } else if (!w->trial && !(w->listeners = irh_listeners_start(w, &w->loop, w->index, w->gen, srv->on_accept))) {
+  } else if (!w->trial &&
+             !(w->listeners = irh_listeners_start(w, &w->loop, w->index, w->gen, srv->on_accept))) {
     irh_log_error("worker %u cannot listen; stopping the server", w->index);
     ok = 0;
   }

@@ -128,7 +128,7 @@ struct ir_worker {
   irh_deadline_lane **lanes; /* one per timeout in use, owned (each lane too) */
   size_t nlanes;
 
-  struct irh_generation *gen; /* what it accepts for (held); a reload moves it on */
+  struct irh_generation *gen;  /* what it accepts for (held); a reload moves it on */
   irh_listener_set *listeners; /* gen's sockets; NULL once draining */
 
   irh_slab conn_slab;
