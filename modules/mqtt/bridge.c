@@ -91,7 +91,7 @@ static void sync_pause(mq_bridge *b) {
   uint8_t ws_pause = b->to_broker_len || b->to_client_len;
   if (b->ws && !b->ending && ws_pause != b->ws_paused) {
     b->ws_paused = ws_pause;
-    mq_ws->pause(b->ws, ws_pause);
+    mq_websocket()->pause(b->ws, ws_pause);
   }
   uint8_t broker_pause = b->to_client_len != 0;
   if (b->o && !b->broker_closing && broker_pause != b->broker_paused) {
@@ -110,7 +110,7 @@ static void close_broker(mq_bridge *b) {
 /* Ends the session with code; the broker link closes with it. */
 static void end_session(mq_bridge *b, unsigned code, const char *reason) {
   b->ending = 1;
-  if (b->ws) mq_ws->close(b->ws, code, reason, strlen(reason));
+  if (b->ws) mq_websocket()->close(b->ws, code, reason, strlen(reason));
   close_broker(b);
 }
 
@@ -136,7 +136,7 @@ static void free_if_done(mq_bridge *b) {
  * queue is full (the broker link is paused then). */
 static void to_client(mq_bridge *b, const uint8_t *pkt, size_t len) {
   if (!b->ws || !len) return;
-  int rc = b->to_client_len ? IR_EAGAIN : mq_ws->send(b->ws, IR_WS_BINARY, pkt, len);
+  int rc = b->to_client_len ? IR_EAGAIN : mq_websocket()->send(b->ws, IR_WS_BINARY, pkt, len);
   if (rc == IR_OK) {
     count_packet(b, MQ_OUT, len);
     return;
@@ -154,7 +154,7 @@ static void flush_to_client(mq_bridge *b) {
   while (b->ws && at < b->to_client_len) {
     size_t remaining, hl = header_len(b->to_client + at, b->to_client_len - at, &remaining);
     size_t n = hl + remaining;
-    int rc = mq_ws->send(b->ws, IR_WS_BINARY, b->to_client + at, n);
+    int rc = mq_websocket()->send(b->ws, IR_WS_BINARY, b->to_client + at, n);
     if (rc == IR_EAGAIN) break;
     if (rc == IR_OK) count_packet(b, MQ_OUT, n);
     at += n;
@@ -482,7 +482,7 @@ static void broker_connected(ir_outbound_t *o, void *data) {
   mq_bridge *b = data;
   (void)o;
   if (!b->ws) return;
-  if (mq_ws->open(b->ws, 101, NULL) != IR_OK) return;
+  if (mq_websocket()->open(b->ws, 101, NULL) != IR_OK) return;
   b->opened = 1;
   mq_count(b->mw->w, mq_metric.sessions_open[b->h2], 1);
   mq_count(b->mw->w, mq_metric.sessions_total[b->h2], 1);
@@ -558,7 +558,7 @@ static void broker_closed(ir_outbound_t *o, int status, void *data) {
   if (b->ws && !b->ending) {
     if (!b->opened) {
       mq_count(b->mw->w, mq_metric.drops[MQ_DROP_BROKER_DOWN], 1);
-      mq_ws->open(b->ws, status == IR_ETIMEDOUT ? 504 : 503, "the MQTT broker cannot be reached");
+      mq_websocket()->open(b->ws, status == IR_ETIMEDOUT ? 504 : 503, "the MQTT broker cannot be reached");
     } else {
       if (b->connect_seen && !b->connack_seen) {
         uint8_t a[8];
@@ -593,7 +593,7 @@ int mq_bridge_start(ir_stream_t *s, const mq_route *r) {
   if (r->username_header && ir_req_header(s, r->username_header, &v) == IR_OK && v.len &&
       v.len <= 65535 && !memchr(v.ptr, '\0', v.len))
     b->username = strndup(v.ptr, v.len);
-  b->ws = mq_ws->accept(s, &r->ws, &ws_cbs, b);
+  b->ws = mq_websocket()->accept(s, &r->ws, &ws_cbs, b);
   if (!b->ws) { /* answered, or out of memory */
     free(b->username);
     free(b);
@@ -611,7 +611,7 @@ int mq_bridge_start(ir_stream_t *s, const mq_route *r) {
   b->o = ir_outbound_open(mw->w, r->broker.host, r->broker.port, &oo, &broker_cbs, b);
   if (!b->o) {
     mq_count(mw->w, mq_metric.drops[MQ_DROP_BROKER_DOWN], 1);
-    if (b->ws) mq_ws->open(b->ws, 503, "the MQTT broker cannot be reached");
+    if (b->ws) mq_websocket()->open(b->ws, 503, "the MQTT broker cannot be reached");
   }
   return IR_OK;
 }
@@ -623,7 +623,7 @@ void mq_bridges_drain(mq_worker *mw) {
     next = b->next;
     if (!b->ws || b->ending) continue;
     if (!b->opened) {
-      mq_ws->open(b->ws, 503, "shutting down");
+      mq_websocket()->open(b->ws, 503, "shutting down");
       continue;
     }
     uint8_t d[8];

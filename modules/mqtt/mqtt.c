@@ -3,6 +3,7 @@
  * POST {route}/publish/{topic} an HTTP publish, GET {route}/subscribe an
  * event stream. Also registers the "mqtt" service. Built against the SDK
  * only; framing through mod_websocket's "websocket" service. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,14 @@
 #include "mqttmod.h"
 
 ir_module_t *mq_module;
-const ir_websocket_v1 *mq_ws;
+static _Atomic(const ir_websocket_v1 *) websocket_service;
+
+const ir_websocket_v1 *mq_websocket(void) {
+  const ir_websocket_v1 *ws = atomic_load_explicit(&websocket_service, memory_order_acquire);
+  if (!ws && (ws = ir_service_lookup(IR_WEBSOCKET_SERVICE, 1, NULL)))
+    atomic_store_explicit(&websocket_service, ws, memory_order_release);
+  return ws;
+}
 
 static const char *const mqtt_subprotocols[] = {"mqtt", "mqttv3.1", NULL};
 
@@ -309,7 +317,7 @@ static int mq_on_request(ir_stream_t *s, void *data) {
   if (is_session(s)) {
     if (rest.len && !path_is(rest, "/"))
       return mq_answer(s, 404, NULL, "no such MQTT endpoint\n");
-    if (!mq_ws) return mq_answer(s, 503, NULL, "mod_websocket is not loaded\n");
+    if (!mq_websocket()) return mq_answer(s, 503, NULL, "mod_websocket is not loaded\n");
     return mq_bridge_start(s, r);
   }
   if (rest.len > 9 && !memcmp(rest.ptr, "/publish/", 9)) {
@@ -326,20 +334,27 @@ static int mq_on_request(ir_stream_t *s, void *data) {
 }
 
 static int mq_on_body(ir_stream_t *s, const uint8_t *bytes, size_t len) {
-  if (is_session(s)) return mq_ws ? mq_ws->stream_body(s, bytes, len) : IR_OK;
+  if (is_session(s)) {
+    const ir_websocket_v1 *ws = mq_websocket();
+    return ws ? ws->stream_body(s, bytes, len) : IR_OK;
+  }
   if (stream_kind(s) == MQ_STREAM_PUBLISH) return mq_publish_body(s, bytes, len);
   return ir_stream_consume(s, len);
 }
 
 static int mq_on_body_end(ir_stream_t *s) {
-  if (is_session(s)) return mq_ws ? mq_ws->stream_body_end(s) : IR_OK;
+  if (is_session(s)) {
+    const ir_websocket_v1 *ws = mq_websocket();
+    return ws ? ws->stream_body_end(s) : IR_OK;
+  }
   if (stream_kind(s) == MQ_STREAM_PUBLISH) return mq_publish_body_end(s);
   return IR_OK;
 }
 
 static void mq_on_writable(ir_stream_t *s) {
   if (is_session(s)) {
-    if (mq_ws) mq_ws->stream_writable(s);
+    const ir_websocket_v1 *ws = mq_websocket();
+    if (ws) ws->stream_writable(s);
   } else if (stream_kind(s) == MQ_STREAM_SSE) {
     mq_sse_writable(s);
   }
@@ -347,7 +362,8 @@ static void mq_on_writable(ir_stream_t *s) {
 
 static void mq_on_close(ir_stream_t *s, int reason) {
   if (is_session(s)) {
-    if (mq_ws) mq_ws->stream_close(s, reason);
+    const ir_websocket_v1 *ws = mq_websocket();
+    if (ws) ws->stream_close(s, reason);
     return;
   }
   switch (stream_kind(s)) {
@@ -359,7 +375,8 @@ static void mq_on_close(ir_stream_t *s, int reason) {
 
 static void mq_on_stream_drain(ir_stream_t *s, uint64_t ms_left) {
   if (is_session(s)) {
-    if (mq_ws) mq_ws->stream_drain(s, ms_left);
+    const ir_websocket_v1 *ws = mq_websocket();
+    if (ws) ws->stream_drain(s, ms_left);
   } else if (stream_kind(s) == MQ_STREAM_SSE) {
     mq_sse_drain(s, ms_left);
   }
@@ -368,11 +385,11 @@ static void mq_on_stream_drain(ir_stream_t *s, uint64_t ms_left) {
 /* ---- module and workers ---- */
 
 static int mq_worker_init(ir_module_t *m, ir_worker_t *w) {
-  /* The registry is complete once every module's init ran. */
-  if (!mq_ws) mq_ws = ir_service_lookup(IR_WEBSOCKET_SERVICE, 1, NULL);
-  if (!mq_ws)
-    ir_log(m, NULL, IR_LOG_WARN,
-           "the websocket service is missing ([module websocket]): MQTT over WebSocket answers 503");
+  /* The registry is complete once every module's init ran; a reload that
+   * loads mod_websocket later is seen at the next session (mq_websocket). */
+  if (!mq_websocket())
+    ir_log(m, NULL, IR_LOG_WARN, "the websocket service is missing ([module websocket]): MQTT "
+                                 "over WebSocket answers 503 until it is loaded");
   mq_worker *mw = calloc(1, sizeof(*mw));
   if (!mw) return IR_ENOMEM;
   mw->w = w;

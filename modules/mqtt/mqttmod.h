@@ -60,7 +60,10 @@ struct mq_worker {
 typedef struct mq_worker mq_worker;
 
 extern ir_module_t *mq_module;
-extern const ir_websocket_v1 *mq_ws; /* the "websocket" service, looked up in worker_init */
+/* The "websocket" service, looked up until found (a reload may load
+ * mod_websocket after this module), or NULL while it is not loaded. Any
+ * worker. */
+const ir_websocket_v1 *mq_websocket(void);
 
 mq_worker *mq_worker_of(ir_worker_t *w);
 

@@ -315,6 +315,32 @@ class NewModuleFailing(Base):
         self.assertIn(b"workers_init=2 workers_exit=0", r.body)  # a fresh copy, on both
 
 
+class ServiceOfANewModule(Base):
+    def test_mqtt_over_websocket_once_a_reload_loads_websocket(self):
+        import broker as B
+        import websockets
+        br = B.Broker()
+        self.addCleanup(br.close)
+        br.start()
+        route = ("/mqtt", {"module": "mqtt", "broker": br.address})
+        srv = self.server(modules=["mqtt"], routes=[route])
+        url = "ws://127.0.0.1:%d/mqtt" % srv.port
+        connect = bytes([0x10, 15, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 3]) + b"abc"
+
+        async def session():
+            async with websockets.connect(url, subprotocols=["mqtt"]) as ws:
+                await ws.send(connect)
+                return await ws.recv()
+
+        with self.assertRaises(websockets.InvalidStatusCode) as cm:
+            asyncio.run(asyncio.wait_for(session(), H.scaled(10)))
+        self.assertEqual(cm.exception.status_code, 503)
+        srv.modules = ["mqtt", "websocket"]  # the service mod_mqtt needs, loaded by the reload
+        srv.reload()
+        self.assertEqual(asyncio.run(asyncio.wait_for(session(), H.scaled(10))),
+                         bytes([0x20, 2, 0, 0]))  # CONNACK, accepted
+
+
 class NoRequestFails(Base):
     def test_h2load_over_tls_with_a_reload_every_200ms(self):
         srv = self.server(tls=True, routes=[("/hello", {"module": "hello", "greeting": "a"})])
