@@ -28,7 +28,8 @@ struct irh_tls_ctx;
 typedef struct irh_generation {
   atomic_uint refs;
   unsigned number;           /* 1 at start, one more per reload */
-  irh_config *config;        /* owned */
+  irh_config *config;        /* owned, unless borrows_config */
+  int borrows_config;        /* `iridium -t`'s: the caller frees it */
   ir_instance_t **instances; /* one per route, held */
   size_t ninstances;
   struct irh_router *router; /* owned */

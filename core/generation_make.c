@@ -98,19 +98,20 @@ int irh_generation_start(irh_server *srv, irh_generation *g, const irh_generatio
 }
 
 irh_generation *irh_generation_open(irh_server *srv, irh_config *c, const irh_generation *prev,
-                                    int exclusive) {
+                                    unsigned flags) {
   irh_generation *g = calloc(1, sizeof(*g));
   if (!g) {
-    irh_config_free(c);
+    if (!(flags & IRH_GEN_BORROW)) irh_config_free(c);
     return NULL;
   }
   g->config = c;
+  g->borrows_config = (flags & IRH_GEN_BORROW) != 0;
   g->number = prev ? prev->number + 1 : 1;
   g->nworkers = srv->nworkers;
-  g->modules_first_new = g->modules_upto = srv->modules->nmodules;
-  atomic_init(&g->refs, 0);
+  g->modules_first_new = srv->modules->nmodules;
   /* Sockets last: a failure before them leaves no port bound. */
-  if (load_modules(srv, g) != 0 || make_tls(g) != 0 || open_sockets(g, prev, exclusive) != 0) {
+  if (load_modules(srv, g) != 0 || make_tls(g) != 0 ||
+      open_sockets(g, prev, (flags & IRH_GEN_EXCLUSIVE) != 0) != 0) {
     irh_generation_free(srv, g, 1);
     return NULL;
   }
@@ -136,6 +137,6 @@ void irh_generation_free(irh_server *srv, irh_generation *g, int undo) {
   if (g->tls)
     for (size_t i = 0; i < g->config->nlistens; i++) irh_tls_ctx_free(g->tls[i]);
   free(g->tls);
-  irh_config_free(g->config);
+  if (!g->borrows_config) irh_config_free(g->config);
   free(g);
 }

@@ -271,10 +271,6 @@ int irh_instances_make(irh_modules *m, irh_config *c, ir_module_t **map, size_t 
   for (size_t i = 0; !bad && i < c->nroutes; i++) {
     ir_instance_t *inst = out[i];
     if (inst->created) continue; /* kept */
-    if (!inst->module->initialized) {
-      bad = 1; /* its init failed: reported */
-      break;
-    }
     if (prev && !reloads(inst->module) && (size_t)(inst->module - m->modules) < first_new) {
       irh_config_error(c, c->routes[i].section->line,
                        "[route %s] module %s (built without IR_MODULE_RELOADS) takes new or "
@@ -350,10 +346,9 @@ void irh_modules_unload_from(irh_modules *m, size_t first) {
 
 irh_modules *irh_modules_load(irh_config *c) {
   irh_modules *m = irh_modules_new();
-  ir_module_t **map = calloc(c->nmodules ? c->nmodules : 1, sizeof(*map));
-  m = m && map ? m : (irh_modules_free(m), NULL);
-  if (!m) {
-    free(map);
+  ir_module_t **map = m ? calloc(c->nmodules ? c->nmodules : 1, sizeof(*map)) : NULL;
+  if (!map) {
+    irh_modules_free(m);
     return NULL;
   }
   irh_modules_load_for(m, c, map);
@@ -371,13 +366,6 @@ irh_modules *irh_modules_load(irh_config *c) {
     return NULL;
   }
   return m;
-}
-
-int irh_modules_start(irh_modules *m, irh_config *c) {
-  if (irh_modules_init_from(m, c, 0) != 0) return -1;
-  for (size_t i = 0; i < m->ninstances; i++)
-    if (create_instance(c, m->instances[i], c->routes[i].section->line) != 0) return -1;
-  return 0;
 }
 
 int irh_modules_worker_init(irh_modules *m, ir_worker_t *w, size_t *ready, size_t upto) {

@@ -64,14 +64,11 @@ typedef struct irh_modules {
   size_t ninstances;
 } irh_modules;
 
-/* The one-shot form (`-t`, `-T`, `--modules`): every module of c loaded
- * and every route's keys checked, instances in m->instances (not created
- * until irh_modules_start). Reports problems through irh_config_error and
- * returns NULL if there were any. */
+/* The one-shot form (`-T`, `--modules`): every module of c loaded and
+ * every route's keys checked, instances in m->instances (never created:
+ * for printing their values). Reports problems through irh_config_error
+ * and returns NULL if there were any. */
 irh_modules *irh_modules_load(irh_config *c);
-/* Calls init on each module, then instance_create on each instance. A
- * refusal is reported through irh_config_error at the section's line. */
-int irh_modules_start(irh_modules *m, irh_config *c);
 
 /* ---- the serving form: a generation's modules and instances ---- */
 

@@ -64,7 +64,7 @@ static void start(irh_reload *r) {
   irh_generation *g = NULL;
   if (c) {
     warn_fixed(cur->config, c);
-    g = irh_generation_open(srv, c, cur, 1);
+    g = irh_generation_open(srv, c, cur, IRH_GEN_EXCLUSIVE);
   }
   if (g && irh_generation_start(srv, g, cur) != 0) {
     irh_generation_free(srv, g, 1);

@@ -31,7 +31,7 @@ typedef struct irh_main_loop {
   uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t poll_workers;
   irh_server *srv;
-  irh_reload reload;
+  irh_reload *reload;
   int signals;
   int announced; /* the "started" line was logged */
 } irh_main_loop;
@@ -68,9 +68,9 @@ static void on_hangup(uv_signal_t *h, int signum) {
   irh_log_info("signal %d: reloading the configuration%s", signum,
                m->announced ? "" : " once every worker serves");
   if (m->announced)
-    irh_reload_request(&m->reload);
+    irh_reload_request(m->reload);
   else
-    m->reload.again = 1; /* irh_reload_poll takes it up */
+    m->reload->again = 1; /* irh_reload_poll takes it up */
 }
 
 static void close_signals(irh_main_loop *m) {
@@ -105,7 +105,7 @@ static void on_poll_workers(uv_timer_t *t) {
   irh_main_loop *m = t->data;
   if (!atomic_load(&m->srv->stopping)) {
     watch_start(m);
-    if (m->announced) irh_reload_poll(&m->reload);
+    if (m->announced) irh_reload_poll(m->reload);
     return;
   }
   for (unsigned i = 0; i < m->srv->nworkers; i++)
@@ -117,8 +117,8 @@ static void on_poll_workers(uv_timer_t *t) {
 /* Catches SIGTERM, SIGINT, SIGUSR1 and SIGHUP from here on; before the
  * workers start, so that a signal sent as soon as they serve is never
  * fatal. The callbacks run once main_loop_run runs the loop. */
-static void main_loop_init(irh_main_loop *m, irh_server *srv) {
-  *m = (irh_main_loop){.srv = srv, .reload = {.srv = srv}};
+static void main_loop_init(irh_main_loop *m, irh_server *srv, irh_reload *reload) {
+  *m = (irh_main_loop){.srv = srv, .reload = reload};
   uv_loop_init(&m->loop);
   uv_signal_init(&m->loop, &m->sigterm);
   uv_signal_init(&m->loop, &m->sigint);
@@ -195,12 +195,14 @@ int irh_server_run(irh_config *c) {
   }
   if (id.set && geteuid() == 0 && irh_log_chown(id.uid, id.gid) != 0)
     irh_log_warn("cannot give the log files to user %s: reopening them may fail", c->user);
-  irh_generation *g = NULL;
+  irh_generation *g = NULL; /* until it serves: then srv.current */
+  irh_reload reload = {.srv = &srv};
+  int served = 0;
   if (irh_metrics_open(srv.nworkers) != 0 || !(srv.modules = irh_modules_new())) {
     irh_config_free(c);
     goto out;
   }
-  g = irh_generation_open(&srv, c, NULL, 1); /* owns c from here */
+  g = irh_generation_open(&srv, c, NULL, IRH_GEN_EXCLUSIVE); /* owns c from here */
   if (!g) goto out;
   /* Everything that needs root is open (logs, keys, sockets): the pid file,
    * then the user's identity, before any module starts. */
@@ -211,38 +213,22 @@ int irh_server_run(irh_config *c) {
   irh_generation_hold(g);
   g = NULL;
   irh_main_loop m;
-  main_loop_init(&m, &srv);
-  if (start_workers(&srv) != 0) {
-    atomic_store(&irh_serving, NULL);
-    main_loop_run(&m, 0);
-    goto out;
-  }
-  main_loop_run(&m, 1);
+  main_loop_init(&m, &srv, &reload);
+  served = start_workers(&srv) == 0;
+  if (!served) atomic_store(&irh_serving, NULL);
+  main_loop_run(&m, served);
   atomic_store(&irh_serving, NULL); /* every loop ended: nothing serves */
-  status = 0;
-  for (unsigned i = 0; i < srv.nworkers; i++) {
+  status = served ? 0 : 1;
+out:
+  for (unsigned i = 0; served && i < srv.nworkers; i++) {
     if (srv.workers[i]->exit_status) status = srv.workers[i]->exit_status;
     irh_worker_join_and_free(srv.workers[i]);
-    srv.workers[i] = NULL;
   }
-  if (pid_written) irh_daemon_remove_pid(srv.current->config);
-  pid_written = 0;
-  irh_generation_release(srv.current);
-  irh_reload_end(&m.reload);
-  irh_log_info("stopped");
-out:
-  if (srv.workers) /* the workers that did not start */
-    for (unsigned i = 0; i < srv.nworkers; i++)
-      if (srv.workers[i]) irh_worker_join_and_free(srv.workers[i]);
-  if (pid_written && srv.current)
-    irh_daemon_remove_pid(srv.current->config);
-  else if (pid_written && g)
-    irh_daemon_remove_pid(g->config);
+  if (served) irh_log_info("stopped");
+  if (pid_written) irh_daemon_remove_pid((srv.current ? srv.current : g)->config);
   free(srv.workers);
-  if (srv.current) {
-    irh_generation_release(srv.current);
-    irh_generation_free(&srv, srv.current, 0);
-  }
+  if (srv.current) irh_generation_release(srv.current);
+  irh_reload_end(&reload); /* every generation: current, older ones, a pending one */
   irh_generation_free(&srv, g, 0);
   irh_modules_free(srv.modules);
   irh_metrics_close();
@@ -257,9 +243,7 @@ int irh_server_check(irh_config *c) {
   if (bad) return 1;
   if (set_thread_pool(c) != 0 || irh_metrics_open(1) != 0) return 1; /* the trial worker's */
   irh_server srv = {.nworkers = 1, .modules = irh_modules_new()};
-  /* A copy the generation owns: the caller keeps c. */
-  irh_config *own = srv.modules ? irh_config_load(c->path) : NULL;
-  irh_generation *g = own ? irh_generation_open(&srv, own, NULL, 0) : NULL;
+  irh_generation *g = srv.modules ? irh_generation_open(&srv, c, NULL, IRH_GEN_BORROW) : NULL;
   /* The ports could be bound; they must not take a running server's
    * clients (they share its port through SO_REUSEPORT) while modules start. */
   if (g) irh_generation_retire(g);

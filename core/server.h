@@ -18,8 +18,7 @@
  * is stopped. Returns the process exit status. */
 int irh_server_run(irh_config *c);
 
-/* Loads modules and checks routes (from c's file, read again), binds
- * (then releases) listeners, runs
+/* Loads modules and checks routes, binds (then releases) listeners, runs
  * the modules' init, instance_create and worker_init (on a throwaway
  * worker), for `iridium -t`. Returns 0 when everything is valid. */
 int irh_server_check(irh_config *c);

@@ -85,7 +85,7 @@ void fz_server_init(const char *server_keys, const char *protocols) {
   srv = (irh_server){.nworkers = 1, .on_accept = irh_negotiate_accept};
   if (irh_log_open(c) != 0) fail("log");
   if (!(srv.modules = irh_modules_new())) fail("modules");
-  irh_generation *g = irh_generation_open(&srv, c, NULL, 1);
+  irh_generation *g = irh_generation_open(&srv, c, NULL, IRH_GEN_EXCLUSIVE);
   if (!g || irh_generation_start(&srv, g, NULL) != 0) fail("generation");
   srv.current = g;
   irh_generation_hold(g);
